@@ -1,0 +1,165 @@
+"""Root fixtures: a real database built once per run from the migrations, the app,
+a per-test session rolled back at teardown, and the test client.
+
+SQLite by default (a fresh clone tests with no server); PostgreSQL when
+HOMECARE_TEST_DATABASE_URL is set, in a schema of its own per run so that
+concurrent runs on one server never see each other.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+
+from homecare import create_app
+from homecare.extensions import db
+from homecare.migrations import upgrade
+
+TEST_PG_URL = os.environ.get("HOMECARE_TEST_DATABASE_URL", "")
+
+
+def _pg_schema_url(base: str, schema: str) -> str:
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    if not TEST_PG_URL:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    schema = f"test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(TEST_PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _pg_schema_url(TEST_PG_URL, schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_overrides(database_url, tmp_path_factory):
+    return {
+        "database_url": database_url,
+        "secret_key": "test-secret-key-that-is-long-enough-for-hs256",
+        "data_key": Fernet.generate_key().decode(),
+        "instance_path": str(tmp_path_factory.mktemp("instance")),
+        "log_level": "WARNING",
+    }
+
+
+@pytest.fixture(scope="session")
+def app(app_overrides):
+    upgrade(app_overrides["database_url"])
+    return create_app(app_overrides)
+
+
+@pytest.fixture
+def config(app):
+    """The app's Config, for service calls (tests may ``dataclasses.replace`` it)."""
+    return app.config["HOMECARE"]
+
+
+@pytest.fixture
+def session(app):
+    """The app's session, inside an outer transaction rolled back after the test.
+
+    Services commit as usual; with ``create_savepoint`` those commits only
+    release savepoints, so nothing a test writes outlives it.
+    """
+    engine = app.extensions["homecare.db"]["engine"]
+    connection = engine.connect()
+    outer = connection.begin()
+    db.bind_sessions(app, bind=connection, join_transaction_mode="create_savepoint")
+    with app.app_context():
+        yield db.session
+        db.session.remove()
+    outer.rollback()
+    connection.close()
+    db.bind_sessions(app, bind=engine)
+
+
+@pytest.fixture
+def client(app, session):
+    return app.test_client()
+
+
+def pytest_collection_modifyitems(config, items):
+    if TEST_PG_URL:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set HOMECARE_TEST_DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+# Shared people: one organization with staff of each role, and a patient account.
+@pytest.fixture
+def org(session):
+    from tests.factories import OrganizationFactory
+
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def other_org(session):
+    from tests.factories import OrganizationFactory
+
+    return OrganizationFactory(center_lat=36.6512, center_lng=117.1201)  # Jinan
+
+
+@pytest.fixture
+def admin(session):
+    from tests.factories import UserFactory
+
+    return UserFactory(role="admin")
+
+
+@pytest.fixture
+def supervisor(org):
+    from tests.factories import UserFactory
+
+    return UserFactory(role="supervisor", organization_id=org.id)
+
+
+@pytest.fixture
+def nurse(org):
+    """An active, qualified nurse profile of ``org``."""
+    from tests.factories import NurseFactory
+
+    return NurseFactory(organization_id=org.id)
+
+
+@pytest.fixture
+def nurse_user(session, nurse):
+    from homecare.accounts.models import User
+
+    return session.get(User, nurse.user_id)
+
+
+@pytest.fixture
+def patient(session):
+    from tests.factories import UserFactory
+
+    return UserFactory(role="patient")
+
+
+def assert_problem(response, status: int, code: str | None = None) -> dict:
+    """Assert an RFC 9457 problem+json response and return its body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    for member in ("type", "title", "status", "detail", "code"):
+        assert member in body, body
+    assert body["status"] == status
+    if code is not None:
+        assert body["code"] == code, body
+    return body

@@ -1,0 +1,100 @@
+"""homecare: the dispatch backend for home nursing (互联网+护理服务 and 家庭病床)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, g, request
+
+from homecare.config import load_config
+from homecare.extensions import Api, BoundedIntConverter, db
+from homecare.logging_setup import configure_logging
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def _blueprints() -> tuple:
+    # Imported here, not at module level: importing the package must not pull
+    # in every route (the jobs process and the CLI import homecare too).
+    from homecare.accounts.routes import blp as accounts
+    from homecare.alerts.routes import blp as alerts
+    from homecare.audit.routes import blp as audit
+    from homecare.catalogue.routes import blp as catalogue
+    from homecare.dispatch.routes import blp as dispatch
+    from homecare.notifications.routes import blp as notifications
+    from homecare.nurses.routes import blp as nurses
+    from homecare.orders.routes import blp as orders
+    from homecare.patients.routes import blp as patients
+    from homecare.scheduling.routes import blp as scheduling
+    from homecare.visits.routes import blp as visits
+
+    return (accounts, patients, catalogue, nurses, orders, dispatch, scheduling, visits,
+            alerts, notifications, audit)
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the application from the environment and ``overrides`` (tests)."""
+    app = Flask(__name__, instance_relative_config=False)
+    config = load_config(overrides=overrides, default_instance_path=app.instance_path)
+    configure_logging(config.log_level, config.log_format)
+    app.config.update(
+        HOMECARE=config,
+        SECRET_KEY=config.secret_key,
+        API_TITLE="homecare",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=1 << 20,
+    )
+    app.json.ensure_ascii = False
+    app.url_map.converters["int"] = BoundedIntConverter
+    db.init_app(app)
+    # One Api per app: its spec is built from this app's routes only.
+    api = Api(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
+    app.extensions["homecare.api"] = api
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    for blueprint in _blueprints():
+        api.register_blueprint(blueprint, url_prefix=API_PREFIX)
+
+    from homecare.ops.routes import register_ops
+
+    register_ops(app)
+    _install_request_hooks(app)
+    return app
+
+
+def _install_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() \
+            else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "-")
+        from homecare.ops.routes import observe_request
+
+        observe_request(response.status_code, time.perf_counter() - g.get("started",
+                                                                          time.perf_counter()))
+        log.info("%s %s %s", request.method, request.url_rule or request.path,
+                 response.status_code)
+        return response
+
+
+_API_DESCRIPTION = (
+    "Dispatch backend for home nursing in China: Internet+nursing orders (互联网+护理服务) "
+    "and family beds (家庭病床). Errors are RFC 9457 application/problem+json with a "
+    "stable `code`. Coordinates in: wgs84, gcj02 or bd09; out: WGS-84 plus a gcj02 copy."
+)

@@ -1,0 +1,61 @@
+"""Organizations, user accounts and the login rate-limit counters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from homecare.extensions import Base, utcnow
+
+ROLES = ("patient", "nurse", "supervisor", "admin")
+
+
+class Organization(Base):
+    """A licensed institution (hospital, community health centre) that sends nurses."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    center_lat: Mapped[float]
+    center_lng: Mapped[float]
+    radius_km: Mapped[float]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """An account: a patient's family member, a nurse, a supervisor or an admin."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(sa.String(11), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(200))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    role: Mapped[str] = mapped_column(sa.String(20))
+    organization_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("organizations.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (sa.CheckConstraint(
+        "role IN ('patient', 'nurse', 'supervisor', 'admin')", name="role"),)
+
+
+class RateLimitWindow(Base):
+    """A fixed-window counter shared by every worker process (login throttling)."""
+
+    __tablename__ = "rate_limit_windows"
+
+    key: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+
+
+def _center(org: Organization) -> dict[str, float]:
+    return {"lat": org.center_lat, "lng": org.center_lng}
+
+
+Organization.center = property(_center)  # type: ignore[attr-defined]

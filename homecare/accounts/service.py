@@ -1,0 +1,243 @@
+"""Accounts: registration, login with throttling, tokens, organizations, staff."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from homecare.accounts.models import Organization, RateLimitWindow, User
+from homecare.auth import Actor, decode_token, ensure_visible, load_active_user
+from homecare.errors import Conflict, Forbidden, NotFound, Problem, TooManyRequests
+
+_hasher = PasswordHasher()
+# Verified against when the phone is unknown, so a wrong phone costs the same
+# time as a wrong password and response time does not reveal who has an account.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+class PhoneTaken(Conflict):
+    code, title = "phone_taken", "An account with this phone number exists"
+
+
+class InvalidCredentials(Problem):
+    status, code, title = 401, "invalid_credentials", "Phone number or password is wrong"
+
+
+class UserNotFound(NotFound):
+    code, title = "user_not_found", "No such user"
+
+
+class OrganizationNotFound(NotFound):
+    code, title = "organization_not_found", "No such organization"
+
+
+class LoginRateLimited(TooManyRequests):
+    code, title = "login_rate_limited", "Too many login attempts"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _new_user(session: Session, *, phone: str, password: str, name: str, role: str,
+              organization_id: int | None) -> User:
+    if session.scalar(sa.select(User.id).where(User.phone == phone)) is not None:
+        raise PhoneTaken()
+    user = User(phone=phone, password_hash=hash_password(password), name=name, role=role,
+                organization_id=organization_id)
+    session.add(user)
+    try:
+        session.flush()
+    except sa.exc.IntegrityError as exc:  # a concurrent registration won the race
+        session.rollback()
+        raise PhoneTaken() from exc
+    return user
+
+
+def register_patient(*, session: Session, phone: str, password: str, name: str) -> User:
+    """Self-registration of a patient account (a family member who books).
+
+    :raises PhoneTaken: the number already has an account.
+    """
+    user = _new_user(session, phone=phone, password=password, name=name, role="patient",
+                     organization_id=None)
+    session.commit()
+    return user
+
+
+def _rate_key(kind: str, value: str) -> str:
+    # Phone numbers are personal data: the counter table keeps only a digest.
+    return f"login:{kind}:" + hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def _window(now: datetime, seconds: int) -> datetime:
+    start = int(now.timestamp()) // seconds * seconds
+    return datetime.fromtimestamp(start, UTC)
+
+
+def _count(session: Session, key: str, window_start: datetime) -> int:
+    return session.scalar(sa.select(RateLimitWindow.count).where(
+        RateLimitWindow.key == key, RateLimitWindow.window_start == window_start)) or 0
+
+
+def _increment(session: Session, key: str, window_start: datetime) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(RateLimitWindow).values(key=key, window_start=window_start, count=1)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["key", "window_start"],
+        set_={"count": RateLimitWindow.count + 1}))
+
+
+def login(*, session: Session, phone: str, password: str, ip: str | None, now: datetime,
+          max_per_phone: int, max_per_ip: int, window_seconds: int) -> User:
+    """Check a phone and password, throttled per phone (failures) and per IP (all).
+
+    The counters live in the database so that every worker process shares them.
+
+    :raises LoginRateLimited: too many attempts in this window (with Retry-After).
+    :raises InvalidCredentials: unknown phone or wrong password.
+    """
+    window_start = _window(now, window_seconds)
+    retry_after = int((window_start + timedelta(seconds=window_seconds) - now)
+                      .total_seconds()) + 1
+    phone_key, ip_key = _rate_key("phone", phone), _rate_key("ip", ip or "unknown")
+    if (_count(session, phone_key, window_start) >= max_per_phone
+            or _count(session, ip_key, window_start) >= max_per_ip):
+        session.rollback()
+        raise LoginRateLimited(f"try again in {retry_after} seconds",
+                               headers={"Retry-After": str(retry_after)},
+                               retry_after=retry_after)
+    _increment(session, ip_key, window_start)
+    user = session.scalar(sa.select(User).where(User.phone == phone))
+    if not _password_matches(user.password_hash if user else None, password) or (
+            user is not None and not user.active):
+        _increment(session, phone_key, window_start)
+        session.commit()
+        raise InvalidCredentials()
+    session.commit()
+    return user
+
+
+def _password_matches(stored_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def refresh(*, session: Session, refresh_token: str) -> User:
+    """The active user behind a refresh token.
+
+    :raises TokenInvalid: expired, malformed, not a refresh token, or the user is inactive.
+    """
+    claims = decode_token(refresh_token, "refresh")
+    return load_active_user(int(claims["sub"]))
+
+
+def get_user(*, session: Session, actor: Actor, user_id: int) -> User:
+    """A user the caller may see (herself, or staff of her organization)."""
+    user = session.get(User, user_id)
+    if user is None or (user.id != actor.user_id and (
+            actor.role not in ("admin", "supervisor") or user.role in ("patient", "admin"))):
+        raise UserNotFound(user_id=user_id)
+    if user.id != actor.user_id:
+        ensure_visible(actor, user.organization_id, UserNotFound, user_id=user_id)
+    return user
+
+
+def create_organization(*, session: Session, name: str, center: dict, radius_km: float
+                        ) -> Organization:
+    """A new institution with its service area (centre and radius)."""
+    org = Organization(name=name, center_lat=center["lat"], center_lng=center["lng"],
+                       radius_km=radius_km)
+    session.add(org)
+    session.commit()
+    return org
+
+
+def get_organization(*, session: Session, actor: Actor, organization_id: int) -> Organization:
+    org = session.get(Organization, organization_id)
+    if org is None:
+        raise OrganizationNotFound(organization_id=organization_id)
+    if actor.role != "admin":
+        ensure_visible(actor, org.id, OrganizationNotFound, organization_id=organization_id)
+    return org
+
+
+def list_organizations(*, session: Session) -> sa.Select:
+    return sa.select(Organization).order_by(Organization.id)
+
+
+def create_staff_user(*, session: Session, actor: Actor, phone: str, password: str, name: str,
+                      role: str, organization_id: int) -> User:
+    """A nurse or supervisor account inside an organization.
+
+    :raises Forbidden: a supervisor naming another organization.
+    :raises OrganizationNotFound: no such organization.
+    :raises PhoneTaken: the number already has an account.
+    """
+    if actor.role == "supervisor" and actor.organization_id != organization_id:
+        raise Forbidden("a supervisor may create accounts only in her own organization")
+    if session.get(Organization, organization_id) is None:
+        raise OrganizationNotFound(organization_id=organization_id)
+    user = _new_user(session, phone=phone, password=password, name=name, role=role,
+                     organization_id=organization_id)
+    session.commit()
+    return user
+
+
+def update_user(*, session: Session, actor: Actor, user_id: int, changes: dict) -> User:
+    """Rename, (de)activate or reset the password of a staff account.
+
+    Deactivation takes effect at once: every token of the user stops working.
+    """
+    user = get_user(session=session, actor=actor, user_id=user_id)
+    if actor.role not in ("admin", "supervisor"):
+        raise Forbidden("only an admin or supervisor changes accounts")
+    if "name" in changes:
+        user.name = changes["name"]
+    if "active" in changes:
+        user.active = changes["active"]
+    if "password" in changes:
+        user.password_hash = hash_password(changes["password"])
+    session.commit()
+    return user
+
+
+def ensure_admin(*, session: Session, phone: str, password: str, name: str = "Administrator"
+                 ) -> tuple[User, bool]:
+    """The admin account for ``phone``, created if missing (idempotent CLI step).
+
+    Returns the user and whether it was created.
+    """
+    user = session.scalar(sa.select(User).where(User.phone == phone))
+    if user is not None:
+        if user.role != "admin":
+            raise PhoneTaken("this phone belongs to a non-admin account")
+        return user, False
+    user = _new_user(session, phone=phone, password=password, name=name, role="admin",
+                     organization_id=None)
+    session.commit()
+    return user, True
+
+
+def describe_me(*, session: Session, actor: Actor) -> dict:
+    """The caller's account with the ids of her profile: nurse or care recipients."""
+    from homecare.nurses.models import Nurse
+    from homecare.patients.models import CareRecipient
+
+    user = session.get(User, actor.user_id)
+    me = {c: getattr(user, c) for c in ("id", "phone", "name", "role", "organization_id",
+                                        "active", "created_at")}
+    me["nurse_id"] = session.scalar(sa.select(Nurse.id).where(Nurse.user_id == user.id))
+    me["patient_ids"] = list(session.scalars(
+        sa.select(CareRecipient.id).where(CareRecipient.owner_id == user.id)
+        .order_by(CareRecipient.id)))
+    return me

@@ -1,0 +1,151 @@
+"""The ``homecare`` command: serve, jobs, db, create-admin, demo, openapi."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from homecare import create_app
+
+
+def _app():
+    return create_app()
+
+
+@click.group()
+def main() -> None:
+    """homecare: dispatch backend for home nursing. Reads HOMECARE_* variables."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--debug/--no-debug", default=False)
+def serve(host: str, port: int, debug: bool) -> None:
+    """Run the development server (applies migrations first)."""
+    from homecare.migrations import upgrade
+
+    app = _app()
+    upgrade(app.config["HOMECARE"].database_url)
+    app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)
+
+
+@main.command()
+def jobs() -> None:
+    """Run the scheduler process (one active per database; others stand by)."""
+    from jobs.__main__ import run
+
+    run(_app())
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations up to REVISION, then add missing catalogue seed items."""
+    from homecare.catalogue.service import seed_catalogue
+    from homecare.extensions import db as database
+    from homecare.extensions import utcnow
+    from homecare.migrations import upgrade
+
+    app = _app()
+    upgrade(app.config["HOMECARE"].database_url, revision)
+    click.echo("database is at " + revision)
+    if revision == "head":
+        # Only missing codes are inserted: an admin's changes to an item survive upgrades.
+        with app.app_context():
+            added = seed_catalogue(session=database.session, now=utcnow())
+        click.echo(f"catalogue: {added} seed items added")
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True)
+@click.option("--rev-id", default=None)
+def db_revision(message: str, rev_id: str | None) -> None:
+    """Autogenerate a migration from the models (developers)."""
+    from alembic import command
+
+    from homecare.migrations import alembic_config, upgrade
+
+    # Compare against a scratch database at the current head, not a live one.
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'scratch.db'}"
+        upgrade(url)
+        command.revision(alembic_config(url), message=message, autogenerate=True,
+                         rev_id=rev_id)
+
+
+@main.command("create-admin")
+@click.option("--phone", required=True)
+@click.option("--password", required=True)
+@click.option("--name", default="Administrator", show_default=True)
+def create_admin(phone: str, password: str, name: str) -> None:
+    """Create the admin account (idempotent for the same phone); prints its id."""
+    from homecare.accounts.service import PhoneTaken, ensure_admin
+    from homecare.extensions import db as database
+    from homecare.schemas import MOBILE_RE
+
+    if not MOBILE_RE.match(phone):
+        raise click.BadParameter("must be a mainland mobile number", param_hint="--phone")
+    if len(password) < 8:
+        raise click.BadParameter("must be at least 8 characters", param_hint="--password")
+    app = _app()
+    with app.app_context():
+        try:
+            user, _created = ensure_admin(session=database.session, phone=phone,
+                                          password=password, name=name)
+        except PhoneTaken as exc:
+            raise click.ClickException(exc.detail) from exc
+        click.echo(user.id)
+
+
+@main.command()
+def demo() -> None:
+    """Load the demo city (Jining): nurses, recipients, catalogue, today's orders."""
+    from homecare.demo import load_demo
+    from homecare.extensions import db as database
+    from homecare.migrations import upgrade
+
+    app = _app()
+    upgrade(app.config["HOMECARE"].database_url)
+    with app.app_context():
+        summary = load_demo(session=database.session, config=app.config["HOMECARE"])
+    click.echo(json.dumps(summary, ensure_ascii=False))
+
+
+def openapi_document(app) -> dict:
+    """The OpenAPI document the running code describes."""
+    return app.extensions["homecare.api"].spec.to_dict()
+
+
+def render_openapi(app) -> str:
+    return json.dumps(openapi_document(app), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+@main.command()
+@click.option("--output", default="openapi/openapi.json", show_default=True)
+@click.option("--check", is_flag=True, help="Exit 1 if the file differs from the code.")
+def openapi(output: str, check: bool) -> None:
+    """Write (or check) the generated OpenAPI document."""
+    text = render_openapi(_app())
+    path = Path(output)
+    if check:
+        if not path.exists() or path.read_text() != text:
+            click.echo(f"{output} is out of date: run homecare openapi", err=True)
+            sys.exit(1)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    click.echo(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Configuration read from HOMECARE_* environment variables, with typed parsing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable service."""
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+def _list(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of the service; the README lists each one with its variable.
+
+    Field names map to variables by upper-casing and prefixing ``HOMECARE_``
+    (``database_url`` is ``HOMECARE_DATABASE_URL``). Defaults are the trade's usual
+    values from DOMAIN.md where a city or hospital may differ.
+    """
+
+    env: str = "development"
+    database_url: str = ""
+    secret_key: str = ""
+    data_key: str = ""
+    instance_path: str = ""
+    log_level: str = "INFO"
+    log_format: str = "json"
+    timezone: str = "Asia/Shanghai"
+
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    login_max_attempts_per_phone: int = 5
+    login_max_attempts_per_ip: int = 20
+    login_window_seconds: int = 300
+
+    # Internet+nursing gate (国家卫健委 pilot rules): experience and title.
+    min_years_experience: int = 5
+    min_title: str = "senior_nurse"
+
+    booking_horizon_days: int = 14
+    service_hours_start: str = "07:00"
+    service_hours_end: str = "21:00"
+    idempotency_ttl_hours: int = 24
+
+    travel_detour_factor: float = 1.3
+    travel_speed_kmh: float = 25.0
+    max_service_radius_km: float = 30.0
+
+    offer_fanout: int = 3
+    offer_minutes_same_day: int = 5
+    offer_minutes_later: int = 30
+    offer_max_rounds: int = 3
+    # Offers stop (and the supervisor is alerted) once less than this is left
+    # before the window closes: a nurse found later could not get there in time.
+    offer_window_risk_minutes: int = 45
+    # A ping this recent is where a nurse who is free right now is (else: home).
+    dispatch_ping_max_age_minutes: int = 15
+    # Candidate ranking (homecare/dispatch/matching.py): the weights of the score's
+    # parts, normalised by their sum, and the travel time that scores zero.
+    score_weight_travel: float = 0.4
+    score_weight_continuity: float = 0.25
+    score_weight_balance: float = 0.2
+    score_weight_rating: float = 0.15
+    score_travel_horizon_minutes: int = 60
+
+    geofence_m: int = 200
+    late_after_minutes: int = 15
+    no_show_after_minutes: int = 30
+    overtime_grace_minutes: int = 30
+    ping_min_interval_seconds: int = 5
+    trace_retention_days: int = 30
+
+    planning_time: str = "06:00"
+    planning_seconds: float = 10.0
+    planning_seed: int = 1
+    # The solver stops after this many iterations (planning_seconds only caps
+    # the worst case), so the same day always gives the same plan.
+    planning_iterations: int = 8000
+
+    family_bed_max_days: int = 90
+    family_bed_horizon_days: int = 7
+
+    scheduler_heartbeat_seconds: int = 10
+    scheduler_stale_seconds: int = 60
+    # A standby scheduler tries to take the lock this often: the takeover delay
+    # after the active one dies is at most this (plus one heartbeat).
+    scheduler_standby_poll_seconds: int = 5
+    # How often the jobs process sweeps offer deadlines, alerts and the outbox,
+    # and at what local time the nightly purges run.
+    offer_sweep_seconds: int = 10
+    alert_sweep_seconds: int = 60
+    relay_seconds: int = 10
+    purge_time: str = "02:30"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _parse(kind: type | str, raw: str) -> Any:
+    name = kind if isinstance(kind, str) else kind.__name__
+    if name == "bool":
+        return _bool(raw)
+    if name == "int":
+        return int(raw)
+    if name == "float":
+        return float(raw)
+    if name.startswith("list"):
+        return _list(raw)
+    return raw
+
+
+def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None,
+                default_instance_path: str | None = None) -> Config:
+    """Build the Config from the environment, then ``overrides`` (used by tests).
+
+    With nothing set this is the embedded default: an SQLite file and generated
+    secrets kept in the instance folder, so a fresh clone runs with no set-up.
+    In production the database and secrets must be given, and startup fails loudly.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Config):
+        raw = environ.get("HOMECARE_" + f.name.upper())
+        if raw is None:
+            continue
+        try:
+            values[f.name] = _parse(f.type, raw)
+        except ValueError as exc:
+            raise ConfigError(f"HOMECARE_{f.name.upper()}: {exc}") from exc
+    values.update(overrides or {})
+    config = Config(**values)
+
+    instance = Path(config.instance_path or default_instance_path or "instance").resolve()
+    config = replace(config, instance_path=str(instance))
+    if config.is_production:
+        missing = [name for name in ("database_url", "secret_key", "data_key")
+                   if not getattr(config, name)]
+        if missing:
+            raise ConfigError("production needs " + ", ".join(
+                "HOMECARE_" + m.upper() for m in missing))
+        return config
+
+    if not config.database_url:
+        instance.mkdir(parents=True, exist_ok=True)
+        config = replace(config, database_url=f"sqlite:///{instance / 'homecare.db'}")
+    if not config.secret_key:
+        config = replace(config, secret_key=_kept_secret(instance / "secret_key",
+                                                         lambda: secrets.token_urlsafe(48)))
+    if not config.data_key:
+        config = replace(config, data_key=_kept_secret(
+            instance / "data_key", lambda: Fernet.generate_key().decode()))
+    return config
+
+
+def _kept_secret(path: Path, make) -> str:
+    """A development secret generated once and kept, so tokens survive restarts."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    path.write_text(value)
+    path.chmod(0o600)
+    log.warning("generated a development secret in %s; set HOMECARE_* secrets in production",
+                path)
+    return value

@@ -1,0 +1,61 @@
+"""Operations endpoints: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask, Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from homecare.extensions import current_config, db, reading, utcnow
+from homecare.ops.models import SchedulerHeartbeat
+
+REQUESTS = Counter("homecare_http_requests_total", "HTTP requests by route and status",
+                   ["method", "route", "status"])
+LATENCY = Histogram("homecare_http_request_seconds", "HTTP request latency by route",
+                    ["method", "route"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+def observe_request(status: int, seconds: float) -> None:
+    # The route template, not the path: ids in paths would explode the series.
+    route = str(request.url_rule) if request.url_rule else "unmatched"
+    REQUESTS.labels(request.method, route, str(status)).inc()
+    LATENCY.labels(request.method, route).observe(seconds)
+
+
+def health():
+    """Liveness: the process answers."""
+    return jsonify(status="ok")
+
+
+def ready():
+    """Readiness: the database answers; the scheduler's heartbeat age is reported."""
+    config = current_config()
+    body: dict = {"database": "ok"}
+    try:
+        with reading():
+            db.session.execute(sa.text("SELECT 1"))
+            beat = db.session.scalar(sa.select(SchedulerHeartbeat.beat_at)
+                                     .order_by(SchedulerHeartbeat.beat_at.desc()).limit(1))
+            db.session.rollback()
+    except sa.exc.SQLAlchemyError:
+        return jsonify(status="unavailable", database="unreachable"), 503
+    if beat is None:
+        body.update(scheduler="missing", scheduler_heartbeat_age_s=None)
+    else:
+        age = (utcnow() - beat).total_seconds()
+        body.update(scheduler="ok" if age <= config.scheduler_stale_seconds else "stale",
+                    scheduler_heartbeat_age_s=round(age, 1))
+    body["status"] = "ok"
+    return jsonify(body)
+
+
+def metrics():
+    """Prometheus text exposition."""
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def register_ops(app: Flask) -> None:
+    app.add_url_rule("/health", "health", health)
+    app.add_url_rule("/ready", "ready", ready)
+    app.add_url_rule("/metrics", "metrics", metrics)

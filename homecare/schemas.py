@@ -1,0 +1,127 @@
+"""Marshmallow pieces every domain shares: places, phone numbers, masking, ids."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import validate
+
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+# Ids are 32-bit integer columns: a larger number cannot name a row, and passed to
+# the database it would fail there (a 500) instead of at the edge (a 404 or 422).
+MAX_ID = 2**31 - 1
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****5678: enough for a person to recognise the number, not to dial it."""
+    if not phone:
+        return phone
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def mask_id_number(id_number: str | None) -> str | None:
+    """110***********1234: region and last four only."""
+    if not id_number:
+        return id_number
+    return id_number[:3] + "*" * (len(id_number) - 7) + id_number[-4:]
+
+
+class Mobile(ma.fields.String):
+    """A mainland China mobile number (11 digits starting 13-19)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Regexp(
+            MOBILE_RE, error="must be a mainland mobile number (11 digits, 1[3-9]...)"))
+        kwargs.setdefault("metadata", {"example": "13812345678"})
+        super().__init__(**kwargs)
+
+
+class RowId(ma.fields.Integer):
+    """The id of a row given in a body or a query: a positive 32-bit integer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Range(1, MAX_ID))
+        super().__init__(**kwargs)
+
+
+class Gcj02Schema(ma.Schema):
+    lat = ma.fields.Float()
+    lng = ma.fields.Float()
+
+
+class LocationSchema(ma.Schema):
+    """A place held by another object (``center``, ``home``), in any coordinate system.
+
+    Input may be WGS-84, GCJ-02 or BD-09; it is converted to WGS-84 on load.
+    Output is WGS-84 with a GCJ-02 copy for display on Chinese maps.
+    """
+
+    lat = ma.fields.Float(required=True, validate=validate.Range(-90, 90))
+    lng = ma.fields.Float(required=True, validate=validate.Range(-180, 180))
+    coord_system = ma.fields.String(load_default="wgs84", validate=validate.OneOf(
+        ("wgs84", "gcj02", "bd09")))
+    gcj02 = ma.fields.Nested(Gcj02Schema, dump_only=True)
+
+    @ma.post_load
+    def _to_wgs84(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        from homecare.geo import to_wgs84
+
+        point = to_wgs84(data["lat"], data["lng"], data.pop("coord_system"))
+        return {"lat": point.lat, "lng": point.lng}
+
+    @ma.pre_dump
+    def _with_display_copy(self, data: Any, **_: Any) -> dict[str, Any]:
+        return location_out(_get(data, "lat"), _get(data, "lng"))
+
+
+def location_out(lat: float | None, lng: float | None) -> dict[str, Any] | None:
+    """The response form of a stored WGS-84 place: WGS-84 plus a GCJ-02 copy."""
+    if lat is None or lng is None:
+        return None
+    from homecare.geo import Point, from_wgs84
+
+    gcj = from_wgs84(Point(lat, lng), "gcj02")
+    return {"lat": lat, "lng": lng, "coord_system": "wgs84",
+            "gcj02": {"lat": round(gcj.lat, 7), "lng": round(gcj.lng, 7)}}
+
+
+class PlaceInSchema(ma.Schema):
+    """A resource that *is* a place (address, ping, check-in): top-level lat/lng.
+
+    Subclasses add their own fields; ``post_load`` leaves WGS-84 ``lat``/``lng``.
+    """
+
+    lat = ma.fields.Float(required=True, validate=validate.Range(-90, 90))
+    lng = ma.fields.Float(required=True, validate=validate.Range(-180, 180))
+    coord_system = ma.fields.String(load_default="wgs84", validate=validate.OneOf(
+        ("wgs84", "gcj02", "bd09")))
+
+    @ma.post_load
+    def _to_wgs84(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        from homecare.geo import to_wgs84
+
+        point = to_wgs84(data["lat"], data["lng"], data.pop("coord_system"))
+        data["lat"], data["lng"] = point.lat, point.lng
+        return data
+
+
+class PlaceOutFields(ma.Schema):
+    """Response fields of a resource that is a place: WGS-84 and a GCJ-02 copy."""
+
+    lat = ma.fields.Float(dump_only=True)
+    lng = ma.fields.Float(dump_only=True)
+    gcj02 = ma.fields.Method("_gcj02", dump_only=True)
+
+    def _gcj02(self, obj: Any) -> dict[str, float] | None:
+        out = location_out(_get(obj, "lat"), _get(obj, "lng"))
+        return out["gcj02"] if out else None
+
+
+def _get(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+class IdSchema(ma.Schema):
+    id = ma.fields.Integer(dump_only=True)
