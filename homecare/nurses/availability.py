@@ -1,0 +1,191 @@
+"""Nurses' published availability (shifts) and location pings while working."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from homecare.errors import Conflict, TooManyRequests, ValidationProblem
+from homecare.nurses.models import LocationPing, Nurse, Shift
+from homecare.orders.models import Order
+
+# Location is recorded only during active work (PIPL): from departure to check-out.
+TRACKED_STATUSES = ("en_route", "in_service")
+
+Window = tuple[datetime, datetime]
+
+
+class ShiftInPast(ValidationProblem):
+    code, title = "shift_in_past", "A window starts or ends in the past"
+
+
+class NotTracking(Conflict):
+    code, title = "not_tracking", "Location is recorded only while working"
+
+
+class PingRateLimited(TooManyRequests):
+    code, title = "ping_rate_limited", "Location pings are too frequent"
+
+
+def merge_windows(windows: Iterable[Window]) -> list[Window]:
+    """Sorted windows with overlapping and touching ones merged."""
+    merged: list[list[datetime]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def shifts_covering(*, session: Session, nurse_ids: Iterable[int], start: datetime,
+                    end: datetime) -> dict[int, list[Window]]:
+    """Each nurse's availability windows overlapping [start, end), sorted by start.
+
+    Every nurse asked about has an entry (an empty list: not available then).
+    """
+    ids = list(nurse_ids)
+    result: dict[int, list[Window]] = {nurse_id: [] for nurse_id in ids}
+    if not ids:
+        return result
+    for shift in session.scalars(sa.select(Shift).where(
+            Shift.nurse_id.in_(ids), Shift.start < end, Shift.end > start)
+            .order_by(Shift.nurse_id, Shift.start)):
+        result[shift.nurse_id].append((shift.start, shift.end))
+    return result
+
+
+def on_shift_ids(*, session: Session, nurse_ids: Iterable[int], at: datetime) -> set[int]:
+    """Those of ``nurse_ids`` with a published window covering ``at``."""
+    ids = list(nurse_ids)
+    if not ids:
+        return set()
+    return set(session.scalars(sa.select(Shift.nurse_id).where(
+        Shift.nurse_id.in_(ids), Shift.start <= at, Shift.end > at)))
+
+
+def is_on_shift(*, session: Session, nurse_id: int, at: datetime) -> bool:
+    """Whether a published window of the nurse covers ``at``."""
+    return bool(on_shift_ids(session=session, nurse_ids=[nurse_id], at=at))
+
+
+def list_shifts(*, session: Session, nurse: Nurse, start: datetime | None, end: datetime | None,
+                now: datetime) -> list[Shift]:
+    """The nurse's windows ending after ``start`` (default now) and starting before ``end``."""
+    stmt = sa.select(Shift).where(Shift.nurse_id == nurse.id,
+                                  Shift.end > (start or now)).order_by(Shift.start)
+    if end is not None:
+        stmt = stmt.where(Shift.start < end)
+    return list(session.scalars(stmt))
+
+
+def replace_shifts(*, session: Session, nurse: Nurse, windows: list[dict[str, datetime]],
+                   now: datetime) -> list[Shift]:
+    """Replace the nurse's availability from now on with ``windows``, merged.
+
+    Windows that have ended are history and never change. The running window
+    (started, not ended) is kept if resubmitted with its start, possibly with a
+    new end; if left out, it is closed now (she goes off duty). Every other
+    window must start at or after now. Returns her windows that have not ended.
+
+    :raises ShiftInPast: a window ended already, or starts in the past without
+        being the running one (``index`` names it).
+    """
+    running = session.scalar(sa.select(Shift).where(
+        Shift.nurse_id == nurse.id, Shift.start <= now, Shift.end > now))
+    submitted = [(w["start"], w["end"]) for w in windows]
+    for index, (start, end) in enumerate(submitted):
+        if end <= now:
+            raise ShiftInPast(f"window {index} ended at {end.isoformat()}", index=index)
+        if start < now and (running is None or start != running.start):
+            raise ShiftInPast(
+                f"window {index} starts in the past; only the running window may keep its "
+                "start, every other window starts now or later", index=index)
+    kept: list[Window] = []
+    if running is not None and running.start < now and \
+            running.start not in {start for start, _ in submitted}:
+        kept.append((running.start, now))
+    merged = merge_windows(kept + submitted)
+
+    session.execute(sa.delete(Shift).where(Shift.nurse_id == nurse.id, Shift.start > now)
+                    .execution_options(synchronize_session=False))
+    if running is not None:
+        match = next((w for w in merged if w[0] == running.start), None)
+        if match is None:
+            session.delete(running)
+        else:
+            running.end = match[1]
+            merged.remove(match)
+    session.add_all(Shift(nurse_id=nurse.id, start=start, end=end) for start, end in merged)
+    session.flush()
+    result = list_shifts(session=session, nurse=nurse, start=now, end=None, now=now)
+    session.commit()
+    return result
+
+
+def _active_order_id(session: Session, nurse_id: int) -> int | None:
+    return session.scalar(sa.select(Order.id).where(
+        Order.nurse_id == nurse_id, Order.status.in_(TRACKED_STATUSES)).order_by(Order.id))
+
+
+def store_ping(*, session: Session, nurse: Nurse, lat: float, lng: float,
+               accuracy_m: float | None, recorded_at: datetime | None, now: datetime,
+               min_interval_seconds: int) -> tuple[LocationPing, str]:
+    """Keep a position report of a working nurse; returns the ping and why it was kept.
+
+    Kept while she is on an active order (departed to checked out: the trace goes
+    on the order) or on shift; her latest position goes on her profile for
+    dispatch. A fix time in the future is taken as the receive time.
+
+    :raises NotTracking: neither on an active order nor on shift.
+    :raises PingRateLimited: sooner than ``min_interval_seconds`` after her last ping
+        (with Retry-After).
+    """
+    order_id = _active_order_id(session, nurse.id)
+    if order_id is not None:
+        reason = "order"
+    elif is_on_shift(session=session, nurse_id=nurse.id, at=now):
+        reason = "shift"
+    else:
+        raise NotTracking("location is recorded only on an active order (departed to "
+                          "checked out) or during a published shift", nurse_id=nurse.id)
+    interval = timedelta(seconds=min_interval_seconds)
+    # A compare-and-set on last_ping_at: of two concurrent pings only one passes.
+    result = session.execute(
+        sa.update(Nurse).where(Nurse.id == nurse.id, sa.or_(
+            Nurse.last_ping_at.is_(None), Nurse.last_ping_at <= now - interval))
+        .values(last_lat=lat, last_lng=lng, last_ping_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        last = session.scalar(sa.select(Nurse.last_ping_at).where(Nurse.id == nurse.id))
+        wait = max(1, math.ceil((last + interval - now).total_seconds()))
+        raise PingRateLimited(f"one ping per {min_interval_seconds} s; retry in {wait} s",
+                              headers={"Retry-After": str(wait)}, retry_after=wait)
+    session.refresh(nurse)
+    ping = LocationPing(nurse_id=nurse.id, order_id=order_id, lat=lat, lng=lng,
+                        accuracy_m=accuracy_m, recorded_at=min(recorded_at or now, now),
+                        received_at=now)
+    session.add(ping)
+    session.commit()
+    return ping, reason
+
+
+def purge_location_traces(*, session: Session, now: datetime, retention_days: int) -> int:
+    """Delete pings recorded before the retention period and forget stale last positions.
+
+    Location traces are sensitive personal information (PIPL art. 28): kept only
+    ``retention_days`` (config ``trace_retention_days``). Returns pings deleted.
+    Idempotent; commits.
+    """
+    cutoff = now - timedelta(days=retention_days)
+    deleted = session.execute(sa.delete(LocationPing).where(LocationPing.recorded_at < cutoff)
+                              .execution_options(synchronize_session=False)).rowcount
+    session.execute(sa.update(Nurse).where(Nurse.last_ping_at < cutoff)
+                    .values(last_lat=None, last_lng=None, last_ping_at=None)
+                    .execution_options(synchronize_session=False))
+    session.commit()
+    return deleted

@@ -1,0 +1,117 @@
+"""Nurse profiles, shifts, location pings: HTTP routes."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from homecare.auth import current_actor
+from homecare.extensions import Blueprint, ListPage, current_config, db, utcnow
+from homecare.nurses import schemas, service
+
+blp = Blueprint("nurses", __name__, description="Nurse profiles, shifts, location pings")
+
+
+
+@blp.route("/nurses")
+class Nurses(MethodView):
+    @blp.auth("supervisor")
+    @blp.arguments(schemas.NurseCreateSchema)
+    @blp.response(201, schemas.NurseSchema)
+    @blp.problems(404, 409)
+    def post(self, body):
+        """Create the dispatch profile of a nurse account (active needs the qualification)"""
+        return service.create_nurse(session=db.session, actor=current_actor(), data=body,
+                                    now=utcnow(), config=current_config())
+
+    @blp.auth("supervisor")
+    @blp.arguments(schemas.NurseQueryArgsSchema, location="query")
+    @blp.response(200, schemas.NurseSchema(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """Search the organization's nurses by skill, distance from `near`, status"""
+        views, total = service.search_nurses(
+            session=db.session, actor=current_actor(), now=utcnow(), config=current_config(),
+            page=pagination_parameters.page, page_size=pagination_parameters.page_size,
+            **args)
+        pagination_parameters.item_count = total
+        return views
+
+
+@blp.route("/nurses/me")
+class MyNurseProfile(MethodView):
+    @blp.auth("nurse")
+    @blp.response(200, schemas.NurseSchema)
+    @blp.problems(404)
+    def get(self):
+        """The calling nurse's own profile"""
+        return service.read_nurse(session=db.session, actor=current_actor(), nurse_id=None,
+                                  now=utcnow(), config=current_config())
+
+
+@blp.route("/nurses/<int:nurse_id>")
+class NurseById(MethodView):
+    @blp.auth("supervisor", "nurse")
+    @blp.response(200, schemas.NurseSchema)
+    @blp.problems(404)
+    def get(self, nurse_id):
+        """One nurse: her supervisor, or the nurse herself"""
+        return service.read_nurse(session=db.session, actor=current_actor(),
+                                  nurse_id=nurse_id, now=utcnow(), config=current_config())
+
+    @blp.auth("supervisor", "nurse")
+    @blp.arguments(schemas.NurseUpdateSchema)
+    @blp.response(200, schemas.NurseSchema)
+    @blp.problems(404)
+    def patch(self, body, nurse_id):
+        """Change a profile: the supervisor any field; the nurse her home, radius, daily cap"""
+        return service.update_nurse(session=db.session, actor=current_actor(),
+                                    nurse_id=nurse_id, changes=body, now=utcnow(),
+                                    config=current_config())
+
+
+@blp.route("/nurses/me/shifts")
+class MyShifts(MethodView):
+    @blp.auth("nurse")
+    @blp.arguments(schemas.ShiftsSchema)
+    @blp.response(200, schemas.ShiftSchema(many=True))
+    @blp.problems(404)
+    def put(self, body):
+        """Publish availability from now on: overlapping windows merge; a running window
+        is kept only if sent with its start (else it ends now); others start now or later"""
+        return service.replace_my_shifts(session=db.session, actor=current_actor(),
+                                         windows=body["shifts"], now=utcnow())
+
+    @blp.auth("nurse")
+    @blp.arguments(schemas.ShiftQueryArgsSchema, location="query")
+    @blp.response(200, schemas.ShiftSchema(many=True))
+    @blp.paginate(ListPage, page_size=50)
+    @blp.problems(404)
+    def get(self, args):
+        """The calling nurse's windows that have not ended (or in from/to)"""
+        return service.list_nurse_shifts(session=db.session, actor=current_actor(),
+                                         nurse_id=None, now=utcnow(), **args)
+
+
+@blp.route("/nurses/<int:nurse_id>/shifts")
+class NurseShifts(MethodView):
+    @blp.auth("supervisor", "nurse")
+    @blp.arguments(schemas.ShiftQueryArgsSchema, location="query")
+    @blp.response(200, schemas.ShiftSchema(many=True))
+    @blp.paginate(ListPage, page_size=50)
+    @blp.problems(404)
+    def get(self, args, nurse_id):
+        """A nurse's windows that have not ended (or in from/to)"""
+        return service.list_nurse_shifts(session=db.session, actor=current_actor(),
+                                         nurse_id=nurse_id, now=utcnow(), **args)
+
+
+@blp.route("/nurses/me/location")
+class MyLocation(MethodView):
+    @blp.auth("nurse")
+    @blp.arguments(schemas.PingSchema)
+    @blp.response(201, schemas.PingOutSchema)
+    @blp.problems(404, 409, 429)
+    def post(self, body):
+        """A location ping, kept only on an active order or on shift; rate-limited per nurse"""
+        return service.record_my_ping(session=db.session, actor=current_actor(), data=body,
+                                      now=utcnow(), config=current_config())
