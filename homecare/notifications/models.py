@@ -1,0 +1,28 @@
+"""The notifications outbox: written with the event, relayed by the jobs process."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from homecare.extensions import Base, utcnow
+
+
+class Notification(Base):
+    """A message a person must hear about. Delivery is at least once; the id lets
+    receivers drop duplicates."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    urgent: Mapped[bool] = mapped_column(default=False)
+    order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("orders.id"))
+    payload: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    read_at: Mapped[datetime | None]

@@ -1,0 +1,230 @@
+"""The notifications outbox: who hears about which order event, relay and the inbox."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from homecare.auth import Actor
+from homecare.errors import NotFound
+from homecare.extensions import QueryPage
+from homecare.notifications.delivery import Message, Sender
+from homecare.notifications.models import Notification
+
+if TYPE_CHECKING:
+    from homecare.orders.models import Order, OrderEvent
+
+log = logging.getLogger(__name__)
+
+# Ids are 32-bit columns: a larger number names no row and must not reach the database.
+
+
+class NotificationNotFound(NotFound):
+    code, title = "notification_not_found", "No such notification"
+
+
+def notify(session: Session, *, user_id: int, kind: str, now: datetime,
+           order_id: int | None = None, payload: dict[str, Any] | None = None,
+           urgent: bool = False) -> Notification:
+    """Queue a message for ``user_id`` (no commit).
+
+    Because the row is written in the same transaction as the event it reports,
+    a rolled-back change leaves no notification and a committed one is never
+    lost; the jobs process relays it.
+    """
+    notification = Notification(user_id=user_id, kind=kind, order_id=order_id,
+                                payload=payload or {}, urgent=urgent, created_at=now)
+    session.add(notification)
+    return notification
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One line of the order-event table: on ``to`` (from any of ``from_``), tell ``audience``.
+
+    Audiences: ``owner`` (the account managing the care recipient: the patient app),
+    ``nurse`` (the nurse holding the order after the event), ``held_by`` (the nurse
+    who held it before and no longer does: cancelled, reassigned, taken off) and
+    ``supervisors`` (the organization's dispatchers).
+    """
+
+    to: str
+    audience: str
+    kind: str
+    from_: frozenset[str] | None = None
+    urgent: bool = False
+
+
+_DEPARTED = frozenset({"en_route", "in_service"})
+
+# THE table of who hears about what. Offers are not here: dispatch tells nurses
+# about its offers itself. Nobody is told about their own action.
+ORDER_EVENT_RULES: tuple[Rule, ...] = (
+    Rule("approved", "owner", "order_approved", from_=frozenset({"submitted"})),
+    Rule("approved", "held_by", "order_reassigned"),
+    Rule("rejected", "owner", "order_rejected"),
+    Rule("assigned", "owner", "nurse_assigned"),
+    Rule("assigned", "nurse", "order_assigned"),
+    Rule("assigned", "held_by", "order_reassigned"),
+    Rule("en_route", "owner", "nurse_departed"),
+    Rule("in_service", "owner", "nurse_arrived"),
+    Rule("completed", "owner", "visit_completed"),
+    Rule("cancelled", "owner", "order_cancelled"),
+    Rule("cancelled", "held_by", "order_cancelled"),
+    # The nurse may be at the door already: she must hear at once.
+    Rule("cancelled", "held_by", "order_cancelled", from_=_DEPARTED, urgent=True),
+    Rule("cancelled", "supervisors", "order_cancelled_after_departure", from_=_DEPARTED,
+         urgent=True),
+    Rule("expired", "owner", "order_expired"),
+    Rule("no_show", "owner", "visit_no_show"),
+)
+
+
+def _rules_for(from_status: str | None, to_status: str) -> list[Rule]:
+    matching = [r for r in ORDER_EVENT_RULES
+                if r.to == to_status and (r.from_ is None or from_status in r.from_)]
+    # A rule naming its from-statuses refines a general rule for the same audience.
+    specific = {(r.audience, r.kind) for r in matching if r.from_ is not None}
+    return [r for r in matching if r.from_ is not None or (r.audience, r.kind) not in specific]
+
+
+def notify_order_event(session: Session, *, order: Order, event: OrderEvent,
+                       previous_nurse_id: int | None, actor: Actor | None,
+                       now: datetime) -> list[Notification]:
+    """Queue the notifications one order event calls for, per ``ORDER_EVENT_RULES``.
+
+    Called by ``orders.states.transition`` for every event, in its transaction (no
+    commit). ``previous_nurse_id`` is the order's nurse before the event.
+    """
+    from homecare.orders.states import HOLDS_NURSE
+
+    from_status, to_status = event.from_status, event.to_status
+    nurse_changed = previous_nurse_id != order.nurse_id
+    if from_status == to_status and not nurse_changed:
+        return []
+    held_by = previous_nurse_id if from_status in HOLDS_NURSE and (
+        to_status not in HOLDS_NURSE or nurse_changed) else None
+    nurse = order.nurse_id if to_status in HOLDS_NURSE else None
+    payload = _payload(session, order, event)
+    written = []
+    for rule in _rules_for(from_status, to_status):
+        for user_id in _audience(session, rule.audience, order, nurse=nurse, held_by=held_by):
+            if actor is not None and user_id == actor.user_id:
+                continue
+            written.append(notify(session, user_id=user_id, kind=rule.kind, now=now,
+                                  order_id=order.id, payload=payload, urgent=rule.urgent))
+    return written
+
+
+def _audience(session: Session, audience: str, order: Order, *, nurse: int | None,
+              held_by: int | None) -> list[int]:
+    from homecare.accounts.models import User
+    from homecare.nurses.models import Nurse
+    from homecare.patients.models import CareRecipient
+
+    if audience == "owner":
+        owner = session.scalar(sa.select(CareRecipient.owner_id)
+                               .where(CareRecipient.id == order.patient_id))
+        return [owner] if owner is not None else []
+    if audience in ("nurse", "held_by"):
+        nurse_id = nurse if audience == "nurse" else held_by
+        if nurse_id is None:
+            return []
+        user_id = session.scalar(sa.select(Nurse.user_id).where(Nurse.id == nurse_id))
+        return [user_id] if user_id is not None else []
+    if audience == "supervisors":
+        return list(session.scalars(sa.select(User.id).where(
+            User.organization_id == order.organization_id, User.role == "supervisor",
+            User.active.is_(True)).order_by(User.id)))
+    raise ValueError(f"unknown audience {audience!r}")
+
+
+def _payload(session: Session, order: Order, event: OrderEvent) -> dict[str, Any]:
+    from homecare.accounts.models import User
+    from homecare.nurses.models import Nurse
+
+    # What the app shows in the message; never a phone or identity number, which
+    # would then sit in the outbox and in every delivery channel's logs.
+    payload: dict[str, Any] = {
+        "order_id": order.id, "status": event.to_status, "from_status": event.from_status,
+        "service_code": order.service_code, "window_start": _iso(order.window_start),
+        "window_end": _iso(order.window_end)}
+    if event.reason:
+        payload["reason"] = event.reason
+    if event.to_status == "assigned" and order.nurse_id is not None:
+        payload["nurse_name"] = session.scalar(
+            sa.select(User.name).join(Nurse, Nurse.user_id == User.id)
+            .where(Nurse.id == order.nurse_id))
+        payload["planned_arrival"] = _iso(order.planned_arrival)
+    return payload
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def relay_pending(*, session: Session, sender: Sender, now: datetime, limit: int = 100,
+                  max_attempts: int = 10) -> int:
+    """Send up to ``limit`` pending notifications, oldest first; returns how many went out.
+
+    At least once: a row is marked sent only after ``sender`` returned, so a crash
+    between the two sends it again on the next run; receivers drop duplicates by
+    ``id``. A failed send counts an attempt and is retried on later runs until
+    ``max_attempts``, so one poisoned message cannot block the queue for ever.
+    """
+    stmt = (sa.select(Notification)
+            .where(Notification.sent_at.is_(None), Notification.attempts < max_attempts)
+            .order_by(Notification.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        # Two relays (a stand-by scheduler waking up) take disjoint batches.
+        stmt = stmt.with_for_update(skip_locked=True)
+    sent = 0
+    for notification in session.scalars(stmt).all():
+        notification.attempts += 1
+        try:
+            sender.send(Message.of(notification))
+        except Exception as exc:  # any channel failure: count it, retry on a later run
+            log.warning("notification %s not delivered (attempt %s): %s", notification.id,
+                        notification.attempts, type(exc).__name__)
+            continue
+        notification.sent_at = now
+        sent += 1
+    session.commit()
+    return sent
+
+
+class NotificationPage(QueryPage):
+    """QueryPage that answers a page number past any 64-bit OFFSET with an empty page."""
+
+    @property
+    def items(self) -> list[Any]:
+        params = self.page_params
+        return [] if params.first_item > 2**63 - 1 - params.page_size else super().items
+
+
+def list_notifications(*, session: Session, actor: Actor, unread: bool = False) -> sa.Select:
+    """The caller's own notifications, newest first; only unread ones when asked."""
+    stmt = sa.select(Notification).where(Notification.user_id == actor.user_id)
+    if unread:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    return stmt.order_by(Notification.created_at.desc(), Notification.id.desc())
+
+
+def mark_read(*, session: Session, actor: Actor, notification_id: int,
+              now: datetime) -> Notification:
+    """Mark one of the caller's notifications read (the first read time is kept).
+
+    :raises NotificationNotFound: no such notification, or it is someone else's.
+    """
+    notification = session.get(Notification, notification_id)
+    if notification is None or notification.user_id != actor.user_id:
+        raise NotificationNotFound(notification_id=notification_id)
+    if notification.read_at is None:
+        notification.read_at = now
+    session.commit()
+    return notification

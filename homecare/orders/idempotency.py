@@ -1,0 +1,164 @@
+"""Idempotency-Key for booking: claim a key, keep the first response, replay it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Response
+from sqlalchemy.orm import Session
+
+from homecare.errors import Conflict, ValidationProblem
+from homecare.orders.models import IdempotencyKey
+
+# A claim with no stored response older than this belongs to a request that died
+# (worker killed mid-booking). The response is stored in the same transaction as
+# the order, so such a claim never has an order behind it and may be taken over.
+LEASE = timedelta(seconds=60)
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+class IdempotencyConflict(Conflict):
+    code, title = "idempotency_conflict", "A request with this Idempotency-Key is in progress"
+
+
+class IdempotencyKeyReused(ValidationProblem):
+    code, title = ("idempotency_key_reused",
+                   "This Idempotency-Key was used with a different request body")
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The stored first response to a repeated request."""
+
+    status_code: int
+    body: dict[str, Any]
+
+    def as_response(self) -> Response:
+        from flask import json as flask_json
+
+        return Response(flask_json.dumps(self.body), status=self.status_code,
+                        mimetype="application/json", headers={REPLAY_HEADER: "true"})
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A key this request holds: its row and the claim time that proves it is ours."""
+
+    id: int
+    claimed_at: datetime
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    """SHA-256 of the loaded body as canonical JSON.
+
+    Hashed after loading, so the same instant written with another offset
+    (``+08:00`` or ``Z``) is the same request.
+    """
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_canonical)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not serialisable: {type(value).__name__}")
+
+
+def claim_key(*, session: Session, user_id: int, key: str, request_hash: str,
+              now: datetime) -> Claim | Replay:
+    """Take ``key`` for this request (committed at once), or return the stored response.
+
+    The claim is committed in its own step, before the booking: a concurrent
+    duplicate then meets the unique (user, key) row instead of booking twice.
+
+    :raises IdempotencyKeyReused: (422) the key was used with another body.
+    :raises IdempotencyConflict: (409) the first request with this key is still running.
+    """
+    existing = _find(session, user_id, key)
+    if existing is None:
+        row = IdempotencyKey(user_id=user_id, key=key, request_hash=request_hash,
+                             created_at=now)
+        session.add(row)
+        try:
+            session.commit()
+        except sa.exc.IntegrityError:
+            session.rollback()
+            existing = _find(session, user_id, key)
+            if existing is None:  # claimed and released in between: the caller may retry
+                raise IdempotencyConflict(headers={"Retry-After": "1"}) from None
+        else:
+            return Claim(id=row.id, claimed_at=now)
+    if existing.request_hash != request_hash:
+        session.rollback()
+        raise IdempotencyKeyReused("send a new Idempotency-Key for a different request",
+                                   errors={"Idempotency-Key": ["already used for another body"]})
+    if existing.status_code is not None:
+        replay = Replay(existing.status_code, dict(existing.response_body or {}))
+        session.rollback()
+        return replay
+    if existing.created_at <= now - LEASE:
+        taken = session.execute(
+            sa.update(IdempotencyKey)
+            .where(IdempotencyKey.id == existing.id, IdempotencyKey.status_code.is_(None),
+                   IdempotencyKey.created_at == existing.created_at)
+            .values(created_at=now).execution_options(synchronize_session=False))
+        if taken.rowcount == 1:
+            session.commit()
+            return Claim(id=existing.id, claimed_at=now)
+    session.rollback()
+    raise IdempotencyConflict("the first request with this key has not finished; retry shortly",
+                              headers={"Retry-After": "1"})
+
+
+def store_response(session: Session, claim: Claim, *, status_code: int,
+                   body: dict[str, Any]) -> None:
+    """Keep the response with the claim, in the caller's transaction (no commit).
+
+    Compare-and-set on the claim time: if the lease ran out and another request
+    took the key over, this one must not complete too.
+
+    :raises IdempotencyConflict: (409) the claim was taken over.
+    """
+    result = session.execute(
+        sa.update(IdempotencyKey)
+        .where(IdempotencyKey.id == claim.id, IdempotencyKey.status_code.is_(None),
+               IdempotencyKey.created_at == claim.claimed_at)
+        .values(status_code=status_code, response_body=body)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise IdempotencyConflict("this request took too long and its key was taken over")
+
+
+def release_key(*, session: Session, claim: Claim) -> None:
+    """Drop a claim whose request failed, so a corrected retry with the key can book.
+
+    Failed requests are not replayed: a 422 for a window in the past would
+    otherwise stick to the key for a day.
+    """
+    session.rollback()
+    session.execute(sa.delete(IdempotencyKey).where(
+        IdempotencyKey.id == claim.id, IdempotencyKey.status_code.is_(None),
+        IdempotencyKey.created_at == claim.claimed_at))
+    session.commit()
+
+
+def purge_idempotency_keys(*, session: Session, now: datetime, ttl_hours: int) -> int:
+    """Delete keys older than ``ttl_hours`` (the jobs process); returns how many."""
+    result = session.execute(sa.delete(IdempotencyKey).where(
+        IdempotencyKey.created_at < now - timedelta(hours=ttl_hours)))
+    session.commit()
+    return result.rowcount
+
+
+def _find(session: Session, user_id: int, key: str) -> IdempotencyKey | None:
+    return session.scalar(sa.select(IdempotencyKey).where(
+        IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        .execution_options(populate_existing=True))

@@ -1,0 +1,396 @@
+"""Booking and the order lifecycle: book, vet, cancel, read, review."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from homecare.auth import Actor
+from homecare.config import Config
+from homecare.errors import Conflict, NotFound, ValidationProblem
+from homecare.extensions import atomic
+from homecare.orders import idempotency
+from homecare.orders.models import Order, OrderEvent, Review
+from homecare.orders.schemas import OrderSchema
+from homecare.orders.states import InvalidTransition, open_order, transition
+from homecare.orders.views import NURSE_SEES, OrderListing, nurse_id_of, order_view
+
+log = logging.getLogger(__name__)
+
+
+class OrderNotFound(NotFound):
+    code, title = "order_not_found", "No such order"
+
+
+class UnknownPatient(ValidationProblem):
+    code, title = "unknown_patient", "No such care recipient among yours"
+
+
+class UnknownAddress(ValidationProblem):
+    code, title = "unknown_address", "No such address for this care recipient"
+
+
+class UnknownService(ValidationProblem):
+    code, title = "unknown_service", "No active service item with this code"
+
+
+class OutsideServiceArea(ValidationProblem):
+    code, title = "outside_service_area", "No organization serves this address"
+
+
+class WindowInPast(ValidationProblem):
+    code, title = "window_in_past", "The visit window must start in the future"
+
+
+class WindowTooShort(ValidationProblem):
+    code, title = "window_too_short", "The visit window is shorter than the service"
+
+
+class BeyondBookingHorizon(ValidationProblem):
+    code, title = "beyond_booking_horizon", "The visit is too far ahead to book"
+
+
+class OutsideServiceHours(ValidationProblem):
+    code, title = "outside_service_hours", "The visit window is outside the service hours"
+
+
+class OrderNotCompleted(Conflict):
+    code, title = "order_not_completed", "Only a completed visit can be reviewed"
+
+
+class AlreadyReviewed(Conflict):
+    code, title = "already_reviewed", "This visit has been reviewed already"
+
+
+
+# ---------------------------------------------------------------- booking
+
+
+def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
+                idempotency_key: str | None, now: datetime,
+                config: Config) -> dict[str, Any] | idempotency.Replay:
+    """Book a visit (``POST /orders``), honouring an Idempotency-Key.
+
+    Returns the new order's view, or the stored first response when the key was
+    used with this body before. A failed booking releases the key, so a corrected
+    retry with the same key can succeed; failures are never replayed.
+
+    :raises IdempotencyKeyReused: (422) the key was used with another body.
+    :raises IdempotencyConflict: (409) the first request with the key is still running.
+    :raises: every Problem of ``create_order``.
+    """
+    if idempotency_key is None:
+        order = create_order(session=session, actor=actor, now=now, config=config, **body)
+        return order_view(order, actor, session=session)
+    claim = idempotency.claim_key(session=session, user_id=actor.user_id, key=idempotency_key,
+                                  request_hash=idempotency.request_hash(body), now=now)
+    if isinstance(claim, idempotency.Replay):
+        return claim
+    try:
+        order = _book(session, actor=actor, now=now, config=config, **body)
+        view = order_view(order, actor, session=session)
+        idempotency.store_response(session, claim, status_code=201,
+                                   body=OrderSchema().dump(view))
+        session.commit()
+    except Exception:
+        try:
+            idempotency.release_key(session=session, claim=claim)
+        except Exception:  # the lease frees the key later; report the booking's own error
+            log.exception("could not release idempotency key %s", claim.id)
+        raise
+    return view
+
+
+@atomic
+def create_order(*, session: Session, actor: Actor, patient_id: int, address_id: int,
+                 service_code: str, window_start: datetime, window_end: datetime,
+                 now: datetime, config: Config, notes: str | None = None) -> Order:
+    """Book a visit for one of the caller's care recipients.
+
+    Price and duration are copied from the catalogue. A recipient not yet assessed
+    by the organization (首诊评估), or an item that requires assessment, leaves the
+    order ``submitted`` for a supervisor; otherwise it is approved by the system
+    and handed to dispatch in the same transaction.
+
+    :raises UnknownPatient: (422) not a care recipient of the caller.
+    :raises UnknownAddress: (422) not an address of that recipient.
+    :raises UnknownService: (422) no such item, or it is not offered any more.
+    :raises OutsideServiceArea: (422) no organization serves the address.
+    :raises WindowTooShort: (422) the window is shorter than the item's duration.
+    :raises WindowInPast: (422) the window does not start in the future.
+    :raises BeyondBookingHorizon: (422) the window starts after the booking horizon.
+    :raises OutsideServiceHours: (422) the window leaves the local service hours.
+    """
+    order = _book(session, actor=actor, patient_id=patient_id, address_id=address_id,
+                  service_code=service_code, window_start=window_start,
+                  window_end=window_end, notes=notes, now=now, config=config)
+    session.commit()
+    return order
+
+
+def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
+          service_code: str, window_start: datetime, window_end: datetime,
+          notes: str | None, now: datetime, config: Config) -> Order:
+    from homecare.catalogue.models import ServiceItem
+    from homecare.dispatch.service import start_dispatch
+    from homecare.patients.models import Address, CareRecipient
+
+    recipient = session.get(CareRecipient, patient_id)
+    address = session.get(Address, address_id)
+    if recipient is None or (actor.role == "patient" and recipient.owner_id != actor.user_id):
+        raise UnknownPatient(patient_id=patient_id, errors={"patient_id": ["not found"]})
+    if address is None or address.patient_id != recipient.id:
+        raise UnknownAddress(address_id=address_id, errors={"address_id": ["not found"]})
+    if address.outside_service_area or address.organization_id is None:
+        raise OutsideServiceArea("no organization's service area covers this address",
+                                 address_id=address_id)
+    if actor.role != "patient" and actor.organization_id != address.organization_id:
+        # Staff book only for addresses their own organization serves.
+        raise UnknownAddress(address_id=address_id, errors={"address_id": ["not found"]})
+    item = session.get(ServiceItem, service_code)
+    if item is None or not item.active:
+        raise UnknownService(service_code=service_code,
+                             errors={"service_code": ["no active item with this code"]})
+    window_start, window_end = window_start.astimezone(now.tzinfo), window_end.astimezone(
+        now.tzinfo)
+    service_date = _check_window(window_start, window_end, duration_min=item.duration_min,
+                                 now=now, config=config)
+
+    order = Order(organization_id=address.organization_id, patient_id=recipient.id,
+                  address_id=address.id, booked_by=actor.user_id, service_code=item.code,
+                  duration_min=item.duration_min, price_fen=item.price_fen,
+                  window_start=window_start, window_end=window_end, service_date=service_date,
+                  notes=notes)
+    open_order(session, order, actor=actor, now=now)
+    if recipient.assessed_at is not None and not item.requires_assessment:
+        transition(session, order, "approved", actor=None, now=now)
+        start_dispatch(session=session, order=order, now=now, config=config)
+    return order
+
+
+def _check_window(start: datetime, end: datetime, *, duration_min: int, now: datetime,
+                  config: Config):
+    """The local service date of a valid window; raises the first rule it breaks."""
+    if end - start < timedelta(minutes=duration_min):
+        raise WindowTooShort(f"the window must be at least {duration_min} minutes long",
+                             duration_min=duration_min,
+                             errors={"window_end": [f"at least {duration_min} min after start"]})
+    if start <= now:
+        raise WindowInPast(errors={"window_start": ["must be in the future"]})
+    if start > now + timedelta(days=config.booking_horizon_days):
+        raise BeyondBookingHorizon(
+            f"visits can be booked at most {config.booking_horizon_days} days ahead",
+            horizon_days=config.booking_horizon_days,
+            errors={"window_start": ["beyond the booking horizon"]})
+    zone = ZoneInfo(config.timezone)
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    opens = time.fromisoformat(config.service_hours_start)
+    closes = time.fromisoformat(config.service_hours_end)
+    if (local_start.time() < opens or local_end.date() != local_start.date()
+            or local_end.time() > closes):
+        hours = f"{config.service_hours_start}-{config.service_hours_end}"
+        raise OutsideServiceHours(f"visits are made between {hours} ({config.timezone})",
+                                  service_hours=hours, timezone=config.timezone,
+                                  errors={"window_start": [f"within {hours}"]})
+    return local_start.date()
+
+
+# ---------------------------------------------------------------- reads
+
+
+def _visible(session: Session, actor: Actor, order: Order) -> bool:
+    from homecare.patients.models import CareRecipient
+
+    if actor.role == "admin":
+        return True
+    if actor.role == "supervisor":
+        return actor.organization_id == order.organization_id
+    if actor.role == "nurse":
+        nurse_id = nurse_id_of(session, actor)
+        return (nurse_id is not None and order.nurse_id == nurse_id
+                and order.status in NURSE_SEES)
+    if actor.role == "patient":
+        owner = session.scalar(sa.select(CareRecipient.owner_id)
+                               .where(CareRecipient.id == order.patient_id))
+        return owner == actor.user_id
+    return False
+
+
+def get_order_for(*, session: Session, actor: Actor, order_id: int) -> Order:
+    """An order the caller may see: her recipient's, assigned to her, or her organization's.
+
+    :raises OrderNotFound: (404) no such order, or the caller may not see it (another
+        owner's, a nurse it is not assigned to, another organization's).
+    """
+    order = session.get(Order, order_id, populate_existing=True)
+    if order is None or not _visible(session, actor, order):
+        raise OrderNotFound(order_id=order_id)
+    return order
+
+
+def get_order_view(*, session: Session, actor: Actor, order_id: int) -> dict[str, Any]:
+    """The order as the caller may see it (masked per ``views.sight``).
+
+    :raises OrderNotFound: (404) see ``get_order_for``.
+    """
+    return order_view(get_order_for(session=session, actor=actor, order_id=order_id), actor,
+                      session=session)
+
+
+def list_orders(*, session: Session, actor: Actor, status: str | None = None,
+                date: Any = None, date_from: Any = None, date_to: Any = None,
+                patient_id: int | None = None) -> OrderListing:
+    """The orders the caller may see, by window start, filtered as asked."""
+    from homecare.patients.models import CareRecipient
+
+    stmt = sa.select(Order)
+    if actor.role == "patient":
+        stmt = stmt.where(Order.patient_id.in_(sa.select(CareRecipient.id).where(
+            CareRecipient.owner_id == actor.user_id)))
+    elif actor.role == "nurse":
+        nurse_id = nurse_id_of(session, actor)
+        # No profile yet: nothing is hers (and "nurse_id IS NULL" must not match).
+        stmt = stmt.where(Order.nurse_id == nurse_id, Order.status.in_(NURSE_SEES)) \
+            if nurse_id is not None else stmt.where(sa.false())
+    elif actor.role != "admin":
+        stmt = stmt.where(Order.organization_id == actor.organization_id)
+    if status is not None:
+        stmt = stmt.where(Order.status == status)
+    if date is not None:
+        stmt = stmt.where(Order.service_date == date)
+    if date_from is not None:
+        stmt = stmt.where(Order.service_date >= date_from)
+    if date_to is not None:
+        stmt = stmt.where(Order.service_date <= date_to)
+    if patient_id is not None:
+        stmt = stmt.where(Order.patient_id == patient_id)
+    return OrderListing(stmt.order_by(Order.window_start, Order.id), actor, session)
+
+
+def list_events(*, session: Session, actor: Actor, order_id: int) -> sa.Select:
+    """The order's transitions, oldest first.
+
+    :raises OrderNotFound: (404) see ``get_order_for``.
+    """
+    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    return (sa.select(OrderEvent).where(OrderEvent.order_id == order.id)
+            .order_by(OrderEvent.at, OrderEvent.id))
+
+
+# ---------------------------------------------------------------- vetting and cancel
+
+
+def _require_submitted(order: Order) -> None:
+    # The table also lets a supervisor move offered/assigned orders back to
+    # approved (dispatch); vetting is only for orders still waiting for it.
+    if order.status != "submitted":
+        raise InvalidTransition(f"only a submitted order is vetted; this one is {order.status}",
+                                order_id=order.id, current_status=order.status)
+
+
+@atomic
+def approve_order(*, session: Session, actor: Actor, order_id: int, now: datetime,
+                  config: Config, reason: str | None = None) -> dict[str, Any]:
+    """A supervisor approves a submitted order; it goes to dispatch at once.
+
+    Approving a recipient's first order completes the first-visit assessment: her
+    later orders are approved automatically.
+
+    :raises OrderNotFound: (404) no such order in the supervisor's organization.
+    :raises InvalidTransition: (409) the order is not submitted (names the status).
+    """
+    from homecare.dispatch.service import start_dispatch
+    from homecare.patients.models import CareRecipient
+
+    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    _require_submitted(order)
+    transition(session, order, "approved", actor=actor, now=now, reason=reason)
+    recipient = session.get(CareRecipient, order.patient_id)
+    if recipient.assessed_at is None:
+        recipient.assessed_at = now
+    start_dispatch(session=session, order=order, now=now, config=config)
+    session.commit()
+    return order_view(order, actor, session=session)
+
+
+@atomic
+def reject_order(*, session: Session, actor: Actor, order_id: int, reason: str,
+                 now: datetime) -> dict[str, Any]:
+    """A supervisor rejects a submitted order, saying why (the family is told).
+
+    :raises OrderNotFound: (404) no such order in the supervisor's organization.
+    :raises InvalidTransition: (409) the order is not submitted.
+    :raises ReasonRequired: (422) an empty reason.
+    """
+    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    _require_submitted(order)
+    transition(session, order, "rejected", actor=actor, now=now, reason=reason)
+    session.commit()
+    return order_view(order, actor, session=session)
+
+
+@atomic
+def cancel_order(*, session: Session, actor: Actor, order_id: int, now: datetime,
+                 reason: str | None = None) -> dict[str, Any]:
+    """Cancel an order: the owner until the nurse departs, a supervisor at any stage.
+
+    Open offers are withdrawn. A nurse who held the order keeps it in ``nurse_id``
+    for the record, but her slot is free: only ``HOLDS_NURSE`` statuses occupy one.
+
+    :raises OrderNotFound: (404) the caller may not see the order.
+    :raises InvalidTransition: (409) already finished (completed, cancelled, ...).
+    :raises TransitionForbidden: (403) the owner after the nurse departed.
+    :raises ReasonRequired: (422) a supervisor cancelling after departure without a reason.
+    """
+    from homecare.dispatch.service import withdraw_open_offers
+
+    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    transition(session, order, "cancelled", actor=actor, now=now, reason=reason)
+    withdraw_open_offers(session=session, order_id=order.id, now=now)
+    session.commit()
+    return order_view(order, actor, session=session)
+
+
+# ---------------------------------------------------------------- review
+
+
+@atomic
+def review_order(*, session: Session, actor: Actor, order_id: int, rating: int,
+                 now: datetime, comment: str | None = None) -> Review:
+    """The owner rates a completed visit, once; the nurse's rating moves with it.
+
+    :raises OrderNotFound: (404) not an order of the caller's recipients.
+    :raises OrderNotCompleted: (409) the visit has not been completed.
+    :raises AlreadyReviewed: (409) the visit has a review already.
+    """
+    from homecare.audit.service import record
+    from homecare.nurses.models import Nurse
+
+    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    if order.status != "completed":
+        raise OrderNotCompleted(f"this visit is {order.status}", order_id=order.id,
+                                current_status=order.status)
+    if session.scalar(sa.select(Review.id).where(Review.order_id == order.id)) is not None:
+        raise AlreadyReviewed(order_id=order.id)
+    review = Review(order_id=order.id, nurse_id=order.nurse_id, rating=rating,
+                    comment=comment, created_at=now)
+    try:
+        with session.begin_nested():
+            session.add(review)
+    except sa.exc.IntegrityError:  # a concurrent review of the same visit won
+        session.rollback()
+        raise AlreadyReviewed(order_id=order.id) from None
+    if order.nurse_id is not None:
+        # In SQL, not in Python: two reviews of one nurse at once must both count.
+        session.execute(sa.update(Nurse).where(Nurse.id == order.nurse_id).values(
+            rating_sum=Nurse.rating_sum + rating, rating_count=Nurse.rating_count + 1))
+    record(session, actor=actor, action="order.reviewed", object_type="order",
+           object_id=order.id, organization_id=order.organization_id, now=now,
+           detail={"rating": rating})
+    session.commit()
+    return review

@@ -1,0 +1,173 @@
+"""The order state machine: the one table of allowed transitions and the one
+function that applies a transition. Nothing else assigns ``Order.status``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from homecare.auth import Actor
+from homecare.errors import Conflict, Forbidden
+from homecare.orders.models import Order, OrderEvent
+
+STATUSES = ("submitted", "approved", "offered", "assigned", "en_route", "in_service",
+            "completed", "rejected", "cancelled", "expired", "no_show")
+FINAL = frozenset({"completed", "rejected", "cancelled", "expired", "no_show"})
+# "system" is the service itself (auto-approval, dispatch rounds, sweeps).
+SYSTEM = "system"
+# A nurse is committed to these orders: they hold her time slot. An order that
+# leaves them (cancelled, no_show, completed) keeps ``nurse_id`` as history but
+# no longer blocks her day: slot and load queries filter on these statuses.
+HOLDS_NURSE = frozenset({"assigned", "en_route", "in_service"})
+# The status every order starts in, and who may create one (family beds and
+# supervisors book on a recipient's behalf).
+INITIAL = "submitted"
+CREATION_ROLES = frozenset({"patient", "supervisor", SYSTEM})
+
+# (from, to) -> roles that may cause it. Ownership (the patient who booked, the
+# nurse assigned) is checked by the service before it asks for the transition.
+TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    ("submitted", "approved"): frozenset({"supervisor", SYSTEM}),
+    ("submitted", "rejected"): frozenset({"supervisor"}),
+    ("submitted", "cancelled"): frozenset({"patient", "supervisor"}),
+    ("approved", "offered"): frozenset({SYSTEM}),
+    ("approved", "assigned"): frozenset({"supervisor", SYSTEM}),
+    ("approved", "cancelled"): frozenset({"patient", "supervisor"}),
+    ("approved", "expired"): frozenset({SYSTEM}),
+    # Offers ran out with no taker: back to the supervisor's queue.
+    ("offered", "approved"): frozenset({SYSTEM, "supervisor"}),
+    ("offered", "assigned"): frozenset({"nurse", "supervisor", SYSTEM}),
+    ("offered", "cancelled"): frozenset({"patient", "supervisor"}),
+    ("offered", "expired"): frozenset({SYSTEM}),
+    # Reassignment to another nurse keeps the status but is still an event.
+    ("assigned", "assigned"): frozenset({"supervisor", SYSTEM}),
+    # The nurse falls ill / is taken off: the order goes back to dispatch.
+    ("assigned", "approved"): frozenset({"supervisor", SYSTEM}),
+    ("assigned", "en_route"): frozenset({"nurse"}),
+    ("assigned", "cancelled"): frozenset({"patient", "supervisor"}),
+    ("assigned", "no_show"): frozenset({"supervisor"}),
+    ("en_route", "in_service"): frozenset({"nurse"}),
+    # After departure only a supervisor cancels, and must say why.
+    ("en_route", "cancelled"): frozenset({"supervisor"}),
+    ("en_route", "no_show"): frozenset({"nurse", "supervisor"}),
+    ("in_service", "completed"): frozenset({"nurse"}),
+    ("in_service", "cancelled"): frozenset({"supervisor"}),
+}
+REASON_REQUIRED = frozenset({("submitted", "rejected"), ("en_route", "cancelled"),
+                             ("in_service", "cancelled"), ("assigned", "no_show"),
+                             ("en_route", "no_show")})
+
+
+class InvalidTransition(Conflict):
+    code, title = "invalid_transition", "The order is not in a state that allows this"
+
+
+class TransitionForbidden(Forbidden):
+    code, title = "transition_forbidden", "This role may not make this change"
+
+
+class ReasonRequired(Conflict):
+    status, code, title = 422, "reason_required", "A reason is required for this change"
+
+
+def allowed(from_status: str, to_status: str, role: str) -> bool:
+    return role in TRANSITIONS.get((from_status, to_status), frozenset())
+
+
+def transition(session: Session, order: Order, to_status: str, *, actor: Actor | None,
+               now: datetime, reason: str | None = None, **changes: Any) -> OrderEvent:
+    """Move ``order`` to ``to_status`` and record the event, or refuse.
+
+    ``actor`` None means the system. ``changes`` are other columns set in the
+    same UPDATE (e.g. ``nurse_id``). The UPDATE is a compare-and-set on the
+    version read, so of two concurrent transitions of one order only one
+    succeeds; the loser gets InvalidTransition naming the current status.
+    Writes the event, its audit entry and the notifications it calls for
+    (``notifications.service.ORDER_EVENT_RULES``) in the caller's transaction.
+    Does not commit: the calling service commits once.
+
+    :raises InvalidTransition: (409) the pair is not in the table, or the order changed.
+    :raises TransitionForbidden: (403) the pair exists but not for this role.
+    :raises ReasonRequired: (422) the transition needs a reason.
+    """
+    role = actor.role if actor else SYSTEM
+    from_status = order.status
+    previous_nurse_id = order.nurse_id
+    roles = TRANSITIONS.get((from_status, to_status))
+    if roles is None:
+        raise InvalidTransition(
+            f"an order that is {from_status} cannot become {to_status}",
+            order_id=order.id, current_status=from_status)
+    if role not in roles:
+        raise TransitionForbidden(
+            f"a {role} may not move an order from {from_status} to {to_status}",
+            order_id=order.id, current_status=from_status)
+    if (from_status, to_status) in REASON_REQUIRED and not (reason and reason.strip()):
+        raise ReasonRequired(f"moving an order from {from_status} to {to_status} needs a reason",
+                             order_id=order.id)
+
+    values = {"status": to_status, "version": order.version + 1, "updated_at": now, **changes}
+    if reason is not None:
+        values["status_reason"] = reason
+    result = session.execute(
+        sa.update(Order)
+        .where(Order.id == order.id, Order.version == order.version,
+               Order.status == from_status)
+        .values(**values)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        current = session.scalar(sa.select(Order.status).where(Order.id == order.id))
+        raise InvalidTransition("the order was changed by someone else; reload it",
+                                order_id=order.id, current_status=current)
+    for key, value in values.items():
+        set_committed = getattr(type(order), key, None)
+        if set_committed is not None:
+            sa.orm.attributes.set_committed_value(order, key, value)
+
+    event = _record_event(session, order, actor=actor, from_status=from_status,
+                          to_status=to_status, reason=reason, now=now)
+    from homecare.notifications.service import notify_order_event
+
+    notify_order_event(session, order=order, event=event, previous_nurse_id=previous_nurse_id,
+                       actor=actor, now=now)
+    return event
+
+
+def open_order(session: Session, order: Order, *, actor: Actor | None,
+               now: datetime) -> OrderEvent:
+    """Add a new ``order`` in the initial status and record its creation event.
+
+    The event has no from-status: every order's history starts with (None,
+    submitted), and each later event's from-status is the previous one's to-status.
+    Does not commit.
+
+    :raises TransitionForbidden: (403) this role may not create orders.
+    """
+    role = actor.role if actor else SYSTEM
+    if role not in CREATION_ROLES:
+        raise TransitionForbidden(f"a {role} may not create an order")
+    order.status = INITIAL
+    order.version = 1
+    order.created_at = order.updated_at = now
+    session.add(order)
+    session.flush()
+    return _record_event(session, order, actor=actor, from_status=None, to_status=INITIAL,
+                         reason=None, now=now)
+
+
+def _record_event(session: Session, order: Order, *, actor: Actor | None,
+                  from_status: str | None, to_status: str, reason: str | None,
+                  now: datetime) -> OrderEvent:
+    from homecare.audit.service import record
+
+    event = OrderEvent(order_id=order.id, actor_id=actor.user_id if actor else None,
+                       actor_role=actor.role if actor else SYSTEM, from_status=from_status,
+                       to_status=to_status, reason=reason, at=now)
+    session.add(event)
+    record(session, actor=actor, action=f"order.{to_status}", object_type="order",
+           object_id=order.id, organization_id=order.organization_id, now=now,
+           detail={"from": from_status, "to": to_status, "reason": reason})
+    return event

@@ -1,0 +1,159 @@
+"""What each caller may see of an order: the one place order responses are built."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from flask_smorest.pagination import Page
+from sqlalchemy.orm import Session
+
+from homecare.auth import Actor
+from homecare.extensions import QueryPage
+from homecare.orders.models import Order, Review
+from homecare.orders.states import HOLDS_NURSE
+from homecare.schemas import location_out, mask_phone
+
+# A nurse sees the recipient only once the order is hers (PIPL: only what the
+# role needs): from assignment on, including the finished visit for her records.
+NURSE_SEES = HOLDS_NURSE | {"completed", "no_show"}
+
+_ORDER_FIELDS = ("id", "status", "organization_id", "patient_id", "address_id", "service_code",
+                 "duration_min", "price_fen", "window_start", "window_end", "service_date",
+                 "notes", "nurse_id", "planned_arrival", "departed_at", "checked_in_at",
+                 "checked_out_at", "status_reason", "created_at", "updated_at")
+
+
+def nurse_id_of(session: Session, actor: Actor) -> int | None:
+    """The nurse profile behind a nurse account, if any."""
+    from homecare.nurses.models import Nurse
+
+    if actor.role != "nurse":
+        return None
+    return session.scalar(sa.select(Nurse.id).where(Nurse.user_id == actor.user_id))
+
+
+def sight(order: Order, actor: Actor, actor_nurse_id: int | None) -> str:
+    """How much of the recipient ``actor`` sees: ``full``, ``staff`` or ``none``.
+
+    ``full``: the owner, and the nurse holding the order (she calls the family at
+    the door, so the phone is not masked). ``staff``: supervisors and admins, with
+    the phone masked. ``none``: anyone else, e.g. a nurse only offered the order.
+    """
+    if actor.role == "patient":
+        return "full"
+    if actor.role in ("supervisor", "admin"):
+        return "staff"
+    if (actor.role == "nurse" and actor_nurse_id is not None
+            and order.nurse_id == actor_nurse_id and order.status in NURSE_SEES):
+        return "full"
+    return "none"
+
+
+def order_view(order: Order, actor: Actor, *, session: Session) -> dict[str, Any]:
+    """The response for one order as ``actor`` may see it (``OrderSchema``)."""
+    return order_views([order], actor, session=session)[0]
+
+
+def order_views(orders: Sequence[Order], actor: Actor, *,
+                session: Session) -> list[dict[str, Any]]:
+    """Responses for several orders, loading the related rows in a few queries."""
+    from homecare.accounts.models import User
+    from homecare.catalogue.models import ServiceItem
+    from homecare.nurses.models import Nurse
+    from homecare.patients.models import Address, CareRecipient
+
+    if not orders:
+        return []
+    recipients = _by_id(session, CareRecipient, {o.patient_id for o in orders})
+    addresses = _by_id(session, Address, {o.address_id for o in orders})
+    names = dict(session.execute(sa.select(ServiceItem.code, ServiceItem.name_zh).where(
+        ServiceItem.code.in_({o.service_code for o in orders}))).all())
+    nurse_ids = {o.nurse_id for o in orders if o.nurse_id is not None}
+    nurse_names = dict(session.execute(
+        sa.select(Nurse.id, User.name).join(User, User.id == Nurse.user_id)
+        .where(Nurse.id.in_(nurse_ids))).all()) if nurse_ids else {}
+    reviews = {r.order_id: r for r in session.scalars(
+        sa.select(Review).where(Review.order_id.in_([o.id for o in orders])))}
+    actor_nurse_id = nurse_id_of(session, actor)
+
+    views = []
+    for order in orders:
+        view = {name: getattr(order, name) for name in _ORDER_FIELDS}
+        address = addresses.get(order.address_id)
+        recipient = recipients.get(order.patient_id)
+        view["district"] = address.district if address else None
+        view["service_name_zh"] = names.get(order.service_code)
+        view["nurse_name"] = nurse_names.get(order.nurse_id)
+        view["review"] = reviews.get(order.id)
+        level = sight(order, actor, actor_nurse_id)
+        view["recipient"] = _recipient(recipient, level)
+        view["address"] = _address(address) if level != "none" else None
+        if level == "none":
+            view["notes"] = None
+        views.append(view)
+    return views
+
+
+def _by_id(session: Session, model: type, ids: set[int]) -> dict[int, Any]:
+    return {row.id: row for row in session.scalars(sa.select(model).where(model.id.in_(ids)))}
+
+
+def _recipient(recipient: Any, level: str) -> dict[str, Any] | None:
+    if recipient is None or level == "none":
+        return None
+    phone = recipient.phone if level == "full" else mask_phone(recipient.phone)
+    return {"id": recipient.id, "name": recipient.name, "phone": phone}
+
+
+def _address(address: Any) -> dict[str, Any] | None:
+    if address is None:
+        return None
+    place = location_out(address.lat, address.lng) or {}
+    return {"id": address.id, "label": address.label, "text": address.text,
+            "district": address.district, "lat": address.lat, "lng": address.lng,
+            "gcj02": place.get("gcj02")}
+
+
+# OFFSET is a 64-bit integer in SQLite and PostgreSQL: a page number past it can
+# only be empty, and must not reach the database (it would fail there, a 500).
+_MAX_OFFSET = 2**63 - 1
+
+
+def _beyond_any_row(page: Page) -> bool:
+    return page.page_params.first_item > _MAX_OFFSET - page.page_params.page_size
+
+
+class EventPage(QueryPage):
+    """QueryPage that answers an absurd page number with an empty page."""
+
+    @property
+    def items(self) -> list[Any]:
+        return [] if _beyond_any_row(self) else super().items
+
+
+class OrderListing:
+    """A query of orders and the caller they are shown to; a page turns rows into views."""
+
+    def __init__(self, stmt: sa.Select, actor: Actor, session: Session) -> None:
+        self.stmt, self.actor, self.session = stmt, actor, session
+
+
+class OrderViewPage(Page):
+    """Paginates an ``OrderListing`` in the database and builds each order's view."""
+
+    @property
+    def item_count(self) -> int:
+        listing = self.collection
+        return listing.session.scalar(sa.select(sa.func.count()).select_from(
+            listing.stmt.order_by(None).subquery()))
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        listing = self.collection
+        if _beyond_any_row(self):
+            return []
+        orders = list(listing.session.scalars(listing.stmt.limit(self.page_params.page_size)
+                                              .offset(self.page_params.first_item)))
+        return order_views(orders, listing.actor, session=listing.session)
