@@ -1,0 +1,346 @@
+"""Whether a visit fits a nurse's shifts and her day: the planner's insertion check, batched."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from homecare.config import Config
+from homecare.geo import Point, TravelModel
+from homecare.nurses.models import Shift
+from homecare.orders.models import Order
+from homecare.orders.states import HOLDS_NURSE
+from homecare.patients.models import Address
+from homecare.scheduling import planner
+from homecare.scheduling.insertion import best_insertion
+
+# A nurse's day: the visits she holds or has done count towards her cap.
+DAY_LOAD = HOLDS_NURSE | {"completed"}
+UNDER_WAY = frozenset({"en_route", "in_service"})
+# Every time rule of matching goes through scheduling.insertion.best_insertion;
+# this module prepares its inputs and feeds it travel times. A search checks up
+# to hundreds of nurses, and the travel model answers a 3-place question in
+# nearly the time of a 20-place one, so the places of many checks go to it
+# together and each check is served its own block of the answer. Distinct places
+# per call: a call costs a fixed overhead plus a little per pair of places, so
+# about 20 is the cheapest per place (measured: 4.6 us a place at 20, 15 us at
+# 3, 7 us at 60). Times are whole seconds since the epoch, as the planner counts:
+# starts rounded up, ends down, so rounding never widens a window.
+_BATCH_POINTS = 20
+
+# A stretch of shifts: (start, end) in seconds.
+Stretch = tuple[int, int]
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _timestamp(at: datetime) -> float:
+    # Naive values are UTC: the columns below are read without UTCDateTime's
+    # per-value conversion (see _raw), which cost more than the queries.
+    return at.timestamp() if at.tzinfo is not None else (at - _EPOCH).total_seconds()
+
+
+def secs(at: datetime) -> int:
+    """Whole seconds, rounded down: for the ends of windows and shifts."""
+    return math.floor(_timestamp(at))
+
+
+def secs_up(at: datetime) -> int:
+    """Whole seconds, rounded up: for starts, so rounding never widens a window."""
+    return math.ceil(_timestamp(at))
+
+
+def _raw(column: Any) -> Any:
+    """A UTC datetime column read as the driver gives it (naive UTC on SQLite)."""
+    return sa.type_coerce(column, sa.DateTime()).label(column.key)
+
+
+def at(seconds: int) -> datetime:
+    """A planner time back as an aware UTC datetime."""
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def visit(key: object, place: Point, start: datetime, end: datetime,
+          duration_min: int) -> planner.Visit:
+    """A visit as the insertion check takes it: its window bounds the start of service."""
+    opens = secs_up(start)
+    return planner.Visit(id=key, place=place, window_start=opens,
+                         window_end=max(secs(end), opens), service_s=duration_min * 60)
+
+
+class Held(NamedTuple):
+    """A visit she holds or has done on the order's day, ready for the insertion check."""
+
+    id: int
+    status: str
+    stop: planner.Visit
+    # Visiting order: the planned arrival where there is one, else the window start.
+    sort_key: int
+    checked_in: int | None
+
+
+class Fit(NamedTuple):
+    """Where the visit goes in her day: when she arrives and begins, and the leg there."""
+
+    arrival: int
+    start: int
+    leg_m: int
+    leg_s: int
+    start_from: str
+
+
+def day_bounds(day: date, config: Config) -> tuple[datetime, datetime]:
+    """The UTC span of a local date in the service area's time zone."""
+    zone = ZoneInfo(config.timezone)
+    start = datetime.combine(day, time(0), zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+    return start, end
+
+
+@functools.cache
+def _shifts_stmt() -> sa.Select:
+    return (sa.select(Shift.nurse_id, _raw(Shift.start), _raw(Shift.end))
+            .where(Shift.nurse_id.in_(sa.bindparam("ids", expanding=True)),
+                   Shift.start < sa.bindparam("until"), Shift.end > sa.bindparam("since"))
+            .order_by(Shift.nurse_id, Shift.start, Shift.id))
+
+
+def stretches(session: Session, nurse_ids: Sequence[int], day: date,
+              config: Config) -> dict[int, list[Stretch]]:
+    """Per nurse, her shifts touching the local ``day``, back-to-back ones merged."""
+    if not nurse_ids:
+        return {}
+    start, end = day_bounds(day, config)
+    rows = session.connection().execute(_shifts_stmt(), {"ids": list(nurse_ids),
+                                                         "until": end, "since": start}).all()
+    merged: dict[int, list[list[datetime]]] = {}
+    for nurse_id, s, e in rows:
+        mine = merged.setdefault(nurse_id, [])
+        # Shifts entered back to back (8-12, 12-16) are one stretch of work.
+        # Merged before rounding to seconds, which would open a gap between them.
+        if mine and s <= mine[-1][1]:
+            mine[-1][1] = max(mine[-1][1], e)
+        elif e > s:
+            mine.append([s, e])
+    return {nurse_id: [(secs_up(s), secs(e)) for s, e in spans]
+            for nurse_id, spans in merged.items()}
+
+
+@functools.cache
+def _held_stmt() -> sa.Select:
+    return (sa.select(Order.id, Order.nurse_id, Order.status, _raw(Order.window_start),
+                      _raw(Order.window_end), Order.duration_min, _raw(Order.planned_arrival),
+                      _raw(Order.checked_in_at), Address.lat, Address.lng)
+            .join(Address, Address.id == Order.address_id)
+            .where(Order.nurse_id.in_(sa.bindparam("ids", expanding=True)),
+                   Order.service_date == sa.bindparam("day"),
+                   Order.status.in_(sorted(DAY_LOAD)), Order.id != sa.bindparam("skip")))
+
+
+def held_visits(session: Session, nurse_ids: Sequence[int], day: date,
+                exclude_order_id: int | None = None) -> dict[int, list[Held]]:
+    """Per nurse, the visits she holds or has done on ``day``, in visiting order."""
+    if not nurse_ids:
+        return {}
+    out: dict[int, list[Held]] = {}
+    rows = session.connection().execute(_held_stmt(), {
+        "ids": list(nurse_ids), "day": day, "skip": exclude_order_id or 0}).all()
+    for (order_id, nurse_id, status, start, end, minutes, planned, checked_in, lat,
+         lng) in rows:
+        stop = visit(order_id, Point(lat, lng), start, end, minutes)
+        out.setdefault(nurse_id, []).append(Held(
+            order_id, status, stop, secs(planned) if planned else stop.window_start,
+            secs_up(checked_in) if checked_in else None))
+    for mine in out.values():
+        mine.sort(key=lambda v: (v.sort_key, v.stop.window_start, v.id))
+    return out
+
+
+def may_cover(stretch: Stretch, target: planner.Visit) -> bool:
+    """Whether the stretch could hold the visit at all, travel aside (skips hopeless checks)."""
+    return stretch[0] <= target.window_end and stretch[1] >= target.window_start + \
+        target.service_s
+
+
+class Start(NamedTuple):
+    """Where and when she sets off for a stretch, and what that place is."""
+
+    place: Point
+    depart: int
+    start_from: str
+
+
+def start_of(home: Point, ping: Point | None, stretch: Stretch, held: Sequence[Held],
+             now: int) -> Start:
+    """She sets off no earlier than the stretch's start or ``now``: from the visit she
+    is on once it is done, else from ``ping`` (her fresh position) if the stretch has
+    begun, else from ``home``."""
+    depart = max(stretch[0], now)
+    busy = [v for v in held if v.status in UNDER_WAY
+            and v.stop.window_end > stretch[0] and v.stop.window_start < stretch[1]]
+    if busy:
+        v = busy[-1]
+        begun = v.checked_in or max(now, v.stop.window_start)
+        return Start(v.stop.place, max(depart, begun + v.stop.service_s), "previous_visit")
+    if ping is not None and stretch[0] <= now:
+        return Start(ping, depart, "current_position")
+    return Start(home, depart, "home")
+
+
+def route_of(stretch: Stretch, held: Sequence[Held], depart: int) -> list[planner.Visit]:
+    """Her accepted visits in the stretch still to come, in visiting order: the route the
+    new visit must fit into. Visits done, under way or already missed no longer shape it."""
+    return [v.stop for v in held if v.status == "assigned" and v.stop.window_end > stretch[0]
+            and v.stop.window_start < stretch[1] and v.stop.window_end >= depart]
+
+
+class Job(NamedTuple):
+    """One question: does ``target`` fit this stretch of this nurse's day?"""
+
+    nurse_id: int
+    home: Point
+    start: Start
+    shift_end: int
+    route: list[planner.Visit]
+
+
+class _Check:
+    """A job with a route, prepared for best_insertion."""
+
+    __slots__ = ("dist", "dur", "job", "nurse", "points")
+
+    def __init__(self, job: Job, target: planner.Visit) -> None:
+        self.job = job
+        # Its own object: the free end (home), told apart from a start at home.
+        end = Point(job.home.lat, job.home.lng)
+        self.nurse = planner.Nurse(id=job.nurse_id, start=job.start.place, end=end,
+                                   shift_start=job.start.depart, shift_end=job.shift_end)
+        self.points = [job.start.place, *(v.place for v in job.route), end, target.place]
+        self.dist: list[list[int]] = []
+        self.dur: list[list[int]] = []
+
+
+class _Served:
+    """What best_insertion sees as its travel model: the block computed for its check."""
+
+    def __init__(self, travel: TravelModel, item: _Check) -> None:
+        self.travel = travel
+        self.item = item
+
+    def matrices(self, points: Sequence[Point]) -> tuple[list[list[int]], list[list[int]]]:
+        item = self.item
+        if len(points) != len(item.points) or any(
+                a is not b for a, b in zip(points, item.points, strict=True)):
+            # The insertion asked for other places than prepared: answer directly.
+            item.points = list(points)
+            _fill(self.travel, [item])
+        return item.dist, item.dur
+
+
+def _fill(travel: TravelModel, items: Sequence[_Check]) -> None:
+    """Travel blocks for ``items`` from one travel-model call on their distinct places.
+
+    The trip to a route's end (home) is free, so the end is left out of the call
+    and its row and column are zero; places shared by several checks (the
+    order's address above all) are computed once.
+    """
+    index: dict[Point, int] = {}
+    for item in items:
+        end = item.nurse.end
+        for p in item.points:
+            if p is not end and p not in index:
+                index[p] = len(index)
+    dist, dur = travel.matrices(list(index))
+    dist = np.asarray(dist, dtype=np.int64).tolist()
+    dur = np.asarray(dur, dtype=np.int64).tolist()
+    for item in items:
+        end = item.nurse.end
+        ix = [None if p is end else index[p] for p in item.points]
+        item.dist = [[0 if a is None or b is None else dist[a][b] for b in ix] for a in ix]
+        item.dur = [[0 if a is None or b is None else dur[a][b] for b in ix] for a in ix]
+
+
+def _batches(items: Sequence[_Check]) -> list[list[_Check]]:
+    batches: list[list[_Check]] = []
+    seen: set[Point] = set()
+    for item in items:
+        end = item.nurse.end
+        fresh = {p for p in item.points if p is not end and p not in seen}
+        if not batches or len(seen) + len(fresh) > _BATCH_POINTS:
+            batches.append([])
+            seen = set()
+            fresh = {p for p in item.points if p is not end}
+        batches[-1].append(item)
+        seen |= fresh
+    return batches
+
+
+def _with_route(jobs: Sequence[Job], target: planner.Visit,
+                travel: TravelModel) -> list[Fit | None]:
+    items = [_Check(job, target) for job in jobs]
+    for batch in _batches(items):
+        _fill(travel, batch)
+    out: list[Fit | None] = []
+    for item in items:
+        job = item.job
+        found = best_insertion(nurse=item.nurse, route=job.route, visit=target,
+                               travel=_Served(travel, item), start_time=job.start.depart)
+        if found is None:
+            out.append(None)
+            continue
+        previous = job.start.place if found.index == 0 else job.route[found.index - 1].place
+        i = next(k for k, p in enumerate(item.points) if p is previous)
+        j = next(k for k, p in enumerate(item.points) if p is target.place)
+        out.append(Fit(found.arrival, found.start, item.dist[i][j], item.dur[i][j],
+                       job.start.start_from if found.index == 0 else "previous_visit"))
+    return out
+
+
+def _without_route(jobs: Sequence[Job], target: planner.Visit,
+                   travel: TravelModel) -> list[Fit | None]:
+    """Jobs with no accepted visit in the stretch: one leg decides.
+
+    This is best_insertion's arithmetic for an empty route (start -> visit ->
+    free end): arrive, wait for the window, begin inside it, finish by the
+    shift's end. Done here for many nurses from one travel call per batch of
+    starts, because most nurses near an order have nothing in that stretch yet;
+    a test holds the two equal.
+    """
+    out: list[Fit | None] = []
+    for k in range(0, len(jobs), _BATCH_POINTS - 1):
+        chunk = jobs[k:k + _BATCH_POINTS - 1]
+        dist, dur = travel.matrices([target.place, *(job.start.place for job in chunk)])
+        dist = np.asarray(dist, dtype=np.int64)[1:, 0].tolist()
+        dur = np.asarray(dur, dtype=np.int64)[1:, 0].tolist()
+        for job, leg_m, leg_s in zip(chunk, dist, dur, strict=True):
+            arrival = job.start.depart + leg_s
+            begin = max(arrival, target.window_start)
+            if begin > target.window_end or begin + target.service_s > job.shift_end:
+                out.append(None)
+            else:
+                out.append(Fit(arrival, begin, leg_m, leg_s, job.start.start_from))
+    return out
+
+
+def fits(jobs: Sequence[Job], target: planner.Visit, travel: TravelModel) -> list[Fit | None]:
+    """Whether and where ``target`` fits each job's stretch: best_insertion for jobs with
+    a route, the one-leg case batched for the rest. One answer per job, in order."""
+    routed = [k for k, job in enumerate(jobs) if job.route]
+    plain = [k for k, job in enumerate(jobs) if not job.route]
+    out: list[Fit | None] = [None] * len(jobs)
+    for k, fit in zip(routed, _with_route([jobs[k] for k in routed], target, travel),
+                      strict=True):
+        out[k] = fit
+    for k, fit in zip(plain, _without_route([jobs[k] for k in plain], target, travel),
+                      strict=True):
+        out[k] = fit
+    return out

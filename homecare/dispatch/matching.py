@@ -1,0 +1,325 @@
+"""Candidate search: which nurses may take an order (hard filters) and how they rank (score).
+
+Hard filters, checked in this order; the first one a nurse breaks is the rule
+``?explain=`` names (``Candidate.excluded_by``):
+
+``organization``         she works for another organization
+``current_nurse``        she already holds this order
+``not_active``           her profile or her account is not active
+``experience``           fewer years than the Internet+nursing gate (``min_years_experience``)
+``qualification_title``  title below the Internet+nursing gate (``min_title``)
+``item_title``           title below the service item's ``min_title``
+``skills``               lacks a skill the item requires
+``service_radius``       the address is farther from her home (geodesic) than her
+                         service radius (capped at ``max_service_radius_km``)
+``window_closed``        the window has passed: nobody can start in it any more
+``shift``                no shift of hers lets her travel there, arrive inside the
+                         window and finish the visit before the shift ends
+``daily_cap``            she already holds ``max_visits_per_day`` visits that day
+``schedule_conflict``    the visit does not fit between her accepted visits of that day
+                         without breaking one of their windows (travel from the
+                         previous stop and to the next included)
+
+The search reads only the nurses whose service disc touches the address's grid
+cell (``dispatch.nearby``); an explanation reads the one nurse asked about. The
+time rules place the visit into each stretch of her shifts (back-to-back shifts
+merge) with the planner's insertion check (``scheduling.insertion.best_insertion``)
+against her accepted visits; with none in the stretch one leg decides
+(``dispatch.fitting``). She sets off no earlier than the stretch's start or now:
+from the visit she is on, else from her latest ping when the stretch has begun
+and the ping is fresh (``dispatch_ping_max_age_minutes``), else from home.
+Travel home after her last visit is her own time: a shift must cover the
+visits, as a nurse's published availability means "when I can be with patients".
+
+Score, in [0, 1], higher is better; every part is in [0, 1] and the weights
+are settings (``score_weight_*``), normalised by their sum::
+
+    score = (w_travel * travel + w_continuity * continuity
+             + w_balance * balance + w_rating * rating) / (sum of the weights)
+
+``travel``      1 - min(eta, H) / H: ``eta`` the travel time from where she will
+                be just before the visit (previous visit of the day, home, or
+                her fresh ping) to the address, ``H`` = ``score_travel_horizon_minutes``
+``continuity``  1 if she has visited this care recipient before (an order of the
+                recipient she holds or completed), else 0: the same nurse for a
+                family bed's recurring visits and for returning patients
+``balance``     1 - (her visits that day) / (her daily cap): spreads the load
+``rating``      her mean review, shrunk towards 3 stars by 5 virtual reviews
+                so one review does not decide, mapped from 1-5 stars to 0-1
+
+Ties go to the shorter travel, then the lower nurse id, so a ranking is stable.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from homecare.catalogue.models import title_rank
+from homecare.config import Config
+from homecare.dispatch import fitting
+from homecare.dispatch.fitting import DAY_LOAD
+from homecare.dispatch.models import Offer
+from homecare.dispatch.nearby import (
+    Job,
+    load_job,
+    nearby_nurses,
+    nurse_rows,
+    radius_km,
+    rank_of,
+    within_radius,
+)
+from homecare.geo import Point, TravelModel, travel_model
+from homecare.nurses.models import Nurse
+from homecare.orders.models import Order
+from homecare.orders.states import HOLDS_NURSE
+
+# Shrinkage of the rating towards the middle of the scale (see the module docstring).
+_RATING_PRIOR_MEAN = 3.0
+_RATING_PRIOR_COUNT = 5
+RULES = ("organization", "current_nurse", "not_active", "experience", "qualification_title",
+         "item_title", "skills", "service_radius", "window_closed", "shift", "daily_cap",
+         "schedule_conflict")
+
+
+@dataclass
+class Candidate:
+    """One nurse's standing for an order: eligible and ranked, or excluded by a rule."""
+
+    nurse_id: int
+    name: str | None
+    eligible: bool
+    excluded_by: str | None = None
+    reason: str | None = None
+    home_distance_km: float | None = None
+    distance_km: float | None = None
+    eta_min: float | None = None
+    score: float | None = None
+    score_parts: dict[str, float] | None = None
+    planned_arrival: datetime | None = None
+    start_from: str | None = None
+    visits_that_day: int | None = None
+    offer_status: str | None = None
+
+
+# ---------------------------------------------------------------- the rules
+
+
+def _static_rule(row: Any, job: Job, config: Config) -> tuple[str, str] | None:
+    """The first static rule ``row`` breaks, as (rule, reason), or None."""
+    if row.organization_id != job.organization_id:
+        return "organization", "she works for another organization"
+    if job.nurse_id == row.id and job.status in HOLDS_NURSE:
+        return "current_nurse", "she already holds this order"
+    if not (row.active and row.user_active):
+        return "not_active", "her nurse profile or her account is not active"
+    if row.years_experience < config.min_years_experience:
+        return "experience", (f"{row.years_experience} years of clinical experience; "
+                              f"Internet+nursing needs {config.min_years_experience}")
+    rank = rank_of(row.title)
+    if rank < title_rank(config.min_title):
+        return "qualification_title", (f"title {row.title} is below the Internet+nursing "
+                                       f"minimum {config.min_title}")
+    if rank < rank_of(job.min_title):
+        return "item_title", (f"title {row.title} is below {job.service_code}'s minimum "
+                              f"{job.min_title}")
+    missing = job.required_skills - set(row.skills or ())
+    if missing:
+        return "skills", "lacks required skills: " + ", ".join(sorted(missing))
+    return None
+
+
+# ---------------------------------------------------------------- the search
+
+
+def _weights(config: Config) -> dict[str, float]:
+    weights = {"travel": config.score_weight_travel,
+               "continuity": config.score_weight_continuity,
+               "balance": config.score_weight_balance, "rating": config.score_weight_rating}
+    if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError("score weights must be non-negative and not all zero")
+    return weights
+
+
+def _score(eta_min: float, continuity: bool, load: int, cap: int, row: Any, config: Config,
+           weights: dict[str, float]) -> tuple[float, dict[str, float]]:
+    horizon = max(config.score_travel_horizon_minutes, 1)
+    mean = ((row.rating_sum + _RATING_PRIOR_MEAN * _RATING_PRIOR_COUNT)
+            / (row.rating_count + _RATING_PRIOR_COUNT))
+    parts = {
+        "travel": round(1.0 - min(eta_min, horizon) / horizon, 4),
+        "continuity": 1.0 if continuity else 0.0,
+        "balance": round(1.0 - min(load, cap) / cap, 4) if cap > 0 else 0.0,
+        "rating": round(min(max((mean - 1.0) / 4.0, 0.0), 1.0), 4),
+    }
+    total = sum(weights[k] * parts[k] for k in parts) / sum(weights.values())
+    return round(total, 4), parts
+
+
+def evaluate(session: Session, job: Job, rows: Sequence[Any], *, now: datetime,
+             config: Config, travel: TravelModel | None = None,
+             exact_radius: bool = False) -> list[Candidate]:
+    """Apply every hard filter to ``rows`` and score the nurses who pass.
+
+    Returns one Candidate per row (excluded ones name their rule), eligible ones
+    ranked best first ahead of the excluded. Cheap rules run first and each
+    database read covers only the nurses still standing.
+    """
+    travel = travel or travel_model(config)
+    out: list[Candidate] = []
+    standing: list[tuple[Any, float]] = []
+    static = [(row, _static_rule(row, job, config)) for row in rows]
+    passed = [row for row, broken in static if broken is None]
+    km, inside = within_radius(passed, job, config, exact_radius)
+    distances = {row.id: (d, ok) for row, d, ok in zip(passed, km, inside, strict=True)}
+    for row, broken in static:
+        if broken is None and not distances[row.id][1]:
+            broken = ("service_radius", f"the address is {distances[row.id][0]:.1f} km from "
+                      f"her home; her service radius is {radius_km(row, config):g} km")
+        if broken is not None:
+            out.append(Candidate(row.id, row.name, False, excluded_by=broken[0],
+                                 reason=broken[1]))
+        else:
+            standing.append((row, distances[row.id][0]))
+    if not standing:
+        return out
+    if now > job.window_end:
+        return out + [Candidate(row.id, row.name, False, excluded_by="window_closed",
+                                reason="the window has closed; nobody can start in it now",
+                                home_distance_km=round(km, 3)) for row, km in standing]
+
+    ids = [row.id for row, _km in standing]
+    shifts = fitting.stretches(session, ids, job.service_date, config)
+    held = fitting.held_visits(session, ids, job.service_date, exclude_order_id=job.order_id)
+    target = fitting.visit(("order", job.order_id), job.place, job.window_start,
+                           job.window_end, job.duration_min)
+    now_s = fitting.secs_up(now)
+    fresh = timedelta(minutes=config.dispatch_ping_max_age_minutes)
+
+    def jobs(row: Any, with_route: bool) -> list[fitting.Job]:
+        # One job per stretch of her shifts able to hold the visit at all.
+        mine = held.get(row.id, [])
+        home = Point(row.home_lat, row.home_lng)
+        ping = (Point(row.last_lat, row.last_lng)
+                if row.last_ping_at is not None and row.last_lat is not None
+                and row.last_lng is not None and now - row.last_ping_at <= fresh else None)
+        out = []
+        for stretch in shifts.get(row.id, []):
+            if fitting.may_cover(stretch, target):
+                start = fitting.start_of(home, ping, stretch, mine, now_s)
+                route = fitting.route_of(stretch, mine, start.depart) if with_route else []
+                out.append(fitting.Job(row.id, home, start, stretch[1], route))
+        return out
+
+    def best(asked: list[fitting.Job]) -> dict[int, fitting.Fit]:
+        # Of a nurse's stretches, the fit with the shortest leg there.
+        found: dict[int, fitting.Fit] = {}
+        for item, fit in zip(asked, fitting.fits(asked, target, travel), strict=True):
+            if fit is not None and (item.nurse_id not in found
+                                    or fit.leg_s < found[item.nurse_id].leg_s):
+                found[item.nurse_id] = fit
+        return found
+
+    at_cap = {row.id for row, _km in standing
+              if len(held.get(row.id, [])) >= row.max_visits_per_day}
+    # With her accepted visits, one check decides; nurses at their cap are checked
+    # without them, only to tell "shift" (which comes first) from "daily_cap".
+    first = [item for row, _km in standing for item in jobs(row, row.id not in at_cap)]
+    fits = best(first)
+    routed = {item.nurse_id for item in first if item.route}
+    # A failed check with her route does not say which rule failed; ask again
+    # without it, for those nurses only.
+    retry = best([item for row, _km in standing
+                  if row.id not in fits and row.id in routed for item in jobs(row, False)])
+
+    eligible: list[tuple[Any, float, fitting.Fit, int]] = []
+    for row, km in standing:
+        load = len(held.get(row.id, []))
+        shifted = row.id in fits or row.id in retry
+        base = {"home_distance_km": round(km, 3)}
+        if not shifted:
+            out.append(Candidate(row.id, row.name, False, excluded_by="shift",
+                                 reason="no shift of hers lets her arrive within the window "
+                                        "and finish the visit", **base))
+        elif row.id in at_cap:
+            out.append(Candidate(row.id, row.name, False, excluded_by="daily_cap",
+                                 reason=f"already {load} visits that day; her cap is "
+                                        f"{row.max_visits_per_day}",
+                                 visits_that_day=load, **base))
+        elif row.id not in fits:
+            out.append(Candidate(row.id, row.name, False, excluded_by="schedule_conflict",
+                                 reason="the visit does not fit between her accepted visits "
+                                        "without breaking a window",
+                                 visits_that_day=load, **base))
+        else:
+            eligible.append((row, round(km, 3), fits[row.id], load))
+
+    served = _served_before(session, [row.id for row, *_ in eligible], job)
+    offers = dict(session.connection().execute(_offers_stmt(), {"order": job.order_id}).all())
+    weights = _weights(config)
+    ranked = []
+    for row, km, fit, load in eligible:
+        eta = fit.leg_s / 60.0
+        score, parts = _score(eta, row.id in served, load, row.max_visits_per_day, row, config,
+                              weights)
+        ranked.append(Candidate(
+            row.id, row.name, True, home_distance_km=km, distance_km=round(fit.leg_m / 1000, 3),
+            eta_min=round(eta, 1), score=score, score_parts=parts,
+            planned_arrival=fitting.at(fit.start), start_from=fit.start_from,
+            visits_that_day=load,
+            offer_status=offers.get(row.id)))
+    ranked.sort(key=lambda c: (-c.score, c.eta_min, c.nurse_id))
+    return ranked + out
+
+
+@functools.cache
+def _offers_stmt() -> sa.Select:
+    return sa.select(Offer.nurse_id, Offer.status).where(Offer.order_id == sa.bindparam("order"))
+
+
+@functools.cache
+def _served_stmt() -> sa.Select:
+    return (sa.select(Order.nurse_id).distinct()
+            .where(Order.patient_id == sa.bindparam("patient"),
+                   Order.nurse_id.in_(sa.bindparam("ids", expanding=True)),
+                   Order.status.in_(sorted(DAY_LOAD)), Order.id != sa.bindparam("order")))
+
+
+def _served_before(session: Session, nurse_ids: Sequence[int], job: Job) -> set[int]:
+    if not nurse_ids:
+        return set()
+    return set(session.connection().scalars(_served_stmt(), {"patient": job.patient_id,
+                                                "ids": list(nurse_ids),
+                                                "order": job.order_id}))
+
+
+def list_candidates(*, session: Session, order: Order, now: datetime, config: Config,
+                    explain_nurse_id: int | None = None) -> list[Candidate]:
+    """The eligible nurses for ``order``, best first; or, with ``explain_nurse_id``,
+    that one nurse's standing (eligible and scored, or the rule that excludes her).
+
+    The search reads only the nurses the spatial index places near the address.
+    An explanation reads the nurse directly, so it also covers nurses the index
+    would never return (another district, another organization). Returns an empty
+    list for an unknown ``explain_nurse_id``.
+    """
+    job = load_job(session, order)
+    if explain_nurse_id is not None:
+        rows = nurse_rows(session, (Nurse.id == explain_nurse_id,))
+        return evaluate(session, job, rows, now=now, config=config, exact_radius=True)
+    found = evaluate(session, job, nearby_nurses(session, job, config), now=now, config=config)
+    return [c for c in found if c.eligible]
+
+
+def check_nurse(session: Session, order: Order, nurse_id: int, *, now: datetime,
+                config: Config) -> Candidate | None:
+    """One nurse's standing for ``order`` (every rule), or None if she does not exist."""
+    found = list_candidates(session=session, order=order, now=now, config=config,
+                            explain_nurse_id=nurse_id)
+    return found[0] if found else None

@@ -1,0 +1,141 @@
+"""Dispatch rounds: offer an order to the next best nurses, or stop and alert the supervisor."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from homecare.alerts.service import raise_alert, resolve_cause
+from homecare.config import Config
+from homecare.dispatch.matching import Candidate, list_candidates
+from homecare.dispatch.models import Offer
+from homecare.notifications.service import notify
+from homecare.nurses.models import Nurse
+from homecare.orders.models import Order
+from homecare.orders.states import transition
+from homecare.patients.models import Address
+
+log = logging.getLogger(__name__)
+
+
+def unassigned_cause(order_id: int) -> str:
+    return f"unassigned:order:{order_id}"
+
+
+def offer_minutes(order: Order, now: datetime, config: Config) -> int:
+    """Minutes a nurse has to answer: short for today's visits, longer for later days."""
+    today = now.astimezone(ZoneInfo(config.timezone)).date()
+    return (config.offer_minutes_same_day if order.service_date <= today
+            else config.offer_minutes_later)
+
+
+def window_at_risk(order: Order, now: datetime, config: Config) -> bool:
+    """Whether a new round would end too close to the window's close to still be kept."""
+    deadline = now + timedelta(minutes=offer_minutes(order, now, config))
+    return deadline > order.window_end - timedelta(minutes=config.offer_window_risk_minutes)
+
+
+def _fresh_candidates(session: Session, order: Order, now: datetime,
+                      config: Config) -> list[Candidate]:
+    """The next nurses to offer to: eligible, best first, never offered this order before."""
+    offered = set(session.scalars(sa.select(Offer.nurse_id).where(Offer.order_id == order.id)))
+    ranked = list_candidates(session=session, order=order, now=now, config=config)
+    return [c for c in ranked if c.nurse_id not in offered][:max(config.offer_fanout, 0)]
+
+
+def _write_offers(session: Session, order: Order, chosen: list[Candidate], round_no: int,
+                  now: datetime, config: Config) -> list[Offer]:
+    expires = now + timedelta(minutes=offer_minutes(order, now, config))
+    users = dict(session.execute(sa.select(Nurse.id, Nurse.user_id)
+                                 .where(Nurse.id.in_([c.nurse_id for c in chosen]))).all())
+    district = session.scalar(sa.select(Address.district).where(Address.id == order.address_id))
+    same_day = offer_minutes(order, now, config) == config.offer_minutes_same_day
+    offers = []
+    for c in chosen:
+        offer = Offer(order_id=order.id, nurse_id=c.nurse_id, round=round_no, status="open",
+                      distance_km=c.distance_km, eta_min=c.eta_min, score=c.score,
+                      expires_at=expires, created_at=now)
+        session.add(offer)
+        offers.append(offer)
+    session.flush()
+    for offer in offers:
+        # What she decides on, and nothing that identifies the patient (PIPL): no
+        # name, address or phone until she has accepted.
+        notify(session, user_id=users[offer.nurse_id], kind="offer", now=now,
+               order_id=order.id, urgent=same_day, payload={
+                   "offer_id": offer.id, "order_id": order.id,
+                   "service_code": order.service_code,
+                   "window_start": order.window_start.isoformat(),
+                   "window_end": order.window_end.isoformat(), "district": district,
+                   "distance_km": offer.distance_km, "eta_min": offer.eta_min,
+                   "price_fen": order.price_fen, "expires_at": expires.isoformat()})
+    return offers
+
+
+def stop_offering(session: Session, order: Order, reason: str, now: datetime) -> None:
+    """Offers stop: an ``offered`` order goes back to the supervisor's queue, who is alerted."""
+    if order.status == "offered":
+        transition(session, order, "approved", actor=None, now=now, reason=reason)
+    raise_alert(session, kind="unassigned", cause=unassigned_cause(order.id),
+                organization_id=order.organization_id, order_id=order.id, now=now,
+                detail=reason)
+
+
+def first_round(session: Session, order: Order, now: datetime, config: Config) -> list[Offer]:
+    """Open the first round of an approved order (no commit)."""
+    if window_at_risk(order, now, config):
+        stop_offering(session, order, "the window is too close for offers; assign a nurse",
+                      now)
+        return []
+    chosen = _fresh_candidates(session, order, now, config)
+    if not chosen:
+        stop_offering(session, order, "no eligible nurse for offers; assign a nurse", now)
+        return []
+    round_no = order.dispatch_round + 1
+    transition(session, order, "offered", actor=None, now=now, dispatch_round=round_no)
+    return _write_offers(session, order, chosen, round_no, now, config)
+
+
+def next_round(session: Session, order: Order, now: datetime, config: Config) -> dict[str, Any]:
+    """After a round ended with no taker: the next K nurses, or stop (no commit).
+
+    Runs only for an ``offered`` order without open offers. The round counter is a
+    compare-and-set, so two sweeps (or a sweep and a decline) racing over the same
+    round open the next one once; the unique (order, nurse) pair backs that up.
+    """
+    open_left = session.scalar(sa.select(sa.func.count()).select_from(Offer).where(
+        Offer.order_id == order.id, Offer.status == "open"))
+    if order.status != "offered" or open_left:
+        return {}
+    if order.dispatch_round >= config.offer_max_rounds:
+        stop_offering(session, order, f"no nurse accepted in {order.dispatch_round} rounds",
+                      now)
+        return {"stopped": 1}
+    if window_at_risk(order, now, config):
+        stop_offering(session, order, "the window is at risk; assign a nurse", now)
+        return {"stopped": 1}
+    chosen = _fresh_candidates(session, order, now, config)
+    if not chosen:
+        stop_offering(session, order, "no further eligible nurse; assign a nurse", now)
+        return {"stopped": 1}
+    round_no = order.dispatch_round + 1
+    moved = session.execute(
+        sa.update(Order).where(Order.id == order.id, Order.status == "offered",
+                               Order.dispatch_round == order.dispatch_round)
+        .values(dispatch_round=round_no).execution_options(synchronize_session=False))
+    if moved.rowcount != 1:
+        return {}
+    sa.orm.attributes.set_committed_value(order, "dispatch_round", round_no)
+    _write_offers(session, order, chosen, round_no, now, config)
+    return {"rounds_started": 1}
+
+
+def clear_unassigned(session: Session, order_id: int, now: datetime,
+                     by: int | None = None) -> None:
+    """The order has a nurse: its ``unassigned`` alert, if any, is resolved."""
+    resolve_cause(session, cause=unassigned_cause(order_id), now=now, resolved_by=by)

@@ -1,0 +1,264 @@
+"""Dispatch: find the right nurses, offer the order, accept once, assign, sweep deadlines."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from homecare.auth import Actor, ensure_visible
+from homecare.config import Config
+from homecare.dispatch import rounds
+from homecare.dispatch.matching import Candidate, check_nurse, list_candidates
+from homecare.dispatch.models import Offer
+from homecare.errors import Conflict, NotFound, Problem, ValidationProblem
+from homecare.notifications.service import notify
+from homecare.nurses.models import Nurse
+from homecare.orders.models import Order
+from homecare.orders.service import OrderNotFound
+from homecare.orders.states import HOLDS_NURSE, InvalidTransition, allowed, transition
+
+log = logging.getLogger(__name__)
+
+__all__ = ["assign_nurse", "expire_offers", "find_candidates", "list_candidates", "nurse_day",
+           "start_dispatch", "withdraw_open_offers"]
+
+# Orders a supervisor may look for nurses for.
+_DISPATCHABLE = frozenset({"submitted", "approved", "offered"}) | HOLDS_NURSE
+
+
+class NurseNotFound(NotFound):
+    code, title = "nurse_not_found", "No such nurse"
+
+
+class NurseNotEligible(ValidationProblem):
+    code, title = "nurse_not_eligible", "The nurse may not take this visit"
+
+
+class AlreadyAssigned(Conflict):
+    code, title = "already_assigned", "The order is already assigned to this nurse"
+
+
+class OrderNotDispatchable(Conflict):
+    code, title = "order_not_dispatchable", "The order is past dispatch"
+
+
+# ---------------------------------------------------------------- seams for orders
+
+
+def start_dispatch(*, session: Session, order: Order, now: datetime,
+                   config: Config) -> list[Offer]:
+    """Offer a freshly approved order to the first round of candidates (no commit).
+
+    Called by the orders service right after approval, in its transaction. The
+    best ``offer_fanout`` eligible nurses get an offer each and a notification;
+    the order becomes ``offered``. With no eligible nurse, or a window too close
+    for offers, the order stays ``approved`` and the supervisor gets an
+    ``unassigned`` alert. Returns the offers made.
+    """
+    if order.status != "approved":
+        return []
+    return rounds.first_round(session, order, now, config)
+
+
+def withdraw_open_offers(*, session: Session, order_id: int, now: datetime) -> int:
+    """Withdraw every open offer of an order (cancelled, assigned elsewhere). No commit.
+
+    The nurses whose offers are withdrawn are told, so their app drops the offer.
+    """
+    offers = session.execute(sa.select(Offer.id, Nurse.user_id)
+                             .join(Nurse, Nurse.id == Offer.nurse_id)
+                             .where(Offer.order_id == order_id, Offer.status == "open")).all()
+    if not offers:
+        return 0
+    result = session.execute(
+        sa.update(Offer).where(Offer.id.in_([o.id for o in offers]), Offer.status == "open")
+        .values(status="withdrawn", responded_at=now)
+        .execution_options(synchronize_session=False))
+    for offer_id, user_id in offers:
+        notify(session, user_id=user_id, kind="offer_withdrawn", now=now, order_id=order_id,
+               payload={"offer_id": offer_id, "order_id": order_id})
+    return result.rowcount
+
+
+# ---------------------------------------------------------------- supervisor
+
+
+def _order_for_staff(session: Session, actor: Actor, order_id: int, *,
+                     lock: bool = False) -> Order:
+    order = session.get(Order, order_id, populate_existing=True,
+                        with_for_update=True if lock else None)
+    if order is None:
+        raise OrderNotFound(order_id=order_id)
+    ensure_visible(actor, order.organization_id, OrderNotFound, order_id=order_id)
+    return order
+
+
+def _nurse_for_staff(session: Session, actor: Actor, nurse_id: int) -> Nurse:
+    nurse = session.get(Nurse, nurse_id)
+    if nurse is None:
+        raise NurseNotFound(nurse_id=nurse_id)
+    ensure_visible(actor, nurse.organization_id, NurseNotFound, nurse_id=nurse_id)
+    return nurse
+
+
+def find_candidates(*, session: Session, actor: Actor, order_id: int, now: datetime,
+                    config: Config, explain_nurse_id: int | None = None) -> list[Candidate]:
+    """The ranked eligible nurses for an order (``GET /orders/{id}/candidates``), or
+    with ``explain_nurse_id`` one nurse's standing: scored, or the rule excluding her.
+
+    :raises OrderNotFound: (404) no such order in the caller's organization.
+    :raises NurseNotFound: (404) the nurse to explain is not of the caller's organization.
+    :raises OrderNotDispatchable: (409) the order is finished (completed, cancelled, ...).
+    """
+    order = _order_for_staff(session, actor, order_id)
+    if order.status not in _DISPATCHABLE:
+        raise OrderNotDispatchable(f"an order that is {order.status} has no candidates",
+                                   order_id=order.id, current_status=order.status)
+    if explain_nurse_id is not None:
+        _nurse_for_staff(session, actor, explain_nurse_id)
+    return list_candidates(session=session, order=order, now=now, config=config,
+                           explain_nurse_id=explain_nurse_id)
+
+
+def lock_nurse(session: Session, nurse_id: int) -> None:
+    """Lock the nurse's row until commit: her day changes one writer at a time (no commit)."""
+    # Her row is the lock on her day: two accepts or assignments touching her day
+    # run one after the other, and the second sees the first's visit. (SQLite
+    # writers are serialised by BEGIN IMMEDIATE already; FOR UPDATE is a no-op there.)
+    session.execute(sa.select(Nurse.id).where(Nurse.id == nurse_id).with_for_update())
+
+
+def assignment(order: Order, withdrawn: int = 0) -> dict[str, Any]:
+    """The answer to an accept or an assignment: the order's new state, in short."""
+    return {"order_id": order.id, "status": order.status, "nurse_id": order.nurse_id,
+            "service_code": order.service_code, "window_start": order.window_start,
+            "window_end": order.window_end, "planned_arrival": order.planned_arrival,
+            "dispatch_round": order.dispatch_round, "withdrawn_offers": withdrawn}
+
+
+def assign_nurse(*, session: Session, actor: Actor, order_id: int, nurse_id: int,
+                 now: datetime, config: Config, reason: str | None = None) -> dict[str, Any]:
+    """A supervisor assigns a nurse directly, or reassigns an assigned order.
+
+    Every hard filter applies. Open offers are withdrawn and the ``unassigned``
+    alert resolved; the state machine tells the family, the new nurse and (on
+    reassignment) the nurse taken off.
+
+    :raises OrderNotFound: (404) no such order in the supervisor's organization.
+    :raises NurseNotFound: (404) no such nurse in the supervisor's organization.
+    :raises InvalidTransition: (409) the order is not approved, offered or assigned.
+    :raises AlreadyAssigned: (409) the order is assigned to this nurse already.
+    :raises NurseNotEligible: (422) she breaks a hard filter; ``rule`` names it.
+    """
+    order = _order_for_staff(session, actor, order_id, lock=True)
+    _nurse_for_staff(session, actor, nurse_id)
+    if not allowed(order.status, "assigned", actor.role):
+        raise InvalidTransition(f"an order that is {order.status} cannot be assigned",
+                                order_id=order.id, current_status=order.status)
+    if order.status == "assigned" and order.nurse_id == nurse_id:
+        raise AlreadyAssigned(order_id=order.id, nurse_id=nurse_id)
+    lock_nurse(session, nurse_id)
+    standing = check_nurse(session, order, nurse_id, now=now, config=config)
+    if not standing.eligible:
+        raise NurseNotEligible(standing.reason, rule=standing.excluded_by, nurse_id=nurse_id,
+                               order_id=order.id, errors={"nurse_id": [standing.reason]})
+    transition(session, order, "assigned", actor=actor, now=now, reason=reason,
+               nurse_id=nurse_id, planned_arrival=standing.planned_arrival,
+               route_position=None)
+    withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now)
+    rounds.clear_unassigned(session, order.id, now, by=actor.user_id)
+    session.commit()
+    return assignment(order, withdrawn)
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+def expire_offers(*, session: Session, now: datetime, config: Config) -> dict:
+    """Sweep deadlines (the jobs process runs this every few seconds); commits.
+
+    Orders whose window has closed with no nurse become ``expired``; open offers
+    past their deadline become ``expired``; an ``offered`` order left with no open
+    offer goes to its next round, or stops with an ``unassigned`` alert after
+    ``offer_max_rounds`` or when its window is at risk. Idempotent and safe to
+    run twice or concurrently: each order is handled under its row lock (rows
+    another sweep holds are skipped), every change is a conditional UPDATE, and
+    the round counter is compare-and-set. Returns counts of what it did.
+    """
+    counts: Counter[str] = Counter()
+    closed = session.scalars(sa.select(Order.id).where(
+        Order.status.in_(("approved", "offered")), Order.window_end < now)
+        .order_by(Order.id)).all()
+    for order_id in closed:
+        try:
+            with session.begin_nested():
+                order = _lock_for_sweep(session, order_id)
+                if order is None or order.status not in ("approved", "offered") \
+                        or order.window_end >= now:
+                    continue
+                withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now)
+                if withdrawn:
+                    counts["offers_withdrawn"] += withdrawn
+                transition(session, order, "expired", actor=None, now=now,
+                           reason="the window passed with no nurse")
+                counts["orders_expired"] += 1
+        except Problem as exc:
+            log.info("sweep skipped order %s: %s", order_id, exc)
+            counts["orders_skipped"] += 1
+
+    due = set(session.scalars(sa.select(Offer.order_id).where(
+        Offer.status == "open", Offer.expires_at <= now)))
+    # An offered order with no open offer lost its round (all declined, or a crash
+    # between rounds): it needs the next one too.
+    stalled = set(session.scalars(sa.select(Order.id).where(
+        Order.status == "offered",
+        ~sa.exists().where(Offer.order_id == Order.id, Offer.status == "open"))))
+    for order_id in sorted(due | stalled):
+        try:
+            with session.begin_nested():
+                order = _lock_for_sweep(session, order_id)
+                if order is None:
+                    continue
+                expired = session.execute(
+                    sa.update(Offer).where(Offer.order_id == order.id, Offer.status == "open",
+                                           Offer.expires_at <= now)
+                    .values(status="expired", responded_at=now)
+                    .execution_options(synchronize_session=False))
+                if expired.rowcount:
+                    counts["offers_expired"] += expired.rowcount
+                counts.update(rounds.next_round(session, order, now, config))
+        except (Problem, sa.exc.IntegrityError) as exc:
+            # Another writer changed this order between our read and write: the
+            # next sweep sees the new state. Other orders go ahead.
+            log.info("sweep skipped order %s: %s", order_id, exc)
+            counts["orders_skipped"] += 1
+    session.commit()
+    return dict(counts)
+
+
+def _lock_for_sweep(session: Session, order_id: int) -> Order | None:
+    return session.get(Order, order_id, populate_existing=True,
+                       with_for_update={"skip_locked": True})
+
+
+# ---------------------------------------------------------------- a nurse's day
+
+
+def nurse_day(*, session: Session, nurse_id: int, day: date,
+              statuses: frozenset[str] = HOLDS_NURSE) -> list[Order]:
+    """The orders a nurse holds on a local ``day``, in visiting order.
+
+    Visiting order is the planned arrival where there is one, else the window's
+    start. ``statuses`` defaults to the ones holding her slot; pass
+    ``HOLDS_NURSE | {"completed"}`` for the whole day including what is done.
+    """
+    orders = session.scalars(sa.select(Order).where(
+        Order.nurse_id == nurse_id, Order.service_date == day,
+        Order.status.in_(statuses))).all()
+    return sorted(orders, key=lambda o: (o.planned_arrival or o.window_start, o.window_start,
+                                         o.id))
