@@ -1,0 +1,369 @@
+"""An organization's day, read from the database as the planner's problem."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from homecare.accounts.models import User
+from homecare.catalogue.models import TITLES, ServiceItem, title_rank
+from homecare.config import Config
+from homecare.geo import Point, TravelModel, within_km
+from homecare.nurses.availability import merge_windows, shifts_covering
+from homecare.nurses.models import Nurse
+from homecare.nurses.service import qualification_problems
+from homecare.orders.models import Order
+from homecare.patients.models import Address
+from homecare.scheduling import planner
+
+# Orders the plan places: approved and offered ones get a nurse; assigned ones
+# keep theirs (pinned) unless the supervisor asks for a full re-plan.
+PLANNED = ("approved", "offered", "assigned")
+# Visits under way are not re-planned: their nurse's day starts from them.
+UNDER_WAY = ("en_route", "in_service")
+# Done or under way: fixed, in the order she did them.
+FIXED = ("completed", "in_service", "en_route")
+# What a nurse holds on a day: her schedule.
+HELD = ("assigned", "en_route", "in_service", "completed")
+
+# Haversine on the mean sphere is within 0.6% of the ellipsoidal geodesic, so
+# only distances within 1% of a radius need the exact (slow) geodesic.
+_MEAN_EARTH_KM = 6371.0088
+_EDGE = 0.01
+
+
+class _FreeEnd:
+    """Where every planned day ends: after the last visit, wherever that is."""
+
+    def __repr__(self) -> str:
+        return "FREE_END"
+
+
+# Travel home after the last visit is her own time, as in dispatch's insertion
+# check: a published shift means "when I can be with patients", so it must
+# cover the visits, not the trip back. Every vehicle ends here, at no cost.
+FREE_END = _FreeEnd()
+
+
+class DayTravel:
+    """A travel model in which every leg into (or out of) FREE_END is free."""
+
+    def __init__(self, travel: TravelModel) -> None:
+        self.travel = travel
+
+    def matrices(self, points: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        real = [p for p in points if p is not FREE_END]
+        stand_in = real[0] if real else Point(0.0, 0.0)
+        dist, dur = self.travel.matrices([stand_in if p is FREE_END else p for p in points])
+        dist, dur = np.array(dist, dtype=np.int64), np.array(dur, dtype=np.int64)
+        ends = [i for i, p in enumerate(points) if p is FREE_END]
+        for matrix in (dist, dur):
+            matrix[:, ends] = 0
+            matrix[ends, :] = 0
+        return dist, dur
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The planned day: the planner's seconds since local midnight <-> UTC datetimes."""
+
+    day: date
+    midnight: datetime
+    end: datetime
+
+    def seconds(self, at: datetime) -> int:
+        """Whole seconds, rounded down: for the ends of windows and shifts."""
+        return math.floor((at - self.midnight).total_seconds())
+
+    def seconds_up(self, at: datetime) -> int:
+        """Whole seconds, rounded up: for starts, so rounding never widens a window."""
+        return math.ceil((at - self.midnight).total_seconds())
+
+    def at(self, seconds: int) -> datetime:
+        return self.midnight + timedelta(seconds=seconds)
+
+
+def day_clock(day: date, timezone: str) -> Clock:
+    """The UTC span of the local ``day`` in ``timezone`` (23 or 25 h on DST days)."""
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(day, time(0), zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+    return Clock(day, start, end)
+
+
+def local_day(at: datetime, timezone: str) -> date:
+    """The service area's local date at ``at``."""
+    return at.astimezone(ZoneInfo(timezone)).date()
+
+
+@dataclass(frozen=True)
+class OrderSnapshot:
+    """An order as read for planning; the write re-checks status and version against it."""
+
+    id: int
+    status: str
+    version: int
+    nurse_id: int | None
+    booked_by: int
+    service_code: str
+    window_start: datetime
+    window_end: datetime
+    planned_arrival: datetime | None
+    route_position: int | None
+
+
+@dataclass(frozen=True)
+class NurseDay:
+    """A nurse with time left that day (one planner vehicle per stretch of shift)."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Day:
+    """Everything the plan is made from and written back against."""
+
+    organization_id: int
+    clock: Clock
+    problem: planner.Problem
+    orders: dict[int, OrderSnapshot]
+    nurses: dict[int, NurseDay]
+    vehicle_nurse: dict[Hashable, int]
+    # Per nurse, the orders under way or done, in the order she did them.
+    fixed: dict[int, tuple[OrderSnapshot, ...]]
+
+
+@dataclass(frozen=True)
+class _Current:
+    """Where a nurse who started her day is, when she is free, and whether she is busy now."""
+
+    place: Point
+    free_at: datetime
+    busy: bool
+
+
+def load_day(session: Session, *, organization_id: int, day: date, now: datetime,
+             config: Config, travel: TravelModel, reassign: bool) -> Day:
+    """Read the day: qualified nurses with shifts, the orders to plan, the visits under way.
+
+    Each stretch of shift becomes a planner vehicle leaving from home (or, for
+    the stretch she is in, from where she is once she is free) and done with
+    her visits by its end (FREE_END: the way home is her own time); nobody
+    starts before ``now``. Plan with ``DayTravel(travel)``. Title, service
+    radius and pins travel as pseudo-skills, so "may serve" stays one rule.
+    """
+    clock = day_clock(day, config.timezone)
+    now_s = clock.seconds_up(now)
+    nurses = _qualified_nurses(session, organization_id, config)
+    spans = _shift_spans(session, [n.id for n, _name in nurses], clock)
+    rows = _order_rows(session, organization_id, day)
+
+    fixed_rows: dict[int, list[Any]] = {}
+    for row in rows:
+        if row.status in FIXED and row.nurse_id is not None:
+            fixed_rows.setdefault(row.nurse_id, []).append(row)
+    for held in fixed_rows.values():
+        held.sort(key=lambda r: (FIXED.index(r.status),
+                                 r.checked_in_at or r.departed_at or r.window_start, r.id))
+
+    vehicles: list[planner.Nurse] = []
+    vehicle_nurse: dict[Hashable, int] = {}
+    available: dict[int, NurseDay] = {}
+    stretches: dict[int, list[tuple[int, int, Point]]] = {}
+    for nurse, name in nurses:
+        current = _current(nurse, fixed_rows.get(nurse.id, []), now, config, travel)
+        mine = _stretches(nurse, spans.get(nurse.id, []), current, now_s, clock)
+        if mine:
+            stretches[nurse.id] = mine
+            available[nurse.id] = NurseDay(nurse.id, name)
+
+    to_plan = [r for r in rows if r.status in PLANNED]
+    pins = {r.id: r.nurse_id for r in to_plan
+            if r.status == "assigned" and not reassign and r.nurse_id in available}
+    free = [r for r in to_plan if r.id not in pins]
+    for nurse, _name in nurses:
+        if nurse.id not in available:
+            continue
+        home = Point(nurse.home_lat, nurse.home_lng)
+        radius = min(nurse.service_radius_km, config.max_service_radius_km)
+        near = _within(home, [Point(r.lat, r.lng) for r in free], radius)
+        skills = _skills(nurse, [r.id for r, ok in zip(free, near, strict=True) if ok])
+        done = len(fixed_rows.get(nurse.id, []))
+        mine = stretches[nurse.id]
+        caps = _split(max(0, nurse.max_visits_per_day - done), [e - b for b, e, _ in mine])
+        for k, ((begin, end, place), cap) in enumerate(zip(mine, caps, strict=True)):
+            vehicle = planner.Nurse(id=(nurse.id, k), start=place, end=FREE_END,
+                                    shift_start=begin, shift_end=end, skills=skills,
+                                    max_visits=cap)
+            vehicles.append(vehicle)
+            vehicle_nurse[vehicle.id] = nurse.id
+
+    visits = []
+    for r in to_plan:
+        needs = {*(r.required_skills or ()), f"title:{r.min_title}"}
+        needs.add(f"nurse:{pins[r.id]}" if r.id in pins else f"near:{r.id}")
+        visits.append(planner.Visit(
+            id=r.id, place=Point(r.lat, r.lng), window_start=clock.seconds_up(r.window_start),
+            window_end=max(clock.seconds(r.window_end), clock.seconds_up(r.window_start)),
+            service_s=r.duration_min * 60,
+            required_skills=frozenset(needs)))
+
+    return Day(
+        organization_id=organization_id,
+        clock=clock,
+        problem=planner.Problem(tuple(vehicles), tuple(visits)),
+        orders={r.id: _snapshot(r) for r in to_plan},
+        nurses=available,
+        vehicle_nurse=vehicle_nurse,
+        fixed={nurse_id: tuple(_snapshot(r) for r in held)
+               for nurse_id, held in fixed_rows.items()},
+    )
+
+
+def _qualified_nurses(session: Session, organization_id: int,
+                      config: Config) -> list[tuple[Nurse, str]]:
+    stmt = (sa.select(Nurse, User.name).join(User, User.id == Nurse.user_id)
+            .where(Nurse.organization_id == organization_id, Nurse.active.is_(True),
+                   User.active.is_(True))
+            .order_by(Nurse.id)
+            .execution_options(populate_existing=True))
+    # The Internet+nursing gate is re-checked at planning time, as dispatch does:
+    # a nurse activated before the settings tightened must not be planned.
+    return [(nurse, name) for nurse, name in session.execute(stmt)
+            if not qualification_problems(nurse, config)]
+
+
+def _shift_spans(session: Session, nurse_ids: Sequence[int],
+                 clock: Clock) -> dict[int, list[tuple[int, int]]]:
+    """Per nurse, her shifts touching the day, merged (8-12 and 12-16 are one), in seconds."""
+    windows = shifts_covering(session=session, nurse_ids=nurse_ids, start=clock.midnight,
+                              end=clock.end)
+    return {nurse_id: [(clock.seconds_up(s), clock.seconds(e)) for s, e in merge_windows(mine)]
+            for nurse_id, mine in windows.items()}
+
+
+def _order_rows(session: Session, organization_id: int, day: date) -> list[Any]:
+    return list(session.execute(
+        sa.select(Order.id, Order.status, Order.version, Order.nurse_id, Order.booked_by,
+                  Order.service_code, Order.duration_min, Order.window_start, Order.window_end,
+                  Order.planned_arrival, Order.route_position, Order.departed_at,
+                  Order.checked_in_at, Order.checked_out_at, Address.lat, Address.lng,
+                  ServiceItem.required_skills, ServiceItem.min_title)
+        .join(Address, Address.id == Order.address_id)
+        .join(ServiceItem, ServiceItem.code == Order.service_code)
+        .where(Order.organization_id == organization_id, Order.service_date == day,
+               Order.status.in_(PLANNED + FIXED))
+        .order_by(Order.id)))
+
+
+def _snapshot(row: Any) -> OrderSnapshot:
+    return OrderSnapshot(id=row.id, status=row.status, version=row.version,
+                         nurse_id=row.nurse_id, booked_by=row.booked_by,
+                         service_code=row.service_code, window_start=row.window_start,
+                         window_end=row.window_end, planned_arrival=row.planned_arrival,
+                         route_position=row.route_position)
+
+
+def _current(nurse: Nurse, held: list[Any], now: datetime, config: Config,
+             travel: TravelModel) -> _Current | None:
+    """Her position and when she is free, if she has started her day; else None."""
+    if not held:
+        return None
+    in_service = [r for r in held if r.status == "in_service"]
+    if in_service:
+        r = in_service[-1]
+        ends = (r.checked_in_at or now) + timedelta(minutes=r.duration_min)
+        return _Current(Point(r.lat, r.lng), max(now, ends), busy=True)
+    here = _last_known_place(nurse, held, now, config)
+    en_route = [r for r in held if r.status == "en_route"]
+    if en_route:
+        r = en_route[-1]
+        place = Point(r.lat, r.lng)
+        arrives = now + timedelta(seconds=travel.duration_s(here, place))
+        begins = max(arrives, r.window_start)
+        return _Current(place, begins + timedelta(minutes=r.duration_min), busy=True)
+    return _Current(here, now, busy=False)
+
+
+def _last_known_place(nurse: Nurse, held: list[Any], now: datetime, config: Config) -> Point:
+    fresh = timedelta(minutes=config.dispatch_ping_max_age_minutes)
+    if (nurse.last_lat is not None and nurse.last_lng is not None
+            and nurse.last_ping_at is not None and now - nurse.last_ping_at <= fresh):
+        return Point(nurse.last_lat, nurse.last_lng)
+    done = [r for r in held if r.status == "completed"]
+    if done:
+        last = max(done, key=lambda r: (r.checked_out_at or r.window_start, r.id))
+        return Point(last.lat, last.lng)
+    return Point(nurse.home_lat, nurse.home_lng)
+
+
+def _stretches(nurse: Nurse, spans: list[tuple[int, int]], current: _Current | None,
+               now_s: int, clock: Clock) -> list[tuple[int, int, Point]]:
+    """Her remaining stretches of shift as (start, end, start place), none before now.
+
+    Only the first remaining stretch starts from where she is, and only if it
+    has begun or she is busy with a visit: between stretches she goes home.
+    """
+    home = Point(nurse.home_lat, nurse.home_lng)
+    out = []
+    first = True
+    for s, e in spans:
+        if e <= now_s:
+            continue
+        begin, place = max(s, now_s), home
+        if first and current is not None and (current.busy or s <= now_s):
+            begin, place = max(begin, clock.seconds_up(current.free_at)), current.place
+        first = False
+        if begin < e:
+            out.append((begin, e, place))
+    return out
+
+
+def _skills(nurse: Nurse, near_order_ids: Sequence[int]) -> frozenset[str]:
+    """Her skills plus pseudo-skills: titles up to hers, herself, the orders near her home."""
+    rank = title_rank(nurse.title)
+    return frozenset({*(nurse.skills or ()), *(f"title:{t}" for t in TITLES[:rank + 1]),
+                      f"nurse:{nurse.id}", *(f"near:{i}" for i in near_order_ids)})
+
+
+def _split(total: int, lengths: Sequence[int]) -> list[int]:
+    """Share a daily cap between stretches by length (largest remainder), never above it.
+
+    The routing engine caps each vehicle on its own; splitting keeps the day's
+    total within max_visits_per_day at the price of some slack on split days.
+    """
+    if len(lengths) == 1:
+        return [total]
+    whole = sum(lengths)
+    quotas = [total * length / whole for length in lengths]
+    shares = [math.floor(q) for q in quotas]
+    by_remainder = sorted(range(len(lengths)), key=lambda i: (shares[i] - quotas[i], i))
+    for i in by_remainder[:total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def _within(home: Point, places: Sequence[Point], radius_km: float) -> list[bool]:
+    """Which places lie within her service radius of home (geodesic, as dispatch checks)."""
+    if not places:
+        return []
+    lat = np.radians([p.lat for p in places])
+    lng = np.radians([p.lng for p in places])
+    lat0, lng0 = math.radians(home.lat), math.radians(home.lng)
+    hav = (np.sin((lat - lat0) / 2) ** 2
+           + math.cos(lat0) * np.cos(lat) * np.sin((lng - lng0) / 2) ** 2)
+    approx = 2 * _MEAN_EARTH_KM * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0)))
+    inside = approx <= radius_km * (1 - _EDGE)
+    result = inside.tolist()
+    for i in np.flatnonzero(~inside & (approx <= radius_km * (1 + _EDGE))):
+        result[i] = within_km(home, places[i], radius_km)
+    return result

@@ -1,0 +1,116 @@
+"""Request and response shapes for day plans and nurses' schedules."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import validate
+
+from homecare.scheduling.planner import CAPACITY, NO_QUALIFIED_NURSE, WINDOW_UNREACHABLE
+from homecare.schemas import PlaceOutFields
+
+
+class DayPlanQueryArgsSchema(ma.Schema):
+    date = ma.fields.Date(required=True, metadata={
+        "description": "The local day (service area's zone), YYYY-MM-DD"})
+    organization_id = ma.fields.Integer(validate=validate.Range(min=1), metadata={
+        "description": "Admins name the organization; supervisors plan their own"})
+
+
+class DayPlanCreateArgsSchema(DayPlanQueryArgsSchema):
+    reassign = ma.fields.Boolean(load_default=False, metadata={
+        "description": "Full re-plan: orders nurses accepted may move to other nurses"})
+
+
+class PlannedStopSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    position = ma.fields.Integer(metadata={"description": "Route position, 1 = first"})
+    planned_arrival = ma.fields.DateTime(metadata={
+        "description": "When she is planned at the door and begins (inside the window)"})
+    start = ma.fields.DateTime(metadata={"description": "Planned start of the service"})
+    end = ma.fields.DateTime(metadata={"description": "Planned end of the service"})
+    window_start = ma.fields.DateTime()
+    window_end = ma.fields.DateTime()
+    service_code = ma.fields.String()
+
+
+class PlannedRouteSchema(ma.Schema):
+    nurse_id = ma.fields.Integer()
+    nurse_name = ma.fields.String()
+    travel_min = ma.fields.Float(metadata={
+        "description": "Travel to her visits; the way home after the last is her own time"})
+    distance_km = ma.fields.Float()
+    fixed_order_ids = ma.fields.List(ma.fields.Integer(), metadata={
+        "description": "Her visits under way or done today; the stops follow them"})
+    stops = ma.fields.List(ma.fields.Nested(PlannedStopSchema))
+
+
+class UnplannedOrderSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    reason = ma.fields.String(metadata={
+        "description": "Why no nurse could take it",
+        "enum": [NO_QUALIFIED_NURSE, WINDOW_UNREACHABLE, CAPACITY]})
+
+
+class SkippedOrderSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    status = ma.fields.String(allow_none=True, metadata={
+        "description": "Its status now: it changed while the day was being planned"})
+
+
+class DayPlanStatsSchema(ma.Schema):
+    orders = ma.fields.Integer()
+    planned = ma.fields.Integer()
+    unplanned = ma.fields.Integer()
+    skipped = ma.fields.Integer()
+    assigned = ma.fields.Integer(metadata={"description": "Orders given a nurse by this plan"})
+    reassigned = ma.fields.Integer(metadata={"description": "Orders moved to another nurse"})
+    nurses = ma.fields.Integer(metadata={"description": "Qualified nurses with time that day"})
+    nurses_used = ma.fields.Integer()
+    travel_min = ma.fields.Float()
+    distance_km = ma.fields.Float()
+    iterations = ma.fields.Integer()
+    solve_s = ma.fields.Float()
+
+
+class DayPlanSchema(ma.Schema):
+    id = ma.fields.Integer()
+    date = ma.fields.Date()
+    organization_id = ma.fields.Integer()
+    created_at = ma.fields.DateTime()
+    created_by = ma.fields.Integer(allow_none=True, metadata={
+        "description": "The planning user; null when the service planned (morning job)"})
+    reassign = ma.fields.Boolean()
+    seed = ma.fields.Integer()
+    routes = ma.fields.List(ma.fields.Nested(PlannedRouteSchema))
+    unplanned = ma.fields.List(ma.fields.Nested(UnplannedOrderSchema))
+    skipped = ma.fields.List(ma.fields.Nested(SkippedOrderSchema))
+    stats = ma.fields.Nested(DayPlanStatsSchema)
+
+
+class ScheduleQueryArgsSchema(ma.Schema):
+    date = ma.fields.Date(metadata={"description": "Local day, YYYY-MM-DD; default today"})
+
+
+class ScheduledVisitSchema(PlaceOutFields):
+    order_id = ma.fields.Integer()
+    status = ma.fields.String()
+    route_position = ma.fields.Integer(allow_none=True)
+    planned_arrival = ma.fields.DateTime(allow_none=True)
+    window_start = ma.fields.DateTime()
+    window_end = ma.fields.DateTime()
+    duration_min = ma.fields.Integer()
+    service_code = ma.fields.String()
+    service_name_zh = ma.fields.String()
+    service_name_en = ma.fields.String()
+    recipient_name = ma.fields.String()
+    address_text = ma.fields.String()
+    district = ma.fields.String(allow_none=True)
+    notes = ma.fields.String(allow_none=True)
+
+
+class NurseScheduleSchema(ma.Schema):
+    date = ma.fields.Date()
+    nurse_id = ma.fields.Integer()
+    plan_created_at = ma.fields.DateTime(allow_none=True, metadata={
+        "description": "When the day was last planned; null if it has not been"})
+    visits = ma.fields.List(ma.fields.Nested(ScheduledVisitSchema))
