@@ -1,0 +1,253 @@
+"""Visit execution: depart, check in at the door, check out with the care record, SOS."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from homecare.alerts.models import Alert
+from homecare.alerts.service import (
+    geofence_cause,
+    late_cause,
+    no_show_cause,
+    overtime_cause,
+    page_supervisors,
+    raise_alert,
+    resolve_cause,
+)
+from homecare.audit.service import record
+from homecare.auth import Actor
+from homecare.config import Config
+from homecare.errors import NotFound
+from homecare.extensions import atomic
+from homecare.geo import Point, geodesic_km
+from homecare.orders.models import Order
+from homecare.orders.service import OrderNotFound, get_order_for
+from homecare.orders.states import transition
+from homecare.visits.models import CareRecord
+
+log = logging.getLogger(__name__)
+
+
+class CareRecordNotFound(NotFound):
+    code, title = "care_record_not_found", "The visit has no care record yet"
+
+
+
+def _assigned_order(session: Session, actor: Actor, order_id: int) -> Order:
+    """The order, if the caller is the nurse it is assigned to; else it looks missing."""
+    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    if actor.role != "nurse":
+        # Staff and families may read the order, but only its nurse works it.
+        raise OrderNotFound(order_id=order_id)
+    return order
+
+
+@atomic
+def depart(*, session: Session, actor: Actor, order_id: int, now: datetime) -> dict[str, Any]:
+    """The assigned nurse sets off to the visit: ``assigned`` -> ``en_route``.
+
+    :raises OrderNotFound: (404) no such order, or not assigned to the caller.
+    :raises InvalidTransition: (409) the order is not ``assigned``.
+    """
+    order = _assigned_order(session, actor, order_id)
+    transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
+    session.commit()
+    return {"order_id": order.id, "status": order.status, "departed_at": order.departed_at}
+
+
+@atomic
+def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: float,
+             now: datetime, config: Config, accuracy_m: float | None = None) -> dict[str, Any]:
+    """The nurse is at the door: ``en_route`` -> ``in_service``, position in WGS-84.
+
+    Her position is compared with the address. Outside the geofence
+    (``config.geofence_m``) the check-in is still accepted, since GPS drifts and she
+    is at the door, but it is flagged and a ``geofence`` alert opens. An order still
+    ``assigned`` departs first (she forgot to tap "depart"; refusing her at the door
+    helps nobody). Her ``late`` and ``no_show`` alerts resolve.
+
+    :raises OrderNotFound: (404) no such order, or not assigned to the caller.
+    :raises InvalidTransition: (409) the order is not ``assigned`` or ``en_route``.
+    """
+    from homecare.patients.models import Address
+
+    order = _assigned_order(session, actor, order_id)
+    if order.status == "assigned":
+        transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
+    address = session.get(Address, order.address_id)
+    distance_m = round(geodesic_km(Point(lat, lng), Point(address.lat, address.lng)) * 1000, 1)
+    within = distance_m <= config.geofence_m
+    transition(session, order, "in_service", actor=actor, now=now, checked_in_at=now,
+               check_in_lat=lat, check_in_lng=lng, check_in_distance_m=distance_m)
+    for cause in (late_cause(order.id), no_show_cause(order.id)):
+        resolve_cause(session, cause=cause, now=now)
+    alert = None
+    if not within:
+        accuracy = f" (GPS accuracy {accuracy_m:.0f} m)" if accuracy_m is not None else ""
+        alert = raise_alert(
+            session, kind="geofence", cause=geofence_cause(order.id), now=now,
+            organization_id=order.organization_id, order_id=order.id, nurse_id=order.nurse_id,
+            lat=lat, lng=lng, detail=f"checked in {distance_m:.0f} m from the address; the "
+                                     f"geofence is {config.geofence_m} m{accuracy}")
+        if alert is not None:
+            record(session, actor=actor, action="alert.raised", object_type="alert",
+                   object_id=alert.id, organization_id=order.organization_id, now=now,
+                   detail={"kind": "geofence", "order_id": order.id, "distance_m": distance_m})
+    session.commit()
+    return {"order_id": order.id, "status": order.status, "departed_at": order.departed_at,
+            "checked_in_at": order.checked_in_at, "lat": lat, "lng": lng,
+            "distance_m": distance_m, "geofence_m": config.geofence_m,
+            "within_geofence": within, "alert_id": alert.id if alert is not None else None}
+
+
+@atomic
+def check_out(*, session: Session, actor: Actor, order_id: int, lat: float, lng: float,
+              procedures: list[str], now: datetime, vitals: dict[str, Any] | None = None,
+              notes: str | None = None,
+              consumables: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The nurse leaves with the care recorded: ``in_service`` -> ``completed``.
+
+    The care record (vitals, procedures, notes, consumables) is written with the
+    transition, so a completed visit always has one. Procedures are matched with
+    the item's list; others are kept as free text. Her ``overtime`` alert resolves.
+
+    :raises OrderNotFound: (404) no such order, or not assigned to the caller.
+    :raises InvalidTransition: (409) the order is not ``in_service``.
+    """
+    from homecare.catalogue.models import ServiceItem
+
+    order = _assigned_order(session, actor, order_id)
+    transition(session, order, "completed", actor=actor, now=now, checked_out_at=now,
+               check_out_lat=lat, check_out_lng=lng)
+    listed = set(session.scalar(sa.select(ServiceItem.procedures)
+                                .where(ServiceItem.code == order.service_code)) or ())
+    care = CareRecord(order_id=order.id, nurse_id=order.nurse_id, vitals=vitals or {},
+                      procedures=[{"name": p, "listed": p in listed} for p in procedures],
+                      notes=notes, consumables=consumables or [], recorded_at=now)
+    session.add(care)
+    resolve_cause(session, cause=overtime_cause(order.id), now=now)
+    session.flush()
+    view = _record_view(session, order, care)
+    session.commit()
+    return view
+
+
+def read_care_record(*, session: Session, actor: Actor, order_id: int,
+                     now: datetime) -> dict[str, Any]:
+    """The visit record with its care record, for the family, the nurse who gave the
+    care, and the organization's supervisors. Every read goes on the audit trail
+    (health data, PIPL art. 28), so this commits.
+
+    :raises OrderNotFound: (404) no such order, or the caller may not see it.
+    :raises CareRecordNotFound: (404) the visit has not been checked out.
+    """
+    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    care = session.scalar(sa.select(CareRecord).where(CareRecord.order_id == order.id))
+    if care is None:
+        raise CareRecordNotFound(order_id=order.id, current_status=order.status)
+    view = _record_view(session, order, care)
+    record(session, actor=actor, action="care_record.read", object_type="care_record",
+           object_id=care.id, organization_id=order.organization_id, now=now,
+           detail={"order_id": order.id})
+    session.commit()
+    return view
+
+
+def _record_view(session: Session, order: Order, care: CareRecord) -> dict[str, Any]:
+    from homecare.accounts.models import User
+    from homecare.catalogue.models import ServiceItem
+    from homecare.nurses.models import Nurse
+    from homecare.patients.models import Address, CareRecipient
+
+    item = session.get(ServiceItem, order.service_code)
+    address = session.get(Address, order.address_id)
+    nurse_name = session.scalar(sa.select(User.name).join(Nurse, Nurse.user_id == User.id)
+                                .where(Nurse.id == care.nurse_id))
+    started, ended = order.checked_in_at, order.checked_out_at
+    return {
+        "order_id": order.id, "status": order.status, "service_code": order.service_code,
+        "service_name_zh": item.name_zh if item else None,
+        "service_name_en": item.name_en if item else None,
+        "patient_id": order.patient_id,
+        "patient_name": session.scalar(sa.select(CareRecipient.name)
+                                       .where(CareRecipient.id == order.patient_id)),
+        "nurse_id": care.nurse_id, "nurse_name": nurse_name,
+        "service_date": order.service_date, "address_text": address.text,
+        "address": {"lat": address.lat, "lng": address.lng},
+        "started_at": started, "ended_at": ended,
+        "minutes_on_site": (int((ended - started).total_seconds() // 60)
+                            if started and ended else None),
+        "check_in_distance_m": order.check_in_distance_m,
+        "check_out": ({"lat": order.check_out_lat, "lng": order.check_out_lng}
+                      if order.check_out_lat is not None else None),
+        "vitals": care.vitals, "procedures": care.procedures, "notes": care.notes,
+        "consumables": care.consumables, "recorded_at": care.recorded_at,
+    }
+
+
+def raise_sos(*, session: Session, actor: Actor, order_id: int, now: datetime,
+              lat: float | None = None, lng: float | None = None,
+              accuracy_m: float | None = None, note: str | None = None) -> dict[str, Any]:
+    """The one-key alarm: a ``critical`` alert with the nurse's position, at once.
+
+    Works for any order the nurse holds or has just finished: she may be in danger
+    at any point. Without a position her last reported one is used. The alarm is
+    committed on its own first, so nothing that follows can lose it; then, in a
+    second transaction, every supervisor of the organization gets an urgent
+    message and the alarm goes on the audit trail. If that second step fails the
+    alarm still stands (and shows on the console): it is logged, not raised.
+    Each press is a new alarm. Never rate-limited.
+
+    :raises OrderNotFound: (404) no such order, or not the caller's.
+    """
+    order = _assigned_order(session, actor, order_id)
+    nurse_id = order.nurse_id
+    if lat is None or lng is None:
+        lat, lng = _last_position(session, nurse_id)
+    detail = "one-key alarm" + (f": {note}" if note else "")
+    if accuracy_m is not None:
+        detail += f" (GPS accuracy {accuracy_m:.0f} m)"
+    try:
+        alert = raise_alert(session, kind="sos", cause=f"sos:order:{order.id}:{uuid.uuid4().hex}",
+                            organization_id=order.organization_id, now=now,
+                            order_id=order.id, nurse_id=nurse_id, severity="critical",
+                            detail=detail, lat=lat, lng=lng)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    # Read before the second step: a rollback there would expire the alert.
+    view = alert_view(alert)
+    try:
+        paged = page_supervisors(session, alert=alert, now=now, urgent=True)
+        record(session, actor=actor, action="alert.raised", object_type="alert",
+               object_id=alert.id, organization_id=alert.organization_id, now=now,
+               detail={"kind": "sos", "order_id": alert.order_id, "lat": lat, "lng": lng})
+        session.commit()
+    except Exception:
+        # The alarm is stored and on the console; only the paging failed.
+        log.exception("SOS alert %s stored, but paging the supervisors failed", view["id"])
+        session.rollback()
+        paged = 0
+    return {**view, "supervisors_paged": paged}
+
+
+def _last_position(session: Session, nurse_id: int | None) -> tuple[float | None, float | None]:
+    from homecare.nurses.models import Nurse
+
+    row = session.execute(sa.select(Nurse.last_lat, Nurse.last_lng)
+                          .where(Nurse.id == nurse_id)).first()
+    return (row.last_lat, row.last_lng) if row is not None else (None, None)
+
+
+def alert_view(alert: Alert) -> dict[str, Any]:
+    """An alert as a response dict (with its position object)."""
+    view = {column.key: getattr(alert, column.key) for column in Alert.__table__.columns}
+    view["position"] = alert.position
+    return view

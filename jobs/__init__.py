@@ -1,0 +1,1 @@
+"""The scheduler process (``homecare jobs``): the job table, one module per job."""
