@@ -78,7 +78,7 @@ def visit(key: object, place: Point, start: datetime, end: datetime,
 
 
 class Held(NamedTuple):
-    """A visit she holds or has done on the order's day, ready for the insertion check."""
+    """A visit she holds or has done near the order's day, ready for the insertion check."""
 
     id: int
     status: str
@@ -86,6 +86,8 @@ class Held(NamedTuple):
     # Visiting order: the planned arrival where there is one, else the window start.
     sort_key: int
     checked_in: int | None
+    # Booked for the order's local day: only these count towards her daily cap.
+    on_day: bool
 
 
 class Fit(NamedTuple):
@@ -139,30 +141,49 @@ def stretches(session: Session, nurse_ids: Sequence[int], day: date,
 def _held_stmt() -> sa.Select:
     return (sa.select(Order.id, Order.nurse_id, Order.status, _raw(Order.window_start),
                       _raw(Order.window_end), Order.duration_min, _raw(Order.planned_arrival),
-                      _raw(Order.checked_in_at), Address.lat, Address.lng)
+                      _raw(Order.checked_in_at), Order.service_date, Address.lat, Address.lng)
             .join(Address, Address.id == Order.address_id)
             .where(Order.nurse_id.in_(sa.bindparam("ids", expanding=True)),
-                   Order.service_date == sa.bindparam("day"),
+                   Order.window_start < sa.bindparam("until"),
+                   Order.window_end > sa.bindparam("since"),
                    Order.status.in_(sorted(DAY_LOAD)), Order.id != sa.bindparam("skip")))
 
 
 def held_visits(session: Session, nurse_ids: Sequence[int], day: date,
+                shifts: dict[int, list[Stretch]], config: Config,
                 exclude_order_id: int | None = None) -> dict[int, list[Held]]:
-    """Per nurse, the visits she holds or has done on ``day``, in visiting order."""
+    """Per nurse, the visits she holds or has done that meet the local ``day`` or any of
+    her ``shifts`` touching it, in visiting order.
+
+    By time, not by booked date: a night shift runs past midnight, and a visit
+    booked for the evening before still holds her at 00:15. Only the visits of
+    ``day`` itself are marked ``on_day`` (her daily cap counts those).
+    """
     if not nurse_ids:
         return {}
+    since, until = day_bounds(day, config)
+    spans = [s for mine in shifts.values() for s in mine]
+    if spans:
+        since = min(since, at(min(s for s, _e in spans)))
+        until = max(until, at(max(e for _s, e in spans)))
     out: dict[int, list[Held]] = {}
     rows = session.connection().execute(_held_stmt(), {
-        "ids": list(nurse_ids), "day": day, "skip": exclude_order_id or 0}).all()
-    for (order_id, nurse_id, status, start, end, minutes, planned, checked_in, lat,
-         lng) in rows:
+        "ids": list(nurse_ids), "since": since, "until": until,
+        "skip": exclude_order_id or 0}).all()
+    for (order_id, nurse_id, status, start, end, minutes, planned, checked_in, service_date,
+         lat, lng) in rows:
         stop = visit(order_id, Point(lat, lng), start, end, minutes)
         out.setdefault(nurse_id, []).append(Held(
             order_id, status, stop, secs(planned) if planned else stop.window_start,
-            secs_up(checked_in) if checked_in else None))
+            secs_up(checked_in) if checked_in else None, service_date == day))
     for mine in out.values():
         mine.sort(key=lambda v: (v.sort_key, v.stop.window_start, v.id))
     return out
+
+
+def day_load(held: Sequence[Held]) -> int:
+    """The visits of the order's own day: what her daily cap and the balance score count."""
+    return sum(1 for v in held if v.on_day)
 
 
 def may_cover(stretch: Stretch, target: planner.Visit) -> bool:

@@ -196,7 +196,8 @@ def evaluate(session: Session, job: Job, rows: Sequence[Any], *, now: datetime,
 
     ids = [row.id for row, _km in standing]
     shifts = fitting.stretches(session, ids, job.service_date, config)
-    held = fitting.held_visits(session, ids, job.service_date, exclude_order_id=job.order_id)
+    held = fitting.held_visits(session, ids, job.service_date, shifts, config,
+                               exclude_order_id=job.order_id)
     target = fitting.visit(("order", job.order_id), job.place, job.window_start,
                            job.window_end, job.duration_min)
     now_s = fitting.secs_up(now)
@@ -227,7 +228,7 @@ def evaluate(session: Session, job: Job, rows: Sequence[Any], *, now: datetime,
         return found
 
     at_cap = {row.id for row, _km in standing
-              if len(held.get(row.id, [])) >= row.max_visits_per_day}
+              if fitting.day_load(held.get(row.id, [])) >= row.max_visits_per_day}
     # With her accepted visits, one check decides; nurses at their cap are checked
     # without them, only to tell "shift" (which comes first) from "daily_cap".
     first = [item for row, _km in standing for item in jobs(row, row.id not in at_cap)]
@@ -240,7 +241,7 @@ def evaluate(session: Session, job: Job, rows: Sequence[Any], *, now: datetime,
 
     eligible: list[tuple[Any, float, fitting.Fit, int]] = []
     for row, km in standing:
-        load = len(held.get(row.id, []))
+        load = fitting.day_load(held.get(row.id, []))
         shifted = row.id in fits or row.id in retry
         base = {"home_distance_km": round(km, 3)}
         if not shifted:

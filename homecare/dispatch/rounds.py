@@ -28,16 +28,28 @@ def unassigned_cause(order_id: int) -> str:
 
 
 def offer_minutes(order: Order, now: datetime, config: Config) -> int:
-    """Minutes a nurse has to answer: short for today's visits, longer for later days."""
+    """Minutes a nurse has to answer: short for today's visits, longer for later days.
+
+    A visit booked for just after midnight (at 23:50 for 00:30) is as urgent as
+    a same-day one: the long deadline would leave its window at risk, so it gets
+    the short one. Otherwise the calendar day decides.
+    """
     today = now.astimezone(ZoneInfo(config.timezone)).date()
-    return (config.offer_minutes_same_day if order.service_date <= today
-            else config.offer_minutes_later)
+    if order.service_date <= today:
+        return config.offer_minutes_same_day
+    if _ends_too_late(now + timedelta(minutes=config.offer_minutes_later), order, config):
+        return config.offer_minutes_same_day
+    return config.offer_minutes_later
+
+
+def _ends_too_late(deadline: datetime, order: Order, config: Config) -> bool:
+    return deadline > order.window_end - timedelta(minutes=config.offer_window_risk_minutes)
 
 
 def window_at_risk(order: Order, now: datetime, config: Config) -> bool:
     """Whether a new round would end too close to the window's close to still be kept."""
-    deadline = now + timedelta(minutes=offer_minutes(order, now, config))
-    return deadline > order.window_end - timedelta(minutes=config.offer_window_risk_minutes)
+    return _ends_too_late(now + timedelta(minutes=offer_minutes(order, now, config)), order,
+                          config)
 
 
 def _fresh_candidates(session: Session, order: Order, now: datetime,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -173,3 +173,45 @@ def test_back_to_back_shifts_count_as_one_stretch(session, make_order, make_nurs
                  end=now + timedelta(hours=5))
     session.commit()
     assert _ids(_search(session, order, config)) == [nurse.id]
+
+
+# ---------------------------------------------------------------- across midnight
+# A night shift runs past midnight: her visit booked for the evening still holds
+# her after 00:00, although the next order is booked for the next local day.
+_NIGHT = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # 23:00 in Jining
+
+
+def _night_nurse(make_nurse):
+    nurse = make_nurse(shift=False)
+    ShiftFactory(nurse_id=nurse.id, start=_NIGHT - timedelta(hours=1),
+                 end=_NIGHT + timedelta(hours=5))
+    return nurse
+
+
+def test_visit_before_midnight_blocks_an_overlapping_one_after(session, make_order,
+                                                               make_nurse, config):
+    nurse = _night_nurse(make_nurse)
+    evening = make_order("assigned", nurse_id=nurse.id,
+                         window_start=_NIGHT + timedelta(minutes=50),
+                         window_end=_NIGHT + timedelta(minutes=55))
+    after = make_order(window_start=_NIGHT + timedelta(hours=1),
+                       window_end=_NIGHT + timedelta(hours=1, minutes=5))
+    assert evening.service_date != after.service_date
+    (c,) = list_candidates(session=session, order=after, now=_NIGHT, config=config,
+                           explain_nurse_id=nurse.id)
+    assert c.excluded_by == "schedule_conflict"
+
+
+def test_visit_before_midnight_is_where_she_sets_off_after(session, make_order, make_nurse,
+                                                           config):
+    nurse = _night_nurse(make_nurse)
+    make_order("in_service", nurse_id=nurse.id, window_start=_NIGHT + timedelta(minutes=30),
+               window_end=_NIGHT + timedelta(minutes=50),
+               checked_in_at=_NIGHT + timedelta(minutes=40))
+    after = make_order(window_start=_NIGHT + timedelta(hours=2),
+                       window_end=_NIGHT + timedelta(hours=3))
+    (c,) = list_candidates(session=session, order=after, now=_NIGHT + timedelta(minutes=50),
+                           config=config)
+    assert c.start_from == "previous_visit"
+    # The evening visit is not the new day's: it does not count towards her cap.
+    assert c.visits_that_day == 0

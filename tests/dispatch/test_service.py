@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -120,6 +120,23 @@ def test_start_dispatch_for_a_later_day_gives_the_longer_deadline(session, make_
     assert offers[0].expires_at == now + timedelta(minutes=config.offer_minutes_later)
 
 
+def test_offer_minutes_just_after_midnight_is_the_short_deadline(session, make_order, config):
+    # 23:50 in Jining, a visit at 00:30-01:00: tomorrow by the calendar, urgent in fact.
+    now = datetime(2026, 12, 1, 15, 50, tzinfo=UTC)
+    order = make_order(window_start=now + timedelta(minutes=40),
+                       window_end=now + timedelta(minutes=70))
+    assert order.service_date == date(2026, 12, 2)
+    assert offer_minutes(order, now, config) == config.offer_minutes_same_day
+
+
+def test_offer_minutes_for_tomorrow_morning_is_the_longer_deadline(session, make_order,
+                                                                   config):
+    now = datetime(2026, 12, 1, 15, 50, tzinfo=UTC)  # 23:50 local; the visit at 09:00
+    order = make_order(window_start=now + timedelta(hours=9, minutes=10),
+                       window_end=now + timedelta(hours=11, minutes=10))
+    assert offer_minutes(order, now, config) == config.offer_minutes_later
+
+
 # ---------------------------------------------------------------- accept
 
 
@@ -168,7 +185,7 @@ def test_accept_offer_tells_the_family(session, order, nurse, config):
 
 def test_accept_offer_after_deadline_is_offer_expired(session, order, nurse, config):
     offers = _offered(session, order, [nurse], config)
-    later = utcnow() + timedelta(minutes=config.offer_minutes_same_day, seconds=1)
+    later = offers[nurse.id].expires_at + timedelta(seconds=1)
     with pytest.raises(nurse_offers.OfferExpired):
         nurse_offers.accept_offer(session=session, actor=actor_of(_user(session, nurse)),
                              offer_id=offers[nurse.id].id, now=later, config=config)
@@ -275,8 +292,7 @@ def test_expire_offers_moves_to_next_candidates_exactly_once(session, order, mak
 
     one = replace(config, offer_fanout=1)
     a, b, c = make_nurse(), make_nurse(home_lat=35.42), make_nurse(home_lat=35.43)
-    _offered(session, order, [a], one)
-    later = utcnow() + timedelta(minutes=config.offer_minutes_same_day + 1)
+    later = _offered(session, order, [a], one)[a.id].expires_at + timedelta(minutes=1)
     first = service.expire_offers(session=session, now=later, config=one)
     second = service.expire_offers(session=session, now=later, config=one)
     assert first == {"offers_expired": 1, "rounds_started": 1}
@@ -291,8 +307,7 @@ def test_expire_offers_after_max_rounds_alerts_and_stops(session, order, make_nu
 
     one = replace(config, offer_fanout=1, offer_max_rounds=1)
     a, _b = make_nurse(), make_nurse(home_lat=35.42)
-    _offered(session, order, [a], one)
-    later = utcnow() + timedelta(minutes=config.offer_minutes_same_day + 1)
+    later = _offered(session, order, [a], one)[a.id].expires_at + timedelta(minutes=1)
     assert service.expire_offers(session=session, now=later, config=one) == {
         "offers_expired": 1, "stopped": 1}
     assert _reload(session, order).status == "approved"
@@ -310,7 +325,7 @@ def test_expire_offers_when_window_at_risk_stops(session, make_order, make_nurse
                        window_end=now + timedelta(minutes=55))
     make_nurse(), make_nurse(home_lat=35.42)
     _offered(session, order, [], one, now=now)
-    later = now + timedelta(minutes=config.offer_minutes_same_day + 1)
+    later = now + timedelta(minutes=offer_minutes(order, now, config) + 1)
     assert service.expire_offers(session=session, now=later, config=one)["stopped"] == 1
     assert "at risk" in _unassigned_alert(session, order).detail
 
