@@ -26,6 +26,7 @@ def _blueprints() -> tuple:
     from homecare.audit.routes import blp as audit
     from homecare.catalogue.routes import blp as catalogue
     from homecare.dispatch.routes import blp as dispatch
+    from homecare.family_beds.routes import blp as family_beds
     from homecare.notifications.routes import blp as notifications
     from homecare.nurses.routes import blp as nurses
     from homecare.orders.routes import blp as orders
@@ -34,7 +35,7 @@ def _blueprints() -> tuple:
     from homecare.visits.routes import blp as visits
 
     return (accounts, patients, catalogue, nurses, orders, dispatch, scheduling, visits,
-            alerts, notifications, audit)
+            alerts, notifications, audit, family_beds)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:

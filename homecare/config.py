@@ -113,6 +113,9 @@ class Config:
     alert_sweep_seconds: int = 60
     relay_seconds: int = 10
     purge_time: str = "02:30"
+    # Local time of the nightly family-bed visit generation: before the morning
+    # plan, so the day's new visits are in it.
+    family_bed_generation_time: str = "01:00"
 
     @property
     def is_production(self) -> bool:

@@ -1,4 +1,5 @@
-"""The Jining demo city: one organization, its nurses and shifts, families, the catalogue."""
+"""The Jining demo city: one organization, its nurses and shifts, families, the catalogue,
+the day's bookings and two family beds."""
 
 from __future__ import annotations
 
@@ -133,6 +134,7 @@ def load_demo(*, session: Session, config: Config, now: datetime | None = None
     _families(session, config, password_hash, added, now, today)
     session.commit()
     added["orders"] = _todays_orders(session, config, org, now, zone)
+    added["family_beds"] = _family_beds(session, config, org, now, zone)
 
     return {
         "organization_id": org.id,
@@ -332,8 +334,10 @@ def _todays_orders(session: Session, config: Config, org: Organization, now: dat
     local = now.astimezone(zone)
     # Late in the day there is nothing left to book today: the demo books tomorrow.
     day = local.date() if local.hour < 16 else local.date() + timedelta(days=1)
+    # Family-bed visits are generated days ahead: only the demo's own bookings count.
     if session.scalar(sa.select(Order.id).where(Order.organization_id == org.id,
-                                                Order.service_date == day).limit(1)):
+                                                Order.service_date == day,
+                                                Order.family_bed_id.is_(None)).limit(1)):
         return 0
     rng = _rng("orders", day)
     open_h, close_h = (int(config.service_hours_start[:2]), int(config.service_hours_end[:2]))
@@ -357,6 +361,48 @@ def _todays_orders(session: Session, config: Config, org: Organization, now: dat
                      now=now, config=config, notes="演示订单")
         booked += 1
     return booked
+
+
+# Two episodes (家庭病床) the demo opens: eligibility of the recipient, diagnosis, plan.
+FAMILY_BEDS = (
+    ("post_discharge", "股骨颈骨折术后，切口换药", (
+        ("WO_DRESSING", [1, 3, 5], time(9), time(11)),
+        ("BASIC_VITALS", [2, 4], time(15), time(16)))),
+    ("elderly_disabled", "脑梗后遗症，长期卧床", (
+        ("ELDER_PRESSURE_PREVENTION", [1, 2, 3, 4, 5], time(10), time(12)),)),
+)
+
+
+def _family_beds(session: Session, config: Config, org: Organization, now: datetime,
+                 zone: ZoneInfo) -> int:
+    """Open the demo's family beds through the service, as the supervisor would."""
+    from homecare.auth import Actor
+    from homecare.family_beds.models import FamilyBed
+    from homecare.family_beds.service import open_family_bed
+
+    if session.scalar(sa.select(FamilyBed.id).where(FamilyBed.organization_id == org.id)
+                      .limit(1)) is not None:
+        return 0
+    supervisor = session.scalar(sa.select(User).where(User.phone == SUPERVISOR_PHONE))
+    actor = Actor(user_id=supervisor.id, role="supervisor", organization_id=org.id)
+    today = now.astimezone(zone).date()
+    opened = 0
+    for eligibility, diagnosis, plan in FAMILY_BEDS:
+        recipient, address = session.execute(
+            sa.select(CareRecipient, Address).join(Address, Address.patient_id ==
+                                                   CareRecipient.id)
+            .join(User, User.id == CareRecipient.owner_id)
+            .where(Address.organization_id == org.id, User.phone.in_(PATIENT_PHONES),
+                   CareRecipient.eligibility == eligibility)
+            .order_by(CareRecipient.id).limit(1)).one()
+        open_family_bed(session=session, actor=actor, patient_id=recipient.id,
+                        address_id=address.id, diagnosis=diagnosis, start_date=today,
+                        end_date=today + timedelta(days=59),
+                        plan=[{"service_code": code, "weekdays": days, "window_start": start,
+                               "window_end": end} for code, days, start, end in plan],
+                        now=now, config=config)
+        opened += 1
+    return opened
 
 
 def _counts(session: Session, org: Organization, today: date, zone: ZoneInfo

@@ -17,6 +17,7 @@ from flask import Flask
 from homecare.config import Config
 from jobs import (
     expire_offers,
+    generate_family_bed_visits,
     heartbeat,
     plan_day,
     purge_idempotency_keys,
@@ -57,8 +58,6 @@ class Job:
     needs_process: bool = False
 
 
-# Family-bed visit generation (nightly) joins this table with the family-beds issue;
-# there is no family-bed model yet.
 JOBS: tuple[Job, ...] = (
     Job("heartbeat", heartbeat.run, _every(lambda c: c.scheduler_heartbeat_seconds), 30,
         needs_process=True),
@@ -69,6 +68,10 @@ JOBS: tuple[Job, ...] = (
     Job("purge_location_traces", purge_location_traces.run,
         _daily_at(lambda c: c.purge_time), 12 * 3600),
     Job("purge_idempotency_keys", purge_idempotency_keys.run, _every(lambda _: 3600), 3600),
+    # Catching up late is harmless (only missing slots are created) and a night
+    # without it leaves the far end of the horizon unbooked, hence the long grace.
+    Job("generate_family_bed_visits", generate_family_bed_visits.run,
+        _daily_at(lambda c: c.family_bed_generation_time), 12 * 3600),
 )
 
 

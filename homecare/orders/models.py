@@ -47,6 +47,9 @@ class Order(Base):
     check_out_lat: Mapped[float | None]
     check_out_lng: Mapped[float | None]
     status_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    # The family-bed episode whose plan generated this visit; None for a booking.
+    family_bed_id: Mapped[int | None] = mapped_column(sa.ForeignKey("family_beds.id"),
+                                                      index=True)
     # Bumped by every transition: a compare-and-set on it makes concurrent
     # transitions of one order fail instead of both succeeding.
     version: Mapped[int] = mapped_column(default=1)

@@ -158,8 +158,8 @@ def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
                              errors={"service_code": ["no active item with this code"]})
     window_start, window_end = window_start.astimezone(now.tzinfo), window_end.astimezone(
         now.tzinfo)
-    service_date = _check_window(window_start, window_end, duration_min=item.duration_min,
-                                 now=now, config=config)
+    service_date = check_window(window_start, window_end, duration_min=item.duration_min,
+                                now=now, config=config)
 
     order = Order(organization_id=address.organization_id, patient_id=recipient.id,
                   address_id=address.id, booked_by=actor.user_id, service_code=item.code,
@@ -173,9 +173,17 @@ def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
     return order
 
 
-def _check_window(start: datetime, end: datetime, *, duration_min: int, now: datetime,
-                  config: Config):
-    """The local service date of a valid window; raises the first rule it breaks."""
+def check_window(start: datetime, end: datetime, *, duration_min: int, now: datetime,
+                 config: Config):
+    """The local service date of a valid visit window; raises the first rule it breaks.
+
+    The booking rules every visit keeps, booked or generated from a family bed's plan.
+
+    :raises WindowTooShort: (422) shorter than ``duration_min``.
+    :raises WindowInPast: (422) does not start after ``now``.
+    :raises BeyondBookingHorizon: (422) starts after the booking horizon.
+    :raises OutsideServiceHours: (422) leaves the local service hours.
+    """
     if end - start < timedelta(minutes=duration_min):
         raise WindowTooShort(f"the window must be at least {duration_min} minutes long",
                              duration_min=duration_min,
@@ -347,13 +355,27 @@ def cancel_order(*, session: Session, actor: Actor, order_id: int, now: datetime
     :raises TransitionForbidden: (403) the owner after the nurse departed.
     :raises ReasonRequired: (422) a supervisor cancelling after departure without a reason.
     """
-    from homecare.dispatch.service import withdraw_open_offers
-
     order = get_order_for(session=session, actor=actor, order_id=order_id)
-    transition(session, order, "cancelled", actor=actor, now=now, reason=reason)
-    withdraw_open_offers(session=session, order_id=order.id, now=now)
+    apply_cancellation(session=session, order=order, actor=actor, now=now, reason=reason)
     session.commit()
     return order_view(order, actor, session=session)
+
+
+def apply_cancellation(*, session: Session, order: Order, actor: Actor | None, now: datetime,
+                       reason: str | None = None) -> OrderEvent:
+    """Cancel a loaded order in the caller's transaction (no commit): the transition
+    (which notifies) and the withdrawal of its open offers.
+
+    ``cancel_order`` and closing a family bed both cancel through here, so the two
+    cannot drift apart.
+
+    :raises: the Problems of ``cancel_order`` except OrderNotFound.
+    """
+    from homecare.dispatch.service import withdraw_open_offers
+
+    event = transition(session, order, "cancelled", actor=actor, now=now, reason=reason)
+    withdraw_open_offers(session=session, order_id=order.id, now=now)
+    return event
 
 
 # ---------------------------------------------------------------- review

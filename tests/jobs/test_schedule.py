@@ -25,7 +25,8 @@ def test_every_job_has_an_id_of_its_own():
     ids = [job.id for job in JOBS]
     assert len(ids) == len(set(ids))
     assert {"expire_offers", "sweep_alerts", "relay_notifications", "plan_day",
-            "purge_location_traces", "purge_idempotency_keys", "heartbeat"} == set(ids)
+            "purge_location_traces", "purge_idempotency_keys", "heartbeat",
+            "generate_family_bed_visits"} == set(ids)
 
 
 def test_add_jobs_sets_coalesce_one_instance_and_misfire_grace(app):
@@ -53,6 +54,21 @@ def test_plan_day_fires_at_the_configured_local_time(app):
     trigger = _job("plan_day").trigger(config)
     fire = trigger.get_next_fire_time(None, datetime(2030, 5, 7, 1, 0, tzinfo=SHANGHAI))
     assert fire == datetime(2030, 5, 7, 5, 30, tzinfo=SHANGHAI)
+
+
+def test_family_bed_generation_fires_at_the_configured_local_time(app):
+    config = replace(app.config["HOMECARE"], family_bed_generation_time="00:45")
+    trigger = _job("generate_family_bed_visits").trigger(config)
+    fire = trigger.get_next_fire_time(None, datetime(2030, 5, 7, 0, 0, tzinfo=SHANGHAI))
+    assert fire == datetime(2030, 5, 7, 0, 45, tzinfo=SHANGHAI)
+
+
+def test_family_bed_generation_runs_before_the_morning_plan_by_default(app):
+    config = app.config["HOMECARE"]
+    night = datetime(2030, 5, 7, 0, 0, tzinfo=SHANGHAI)
+    generate = _job("generate_family_bed_visits").trigger(config).get_next_fire_time(None, night)
+    plan = _job("plan_day").trigger(config).get_next_fire_time(None, night)
+    assert generate == datetime(2030, 5, 7, 1, 0, tzinfo=SHANGHAI) < plan
 
 
 @pytest.mark.parametrize("local_start, catches_up", [

@@ -1,0 +1,66 @@
+"""Family beds (家庭病床): HTTP routes."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from homecare.auth import current_actor
+from homecare.extensions import Blueprint, current_config, db, utcnow
+from homecare.family_beds import schemas, service
+
+blp = Blueprint("family_beds", __name__,
+                description="Family beds (家庭病床): episodes of care at home with a plan")
+
+
+@blp.route("/family-beds")
+class FamilyBeds(MethodView):
+    @blp.auth("supervisor")
+    @blp.arguments(schemas.FamilyBedCreateSchema)
+    @blp.response(201, schemas.FamilyBedSchema)
+    @blp.problems(409, 422)
+    def post(self, body):
+        """Open a family bed (建床); its visits are generated from the plan and dispatched.
+
+        Opening is the assessment: generated visits are approved at once. Visits
+        are generated `HOMECARE_FAMILY_BED_HORIZON_DAYS` ahead (and extended
+        nightly). The first round (查床) is due within 24 h of the opening (the later
+        of now and 00:00 local on `start_date`): the plan's earliest visit if its
+        window opens by then, else an extra visit of the plan's first line in its
+        next window. Weekdays are ISO (Monday = 1 ... Sunday = 7); windows are
+        local times of day `HH:MM`.
+        """
+        return service.open_family_bed(session=db.session, actor=current_actor(), now=utcnow(),
+                                       config=current_config(), **body)
+
+    @blp.auth("patient", "supervisor", "admin")
+    @blp.arguments(schemas.FamilyBedQueryArgsSchema, location="query")
+    @blp.response(200, schemas.FamilyBedSchema(many=True))
+    @blp.paginate(service.FamilyBedPage)
+    def get(self, args):
+        """Family beds the caller may see: her recipients', her organization's"""
+        return service.list_family_beds(session=db.session, actor=current_actor(),
+                                        config=current_config(), **args)
+
+
+@blp.route("/family-beds/<int:family_bed_id>")
+class FamilyBedById(MethodView):
+    @blp.auth("patient", "supervisor", "admin")
+    @blp.response(200, schemas.FamilyBedSchema)
+    @blp.problems(404)
+    def get(self, family_bed_id):
+        """One family bed with its plan and the visits generated so far"""
+        return service.get_family_bed(session=db.session, actor=current_actor(),
+                                      family_bed_id=family_bed_id, config=current_config())
+
+
+@blp.route("/family-beds/<int:family_bed_id>/close")
+class FamilyBedClose(MethodView):
+    @blp.auth("supervisor")
+    @blp.arguments(schemas.FamilyBedCloseSchema)
+    @blp.response(200, schemas.FamilyBedSchema)
+    @blp.problems(404, 409)
+    def post(self, body, family_bed_id):
+        """Close a family bed (撤床): visits not yet started are cancelled with the reason"""
+        return service.close_family_bed(session=db.session, actor=current_actor(),
+                                        family_bed_id=family_bed_id, now=utcnow(),
+                                        config=current_config(), **body)
