@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from flask import Flask, g, request
 
 from homecare.config import load_config
-from homecare.extensions import Api, BoundedIntConverter, db
+from homecare.extensions import Api, BoundedIntConverter, TextConverter, db
 from homecare.logging_setup import configure_logging
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     app.json.ensure_ascii = False
     app.url_map.converters["int"] = BoundedIntConverter
+    app.url_map.converters["string"] = app.url_map.converters["default"] = TextConverter
     db.init_app(app)
     # One Api per app: its spec is built from this app's routes only.
     api = Api(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
@@ -78,8 +80,7 @@ def _install_request_hooks(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() \
-            else uuid.uuid4().hex
+        g.request_id = incoming if _acceptable_request_id(incoming) else uuid.uuid4().hex
         g.started = time.perf_counter()
 
     @app.after_request
@@ -92,6 +93,19 @@ def _install_request_hooks(app: Flask) -> None:
         log.info("%s %s %s", request.method, request.url_rule or request.path,
                  response.status_code)
         return response
+
+
+# A client's X-Request-ID goes into every log line of the request (unredacted),
+# so it must be an opaque token: nothing to forge log lines with, and no run of
+# 11 digits, which could be a mobile number (or part of an identity number):
+# personal data the logs never hold. A refused value is replaced, not an error.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+_LOOKS_LIKE_PHONE = re.compile(r"\d{11}")
+
+
+def _acceptable_request_id(value: str) -> bool:
+    return (_REQUEST_ID.fullmatch(value) is not None
+            and _LOOKS_LIKE_PHONE.search(value) is None)
 
 
 _API_DESCRIPTION = (

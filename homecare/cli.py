@@ -16,6 +16,25 @@ def _app():
     return create_app()
 
 
+def _migrate(app, revision: str = "head") -> int | None:
+    """Apply the migrations up to ``revision``; at head, add the missing catalogue seed
+    items, and return how many. ``serve`` and ``db upgrade`` both come here, so a
+    fresh database has its catalogue whichever of them ran first (``demo`` seeds
+    through ``load_demo``, which reports the count).
+    """
+    from homecare.catalogue.service import seed_catalogue
+    from homecare.extensions import db as database
+    from homecare.extensions import utcnow
+    from homecare.migrations import upgrade
+
+    upgrade(app.config["HOMECARE"].database_url, revision)
+    if revision != "head":
+        return None
+    # Only missing codes are inserted: an admin's changes to an item survive upgrades.
+    with app.app_context():
+        return seed_catalogue(session=database.session, now=utcnow())
+
+
 @click.group()
 def main() -> None:
     """homecare: dispatch backend for home nursing. Reads HOMECARE_* variables."""
@@ -26,11 +45,9 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--debug/--no-debug", default=False)
 def serve(host: str, port: int, debug: bool) -> None:
-    """Run the development server (applies migrations first)."""
-    from homecare.migrations import upgrade
-
+    """Run the development server (applies migrations and seeds the catalogue first)."""
     app = _app()
-    upgrade(app.config["HOMECARE"].database_url)
+    _migrate(app)
     app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)
 
 
@@ -51,18 +68,9 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply the migrations up to REVISION, then add missing catalogue seed items."""
-    from homecare.catalogue.service import seed_catalogue
-    from homecare.extensions import db as database
-    from homecare.extensions import utcnow
-    from homecare.migrations import upgrade
-
-    app = _app()
-    upgrade(app.config["HOMECARE"].database_url, revision)
+    added = _migrate(_app(), revision)
     click.echo("database is at " + revision)
-    if revision == "head":
-        # Only missing codes are inserted: an admin's changes to an item survive upgrades.
-        with app.app_context():
-            added = seed_catalogue(session=database.session, now=utcnow())
+    if added is not None:
         click.echo(f"catalogue: {added} seed items added")
 
 
@@ -115,6 +123,7 @@ def demo() -> None:
     from homecare.migrations import upgrade
 
     app = _app()
+    # load_demo seeds the catalogue itself, and reports what it added.
     upgrade(app.config["HOMECARE"].database_url)
     with app.app_context():
         summary = load_demo(session=database.session, config=app.config["HOMECARE"])

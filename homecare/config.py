@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -126,6 +127,27 @@ class Config:
         return self.database_url.startswith("sqlite")
 
 
+# Local times of day, written HH:MM. Read when a booking is checked or the jobs
+# are scheduled, long after startup: a malformed one must stop the start, naming
+# the variable, not fail every booking with a 500.
+_TIMES_OF_DAY = ("service_hours_start", "service_hours_end", "planning_time", "purge_time",
+                 "family_bed_generation_time")
+_HH_MM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+
+
+def _check_times_of_day(config: Config) -> None:
+    for name in _TIMES_OF_DAY:
+        value = getattr(config, name)
+        if not isinstance(value, str) or not _HH_MM.fullmatch(value):
+            raise ConfigError(f"HOMECARE_{name.upper()}: {value!r} is not a local time of "
+                              "day HH:MM (00:00-23:59)")
+    # Same-width HH:MM strings order as the times do.
+    if config.service_hours_start >= config.service_hours_end:
+        raise ConfigError("HOMECARE_SERVICE_HOURS_START must be before "
+                          f"HOMECARE_SERVICE_HOURS_END, got {config.service_hours_start}-"
+                          f"{config.service_hours_end}")
+
+
 def _parse(kind: type | str, raw: str) -> Any:
     name = kind if isinstance(kind, str) else kind.__name__
     if name == "bool":
@@ -159,6 +181,7 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
             raise ConfigError(f"HOMECARE_{f.name.upper()}: {exc}") from exc
     values.update(overrides or {})
     config = Config(**values)
+    _check_times_of_day(config)
 
     instance = Path(config.instance_path or default_instance_path or "instance").resolve()
     config = replace(config, instance_path=str(instance))

@@ -98,7 +98,11 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     if rid:
         body.setdefault("request_id", rid)
     body.setdefault("instance", request.path)
-    response = Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_MEDIA_TYPE)
+    # An error may echo what the client sent (an unknown field's name), and JSON
+    # lets a client send a lone surrogate ("\\ud800"), which UTF-8 cannot encode.
+    # Written back as the same JSON escape, the body stays valid JSON, not a 500.
+    text = json.dumps(body).encode("utf-8", "backslashreplace")
+    response = Response(text, status=body["status"], mimetype=PROBLEM_MEDIA_TYPE)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response

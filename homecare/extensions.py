@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,7 +16,8 @@ import sqlalchemy as sa
 from flask_smorest.pagination import Page
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
-from werkzeug.routing import IntegerConverter
+from webargs.flaskparser import FlaskParser
+from werkzeug.routing import IntegerConverter, UnicodeConverter, ValidationError
 
 from homecare.schemas import MAX_ID
 
@@ -207,12 +209,42 @@ class BoundedIntConverter(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
+class TextConverter(UnicodeConverter):
+    """``<code>`` path parts that a string column can be compared with: a part holding
+    NUL (``%00``; PostgreSQL text cannot hold it) or a lone surrogate matches no
+    route, a plain 404, instead of failing in the database."""
+
+    def to_python(self, value: str) -> str:
+        if "\x00" in value:
+            raise ValidationError()
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError() from None
+        return value
+
+
+class BodyParser(FlaskParser):
+    """webargs' parser, with a body nested too deeply to parse answered as bad JSON."""
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            # json.loads recurses once per level: '[' * 100000 (well under the size
+            # limit) exhausts the stack. It is malformed input, a 400 like bad JSON.
+            self._handle_invalid_json_error(
+                json.JSONDecodeError("nested too deeply", "[", 0), req)
+
+
 class ListPage(Page):
     """Paginate a list already in memory (small, computed collections)."""
 
 
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest Blueprint that also documents and enforces authentication."""
+
+    ARGUMENTS_PARSER = BodyParser()
 
     def auth(self, *roles: str):
         """Require a valid access token, and one of ``roles`` when any are named.

@@ -1,12 +1,16 @@
-"""Marshmallow pieces every domain shares: places, phone numbers, masking, ids."""
+"""Marshmallow pieces every domain shares: text, places, phone numbers, masking, ids."""
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import marshmallow as ma
 from marshmallow import validate
+
+if TYPE_CHECKING:
+    from homecare.geo import Point
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 # Ids are 32-bit integer columns: a larger number cannot name a row, and passed to
@@ -28,7 +32,32 @@ def mask_id_number(id_number: str | None) -> str | None:
     return id_number[:3] + "*" * (len(id_number) - 7) + id_number[-4:]
 
 
-class Mobile(ma.fields.String):
+class Text(ma.fields.String):
+    """Every string a request carries, in a body, a query or a header.
+
+    Refuses what no column can store, so that it is a 422 naming the field here and
+    not a 500 at the database: NUL (PostgreSQL text cannot hold it) and lone
+    surrogates (JSON may spell ``"\\ud800"``, but it is no character and cannot be
+    encoded as UTF-8 for SQLite, psycopg or argon2).
+    """
+
+    default_error_messages = {
+        "nul": "must not contain NUL characters",
+        "surrogate": "must be valid Unicode text (a lone surrogate is not a character)",
+    }
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.make_error("surrogate") from None
+        return text
+
+
+class Mobile(Text):
     """A mainland China mobile number (11 digits starting 13-19)."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -46,6 +75,43 @@ class RowId(ma.fields.Integer):
         super().__init__(**kwargs)
 
 
+COORD_SYSTEM_NAMES = ("wgs84", "gcj02", "bd09")
+_LAT_DOC = {"minimum": -90, "maximum": 90,
+            "description": "Latitude in coord_system; in range once converted to WGS-84"}
+_LNG_DOC = {"minimum": -180, "maximum": 180,
+            "description": "Longitude in coord_system; in range once converted to WGS-84"}
+
+
+def wgs84_point(lat: float, lng: float, coord_system: str, *, lat_field: str = "lat",
+                lng_field: str = "lng") -> Point:
+    """The WGS-84 point for an input coordinate: the one place inputs are converted.
+
+    The range is checked here, on the converted point, not on the input: BD-09 is
+    offset by about 0.006 deg, so ``lat -90`` in BD-09 is -90.0055 in WGS-84, off the
+    globe; stored, geopy refuses it at every later distance (a 500 on each address
+    of the area once an organization's centre is such a point).
+
+    :raises ValidationError: with the messages under ``lat_field`` and ``lng_field``.
+    """
+    from homecare.geo import Point, to_wgs84
+
+    try:
+        point = to_wgs84(lat, lng, coord_system)
+    except ValueError:  # a huge BD-09 input overflows the conversion
+        point = Point(math.nan, math.nan)
+    errors: dict[str, list[str]] = {}
+    # Written so that NaN fails too.
+    if not -90 <= point.lat <= 90:
+        errors.setdefault(lat_field, []).append(
+            "latitude must be between -90 and 90 once converted to WGS-84")
+    if not -180 <= point.lng <= 180:
+        errors.setdefault(lng_field, []).append(
+            "longitude must be between -180 and 180 once converted to WGS-84")
+    if errors:
+        raise ma.ValidationError(errors)
+    return point
+
+
 class Gcj02Schema(ma.Schema):
     lat = ma.fields.Float()
     lng = ma.fields.Float()
@@ -58,17 +124,14 @@ class LocationSchema(ma.Schema):
     Output is WGS-84 with a GCJ-02 copy for display on Chinese maps.
     """
 
-    lat = ma.fields.Float(required=True, validate=validate.Range(-90, 90))
-    lng = ma.fields.Float(required=True, validate=validate.Range(-180, 180))
-    coord_system = ma.fields.String(load_default="wgs84", validate=validate.OneOf(
-        ("wgs84", "gcj02", "bd09")))
+    lat = ma.fields.Float(required=True, metadata=_LAT_DOC)
+    lng = ma.fields.Float(required=True, metadata=_LNG_DOC)
+    coord_system = Text(load_default="wgs84", validate=validate.OneOf(COORD_SYSTEM_NAMES))
     gcj02 = ma.fields.Nested(Gcj02Schema, dump_only=True)
 
     @ma.post_load
     def _to_wgs84(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        from homecare.geo import to_wgs84
-
-        point = to_wgs84(data["lat"], data["lng"], data.pop("coord_system"))
+        point = wgs84_point(data["lat"], data["lng"], data.pop("coord_system"))
         return {"lat": point.lat, "lng": point.lng}
 
     @ma.pre_dump
@@ -93,16 +156,13 @@ class PlaceInSchema(ma.Schema):
     Subclasses add their own fields; ``post_load`` leaves WGS-84 ``lat``/``lng``.
     """
 
-    lat = ma.fields.Float(required=True, validate=validate.Range(-90, 90))
-    lng = ma.fields.Float(required=True, validate=validate.Range(-180, 180))
-    coord_system = ma.fields.String(load_default="wgs84", validate=validate.OneOf(
-        ("wgs84", "gcj02", "bd09")))
+    lat = ma.fields.Float(required=True, metadata=_LAT_DOC)
+    lng = ma.fields.Float(required=True, metadata=_LNG_DOC)
+    coord_system = Text(load_default="wgs84", validate=validate.OneOf(COORD_SYSTEM_NAMES))
 
     @ma.post_load
     def _to_wgs84(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        from homecare.geo import to_wgs84
-
-        point = to_wgs84(data["lat"], data["lng"], data.pop("coord_system"))
+        point = wgs84_point(data["lat"], data["lng"], data.pop("coord_system"))
         data["lat"], data["lng"] = point.lat, point.lng
         return data
 

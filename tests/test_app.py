@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import assert_problem
 from homecare import create_app
 from homecare.cli import render_openapi
@@ -49,6 +51,27 @@ def test_bad_config_value_names_the_variable(monkeypatch):
         create_app()
 
 
+@pytest.mark.parametrize("variable", [
+    "HOMECARE_SERVICE_HOURS_START", "HOMECARE_SERVICE_HOURS_END", "HOMECARE_PLANNING_TIME",
+    "HOMECARE_PURGE_TIME", "HOMECARE_FAMILY_BED_GENERATION_TIME"])
+@pytest.mark.parametrize("value", ["7am", "7:00", "24:00", "07:60", "0700", ""])
+def test_malformed_time_of_day_fails_at_startup_naming_the_variable(monkeypatch, variable,
+                                                                     value):
+    from homecare.config import ConfigError
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable):
+        create_app()
+
+
+def test_service_hours_ending_before_they_start_fail_at_startup(app_overrides):
+    from homecare.config import ConfigError
+
+    with pytest.raises(ConfigError, match="HOMECARE_SERVICE_HOURS_START"):
+        create_app({**app_overrides, "service_hours_start": "21:00",
+                    "service_hours_end": "07:00"})
+
+
 def test_unknown_route_is_404_problem(client):
     assert_problem(client.get("/api/v1/no-such-thing"), 404, "not_found")
 
@@ -73,9 +96,30 @@ def test_unexpected_error_is_500_problem_that_leaks_nothing(app_overrides, caplo
 
 
 def test_request_id_is_echoed_and_generated(client):
-    r = client.get("/health", headers={"X-Request-ID": "abc-123"})
-    assert r.headers["X-Request-ID"] == "abc-123"
+    r = client.get("/health", headers={"X-Request-ID": "abc-1234"})
+    assert r.headers["X-Request-ID"] == "abc-1234"
     assert len(client.get("/health").headers["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize("incoming", [
+    "7f1c1d1e-0b2a-4c1e-9d3f-5a6b7c8d9e0f", "trace.2026_12_01-a", "a" * 64])
+def test_request_id_of_the_client_is_kept_when_an_opaque_token(client, incoming):
+    assert client.get("/health", headers={"X-Request-ID": incoming}
+                      ).headers["X-Request-ID"] == incoming
+
+
+@pytest.mark.parametrize("incoming", [
+    "13812345678",            # a mobile number: it would sit unredacted in every log line
+    "req-13812345678-x",      # one inside a token
+    "05371234567",            # any 11 digits
+    "short",                  # under 8
+    "a" * 65,                 # over 64
+    "has space 123",
+    "id=1;drop",
+])
+def test_request_id_of_the_client_is_replaced_when_not_an_opaque_token(client, incoming):
+    got = client.get("/health", headers={"X-Request-ID": incoming}).headers["X-Request-ID"]
+    assert got != incoming and len(got) == 32
 
 
 def test_logs_never_contain_phone_or_id_numbers():
@@ -92,8 +136,10 @@ def test_logs_never_contain_phone_or_id_numbers():
 
 def test_health_ready_metrics(client):
     assert client.get("/health").get_json() == {"status": "ok"}
-    ready = client.get("/ready").get_json()
-    assert ready["database"] == "ok" and ready["scheduler"] in ("missing", "ok", "stale")
+    # No scheduler beats in the test database: not ready (tests/ops covers each case).
+    ready = client.get("/ready")
+    assert ready.status_code == 503
+    assert (ready.get_json()["database"], ready.get_json()["scheduler"]) == ("ok", "missing")
     metrics = client.get("/metrics")
     assert metrics.status_code == 200
     assert b"homecare_http_requests_total" in metrics.data

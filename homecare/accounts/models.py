@@ -1,4 +1,4 @@
-"""Organizations, user accounts and the login rate-limit counters."""
+"""Organizations, user accounts and the login attempts that throttling counts."""
 
 from __future__ import annotations
 
@@ -44,14 +44,20 @@ class User(Base):
         "role IN ('patient', 'nurse', 'supervisor', 'admin')", name="role"),)
 
 
-class RateLimitWindow(Base):
-    """A fixed-window counter shared by every worker process (login throttling)."""
+class LoginAttempt(Base):
+    """One login attempt counted against a key (an IP's attempts, a phone's failures).
 
-    __tablename__ = "rate_limit_windows"
+    Kept in the database, not in memory, so that every worker process counts the
+    same attempts; a limit counts those of the last window (a sliding window).
+    """
 
-    key: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(primary_key=True)
-    count: Mapped[int] = mapped_column(default=0)
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(120))
+    at: Mapped[datetime]
+
+    __table_args__ = (sa.Index("ix_login_attempts_key_at", "key", "at"),)
 
 
 def _center(org: Organization) -> dict[str, float]:

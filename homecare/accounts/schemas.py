@@ -5,25 +5,24 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from homecare.schemas import LocationSchema, Mobile
+from homecare.schemas import LocationSchema, Mobile, RowId, Text
 
 PASSWORD = validate.Length(min=8, max=128, error="must be 8 to 128 characters")
 
 
 class RegisterSchema(ma.Schema):
     phone = Mobile(required=True)
-    password = ma.fields.String(required=True, load_only=True, validate=PASSWORD)
-    name = ma.fields.String(required=True, validate=validate.Length(min=1, max=100))
+    password = Text(required=True, load_only=True, validate=PASSWORD)
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
 
 
 class LoginSchema(ma.Schema):
     phone = Mobile(required=True)
-    password = ma.fields.String(required=True, load_only=True,
-                                validate=validate.Length(max=128))
+    password = Text(required=True, load_only=True, validate=validate.Length(max=128))
 
 
 class RefreshSchema(ma.Schema):
-    refresh_token = ma.fields.String(required=True, load_only=True)
+    refresh_token = Text(required=True, load_only=True)
 
 
 class TokensSchema(ma.Schema):
@@ -58,21 +57,21 @@ class MeSchema(UserSchema):
 
 class UserCreateSchema(ma.Schema):
     phone = Mobile(required=True)
-    password = ma.fields.String(required=True, load_only=True, validate=PASSWORD)
-    name = ma.fields.String(required=True, validate=validate.Length(min=1, max=100))
-    role = ma.fields.String(required=True, validate=validate.OneOf(("nurse", "supervisor")))
-    organization_id = ma.fields.Integer(required=True)
+    password = Text(required=True, load_only=True, validate=PASSWORD)
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
+    role = Text(required=True, validate=validate.OneOf(("nurse", "supervisor")))
+    organization_id = RowId(required=True, strict=True)
 
 
 class UserUpdateSchema(ma.Schema):
-    name = ma.fields.String(validate=validate.Length(min=1, max=100))
+    name = Text(validate=validate.Length(min=1, max=100))
     active = ma.fields.Boolean()
-    password = ma.fields.String(load_only=True, validate=PASSWORD)
+    password = Text(load_only=True, validate=PASSWORD)
 
 
 class OrganizationSchema(ma.Schema):
     id = ma.fields.Integer(dump_only=True)
-    name = ma.fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
     center = ma.fields.Nested(LocationSchema, required=True)
     radius_km = ma.fields.Float(required=True, validate=validate.Range(min=0.5, max=200))
     created_at = ma.fields.DateTime(dump_only=True)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+import math
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from homecare.accounts.models import Organization, RateLimitWindow, User
+from homecare.accounts.models import LoginAttempt, Organization, User
 from homecare.auth import Actor, decode_token, ensure_visible, load_active_user
 from homecare.errors import Conflict, Forbidden, NotFound, Problem, TooManyRequests
 
@@ -76,49 +76,59 @@ def _rate_key(kind: str, value: str) -> str:
     return f"login:{kind}:" + hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-def _window(now: datetime, seconds: int) -> datetime:
-    start = int(now.timestamp()) // seconds * seconds
-    return datetime.fromtimestamp(start, UTC)
+def _attempts_since(session: Session, key: str, since: datetime) -> list[datetime]:
+    return list(session.scalars(sa.select(LoginAttempt.at).where(
+        LoginAttempt.key == key, LoginAttempt.at > since).order_by(LoginAttempt.at)))
 
 
-def _count(session: Session, key: str, window_start: datetime) -> int:
-    return session.scalar(sa.select(RateLimitWindow.count).where(
-        RateLimitWindow.key == key, RateLimitWindow.window_start == window_start)) or 0
+def _seconds_until_allowed(attempts: list[datetime], limit: int, *, now: datetime,
+                           window: timedelta) -> int | None:
+    """None if fewer than ``limit`` attempts are in the window; else when one more may come.
 
-
-def _increment(session: Session, key: str, window_start: datetime) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(RateLimitWindow).values(key=key, window_start=window_start, count=1)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=["key", "window_start"],
-        set_={"count": RateLimitWindow.count + 1}))
+    That is when enough of the oldest have left the window for the count to drop
+    below the limit, i.e. when attempt number ``len - limit`` (oldest first) expires.
+    """
+    if len(attempts) < limit:
+        return None
+    freed_at = attempts[len(attempts) - limit] + window
+    return max(1, math.ceil((freed_at - now).total_seconds()))
 
 
 def login(*, session: Session, phone: str, password: str, ip: str | None, now: datetime,
           max_per_phone: int, max_per_ip: int, window_seconds: int) -> User:
     """Check a phone and password, throttled per phone (failures) and per IP (all).
 
-    The counters live in the database so that every worker process shares them.
+    A sliding window: a limit counts the attempts of the last ``window_seconds``,
+    whenever they fell. (Windows fixed to the clock let a burst at the end of one
+    and the start of the next through: twice the limit within a second.) The
+    attempts live in the database so that every worker process counts them all.
 
-    :raises LoginRateLimited: too many attempts in this window (with Retry-After).
+    :raises LoginRateLimited: too many attempts in the window (with Retry-After).
     :raises InvalidCredentials: unknown phone or wrong password.
     """
-    window_start = _window(now, window_seconds)
-    retry_after = int((window_start + timedelta(seconds=window_seconds) - now)
-                      .total_seconds()) + 1
+    window = timedelta(seconds=window_seconds)
+    since = now - window
     phone_key, ip_key = _rate_key("phone", phone), _rate_key("ip", ip or "unknown")
-    if (_count(session, phone_key, window_start) >= max_per_phone
-            or _count(session, ip_key, window_start) >= max_per_ip):
-        session.rollback()
+    # Attempts that left the window no longer count: forget them, so the table
+    # holds at most one window of attempts per key.
+    session.execute(sa.delete(LoginAttempt).where(LoginAttempt.key.in_((phone_key, ip_key)),
+                                                  LoginAttempt.at <= since))
+    waits = [wait for wait in (
+        _seconds_until_allowed(_attempts_since(session, phone_key, since), max_per_phone,
+                               now=now, window=window),
+        _seconds_until_allowed(_attempts_since(session, ip_key, since), max_per_ip,
+                               now=now, window=window)) if wait is not None]
+    if waits:
+        session.commit()
+        retry_after = max(waits)
         raise LoginRateLimited(f"try again in {retry_after} seconds",
                                headers={"Retry-After": str(retry_after)},
                                retry_after=retry_after)
-    _increment(session, ip_key, window_start)
+    session.add(LoginAttempt(key=ip_key, at=now))
     user = session.scalar(sa.select(User).where(User.phone == phone))
     if not _password_matches(user.password_hash if user else None, password) or (
             user is not None and not user.active):
-        _increment(session, phone_key, window_start)
+        session.add(LoginAttempt(key=phone_key, at=now))
         session.commit()
         raise InvalidCredentials()
     session.commit()
@@ -128,7 +138,8 @@ def login(*, session: Session, phone: str, password: str, ip: str | None, now: d
 def _password_matches(stored_hash: str | None, password: str) -> bool:
     try:
         return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
-    except (VerificationError, InvalidHashError):
+    # UnicodeError: a password argon2 cannot encode (a lone surrogate) matches nothing.
+    except (VerificationError, InvalidHashError, UnicodeError):
         return False
 
 

@@ -9,7 +9,7 @@ from marshmallow import validate
 
 from homecare.alerts.models import ALERT_KINDS
 from homecare.alerts.service import ALERT_STATUSES
-from homecare.schemas import LocationSchema, RowId
+from homecare.schemas import LocationSchema, RowId, Text
 
 
 class AlertSchema(ma.Schema):
@@ -31,13 +31,13 @@ class AlertSchema(ma.Schema):
 
 
 class AlertQueryArgsSchema(ma.Schema):
-    kind = ma.fields.String(validate=validate.OneOf(ALERT_KINDS))
-    status = ma.fields.String(validate=validate.OneOf(ALERT_STATUSES))
+    kind = Text(validate=validate.OneOf(ALERT_KINDS))
+    status = Text(validate=validate.OneOf(ALERT_STATUSES))
     date = ma.fields.Date(validate=validate.Range(dt.date(2000, 1, 1), dt.date(2199, 12, 31)),
                           metadata={"description": "Local date (service area zone) raised"})
     order_id = RowId()
 
 
 class AlertResolveSchema(ma.Schema):
-    note = ma.fields.String(validate=validate.Length(max=500), load_default=None,
-                            metadata={"description": "What was done; kept on the audit trail"})
+    note = Text(validate=validate.Length(max=500), load_default=None,
+                metadata={"description": "What was done; kept on the audit trail"})

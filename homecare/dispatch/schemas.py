@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from homecare.dispatch.matching import RULES
-from homecare.schemas import RowId
+from homecare.schemas import RowId, Text
 
 
 def _not_blank(value: str) -> None:
@@ -60,9 +60,8 @@ class CandidateSchema(ma.Schema):
 
 class AssignSchema(ma.Schema):
     nurse_id = RowId(required=True, strict=True)
-    reason = ma.fields.String(load_default=None, allow_none=True,
-                              validate=validate.Length(max=500), metadata={
-                                  "description": "Why (kept in the order's history)"})
+    reason = Text(load_default=None, allow_none=True, validate=validate.Length(max=500),
+                  metadata={"description": "Why (kept in the order's history)"})
 
 
 class AssignmentSchema(ma.Schema):
@@ -100,8 +99,7 @@ class OfferSchema(ma.Schema):
 
 
 class DeclineSchema(ma.Schema):
-    reason = ma.fields.String(required=True, validate=[validate.Length(min=1, max=300),
-                                                       _not_blank])
+    reason = Text(required=True, validate=[validate.Length(min=1, max=300), _not_blank])
 
 
 class OfferAnswerSchema(ma.Schema):

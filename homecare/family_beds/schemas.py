@@ -11,7 +11,7 @@ from marshmallow import validate
 
 from homecare.catalogue.schemas import CODE
 from homecare.family_beds.models import FAMILY_BED_STATUSES
-from homecare.schemas import RowId
+from homecare.schemas import RowId, Text
 
 HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 WEEKDAYS = "ISO weekdays, Monday = 1 ... Sunday = 7"
@@ -24,14 +24,10 @@ DATES = validate.Range(dt.date(2000, 1, 1), dt.date(2199, 12, 31),
 def _written(value: str) -> None:
     if not value.strip():
         raise ma.ValidationError("must not be blank")
-    # PostgreSQL text cannot hold NUL; refuse it here rather than fail at insert.
-    if "\x00" in value:
-        raise ma.ValidationError("must not contain NUL characters")
 
 
-def _text(max_length: int, **kwargs: Any) -> ma.fields.String:
-    return ma.fields.String(validate=[validate.Length(min=1, max=max_length), _written],
-                            **kwargs)
+def _text(max_length: int, **kwargs: Any) -> Text:
+    return Text(validate=[validate.Length(min=1, max=max_length), _written], **kwargs)
 
 
 class TimeOfDay(ma.fields.Time):
@@ -57,7 +53,7 @@ class PlanLineSchema(ma.Schema):
 
     line_no = ma.fields.Integer(dump_only=True, metadata={
         "description": "1, 2, ... in the order given; generated visits name their line"})
-    service_code = ma.fields.String(required=True, validate=CODE, metadata={
+    service_code = Text(required=True, validate=CODE, metadata={
         "description": "An active catalogue item (GET /services)"})
     weekdays = ma.fields.List(
         ma.fields.Integer(strict=True, validate=validate.Range(1, 7)), required=True,
@@ -94,7 +90,7 @@ class FamilyBedCloseSchema(ma.Schema):
 
 
 class FamilyBedQueryArgsSchema(ma.Schema):
-    status = ma.fields.String(validate=validate.OneOf(FAMILY_BED_STATUSES))
+    status = Text(validate=validate.OneOf(FAMILY_BED_STATUSES))
     patient_id = RowId()
 
 

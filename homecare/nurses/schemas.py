@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,15 @@ from marshmallow import validate
 
 from homecare.catalogue.models import TITLES
 from homecare.catalogue.schemas import skill_list
-from homecare.schemas import LocationSchema, PlaceInSchema, PlaceOutFields, RowId
+from homecare.schemas import (
+    COORD_SYSTEM_NAMES,
+    LocationSchema,
+    PlaceInSchema,
+    PlaceOutFields,
+    RowId,
+    Text,
+    wgs84_point,
+)
 
 # A single availability window longer than this is a typo (a wrong date), not a shift.
 MAX_WINDOW = timedelta(hours=24)
@@ -27,9 +36,9 @@ class NurseCreateSchema(ma.Schema):
     user_id = RowId(
         required=True,
         metadata={"description": "A nurse account of the supervisor's organization"})
-    license_no = ma.fields.String(required=True, validate=LICENSE,
-                                  metadata={"description": "护士执业证书编号"})
-    title = ma.fields.String(required=True, validate=validate.OneOf(TITLES))
+    license_no = Text(required=True, validate=LICENSE,
+                      metadata={"description": "护士执业证书编号"})
+    title = Text(required=True, validate=validate.OneOf(TITLES))
     years_experience = ma.fields.Integer(required=True, validate=validate.Range(min=0, max=60))
     skills = skill_list(load_default=list)
     home = ma.fields.Nested(LocationSchema, required=True)
@@ -43,8 +52,8 @@ class NurseCreateSchema(ma.Schema):
 class NurseUpdateSchema(ma.Schema):
     """Supervisor: any field. The nurse herself: home, service_radius_km, max_visits_per_day."""
 
-    license_no = ma.fields.String(validate=LICENSE)
-    title = ma.fields.String(validate=validate.OneOf(TITLES))
+    license_no = Text(validate=LICENSE)
+    title = Text(validate=validate.OneOf(TITLES))
     years_experience = ma.fields.Integer(validate=validate.Range(min=0, max=60))
     skills = skill_list()
     home = ma.fields.Nested(LocationSchema)
@@ -90,8 +99,8 @@ class NurseSchema(ma.Schema):
     updated_at = ma.fields.DateTime()
 
 
-class Near(ma.fields.String):
-    """``lat,lng`` in a query string."""
+class Near(Text):
+    """``lat,lng`` in a query string; its range is checked once converted (post_load)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -99,8 +108,8 @@ class Near(ma.fields.String):
             lat, lng = (float(part) for part in text.split(","))
         except ValueError as exc:
             raise ma.ValidationError("must be lat,lng, e.g. 35.415,116.587") from exc
-        if not (-90 <= lat <= 90 and -180 <= lng <= 180):
-            raise ma.ValidationError("latitude or longitude out of range")
+        if not (math.isfinite(lat) and math.isfinite(lng)):
+            raise ma.ValidationError("latitude and longitude must be finite numbers")
         return lat, lng
 
 
@@ -109,12 +118,11 @@ class NurseQueryArgsSchema(ma.Schema):
                                                 "of them"})
     near = Near(metadata={"description": "lat,lng: sort by geodesic distance from here",
                           "example": "35.415,116.587"})
-    coord_system = ma.fields.String(load_default="wgs84", validate=validate.OneOf(
-        ("wgs84", "gcj02", "bd09")))
+    coord_system = Text(load_default="wgs84", validate=validate.OneOf(COORD_SYSTEM_NAMES))
     radius_km = ma.fields.Float(validate=validate.Range(min=0, max=200, min_inclusive=False),
                                 metadata={"description": "With near: only nurses whose "
                                                          "home is this close"})
-    status = ma.fields.String(validate=validate.OneOf(("active", "inactive", "on_shift")))
+    status = Text(validate=validate.OneOf(("active", "inactive", "on_shift")))
 
     @ma.validates_schema
     def _radius_needs_near(self, data: dict[str, Any], **_: Any) -> None:
@@ -123,11 +131,10 @@ class NurseQueryArgsSchema(ma.Schema):
 
     @ma.post_load
     def _near_to_wgs84(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        from homecare.geo import to_wgs84
-
         system = data.pop("coord_system")
         if "near" in data:
-            data["near"] = to_wgs84(*data["near"], system)
+            data["near"] = wgs84_point(*data["near"], system, lat_field="near",
+                                       lng_field="near")
         return data
 
 

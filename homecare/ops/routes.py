@@ -29,25 +29,32 @@ def health():
 
 
 def ready():
-    """Readiness: the database answers; the scheduler's heartbeat age is reported."""
+    """Readiness: 200 only when the database answers and the scheduler beats.
+
+    API.md: "database and scheduler reachable". Without a recent heartbeat no
+    offer expires, no alert is raised and no plan is made, so the service is not
+    ready even though it answers. Every answer has the same body, so a probe or a
+    person sees which part is missing.
+    """
     config = current_config()
-    body: dict = {"database": "ok"}
+    body: dict = {"database": "ok", "scheduler": "unknown", "scheduler_heartbeat_age_s": None}
     try:
         with reading():
-            db.session.execute(sa.text("SELECT 1"))
             beat = db.session.scalar(sa.select(SchedulerHeartbeat.beat_at)
                                      .order_by(SchedulerHeartbeat.beat_at.desc()).limit(1))
             db.session.rollback()
     except sa.exc.SQLAlchemyError:
-        return jsonify(status="unavailable", database="unreachable"), 503
-    if beat is None:
-        body.update(scheduler="missing", scheduler_heartbeat_age_s=None)
+        body["database"] = "unreachable"
     else:
-        age = (utcnow() - beat).total_seconds()
-        body.update(scheduler="ok" if age <= config.scheduler_stale_seconds else "stale",
-                    scheduler_heartbeat_age_s=round(age, 1))
-    body["status"] = "ok"
-    return jsonify(body)
+        if beat is None:
+            body["scheduler"] = "missing"
+        else:
+            age = (utcnow() - beat).total_seconds()
+            body.update(scheduler="ok" if age <= config.scheduler_stale_seconds else "stale",
+                        scheduler_heartbeat_age_s=round(age, 1))
+    fine = body["database"] == "ok" and body["scheduler"] == "ok"
+    body["status"] = "ok" if fine else "unavailable"
+    return jsonify(body), 200 if fine else 503
 
 
 def metrics():

@@ -8,13 +8,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from homecare.orders.states import STATUSES
-from homecare.schemas import Gcj02Schema, RowId
-
-
-def _no_nul(value: str) -> None:
-    # PostgreSQL text cannot hold NUL; refuse it here rather than fail at insert.
-    if "\x00" in value:
-        raise ma.ValidationError("must not contain NUL characters")
+from homecare.schemas import Gcj02Schema, RowId, Text
 
 
 def _utc_representable(value: datetime) -> None:
@@ -28,9 +22,8 @@ def _row_id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:
     return RowId(strict=strict, **kwargs)
 
 
-def _text(max_length: int, min_length: int = 0, **kwargs) -> ma.fields.String:
-    return ma.fields.String(validate=[validate.Length(min=min_length, max=max_length), _no_nul],
-                            **kwargs)
+def _text(max_length: int, min_length: int = 0, **kwargs) -> Text:
+    return Text(validate=validate.Length(min=min_length, max=max_length), **kwargs)
 
 
 class OrderCreateSchema(ma.Schema):
@@ -47,7 +40,7 @@ class OrderCreateSchema(ma.Schema):
 
 
 class IdempotencyHeaderSchema(ma.Schema):
-    idempotency_key = ma.fields.String(
+    idempotency_key = Text(
         data_key="Idempotency-Key", validate=validate.Length(min=1, max=200),
         metadata={"description": (
             "Makes the booking safe to retry: the same key and body return the first "
@@ -57,7 +50,7 @@ class IdempotencyHeaderSchema(ma.Schema):
 
 
 class OrderQueryArgsSchema(ma.Schema):
-    status = ma.fields.String(validate=validate.OneOf(STATUSES))
+    status = Text(validate=validate.OneOf(STATUSES))
     date = ma.fields.Date(metadata={"description": "Local service date (YYYY-MM-DD)"})
     date_from = ma.fields.Date(metadata={"description": "Service date on or after"})
     date_to = ma.fields.Date(metadata={"description": "Service date on or before"})
@@ -68,7 +61,8 @@ class OrderRecipientSchema(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
     phone = ma.fields.String(allow_none=True, metadata={
-        "description": "In full for the owner and the assigned nurse, masked for staff"})
+        "description": "In full for the owner; masked (138****5678) for everyone else, "
+                       "her nurse included (calls go through the number-masking relay)"})
 
 
 class OrderAddressSchema(ma.Schema):

@@ -10,7 +10,7 @@ from marshmallow import validate
 
 from homecare.extensions import utcnow
 from homecare.patients.identity import birth_date_of, id_number_problems, normalize
-from homecare.schemas import Mobile, PlaceInSchema, PlaceOutFields
+from homecare.schemas import Mobile, PlaceInSchema, PlaceOutFields, Text
 
 GENDERS = ("male", "female")
 MOBILITY = ("independent", "assisted", "wheelchair", "bedridden")
@@ -24,7 +24,7 @@ def _latest_today():
     return (utcnow() + timedelta(hours=14)).date()
 
 
-class IdNumber(ma.fields.String):
+class IdNumber(Text):
     """A mainland resident identity number (18 characters, check digit verified)."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -47,9 +47,9 @@ def _not_future(value) -> None:
 
 
 class EmergencyContactSchema(ma.Schema):
-    name = ma.fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
     phone = Mobile(required=True)
-    relation = ma.fields.String(load_default=None, allow_none=True,
+    relation = Text(load_default=None, allow_none=True,
                                 validate=validate.Length(max=30))
 
 
@@ -65,7 +65,7 @@ _TEXT_LIST = {"validate": validate.Length(max=30)}
 
 
 def _text_list(**kwargs: Any) -> ma.fields.List:
-    return ma.fields.List(ma.fields.String(validate=validate.Length(min=1, max=100)),
+    return ma.fields.List(Text(validate=validate.Length(min=1, max=100)),
                           **_TEXT_LIST, **kwargs)
 
 
@@ -76,16 +76,16 @@ def _birth_matches_id(data: dict[str, Any]) -> None:
 
 
 class RecipientCreateSchema(ma.Schema):
-    name = ma.fields.String(required=True, validate=validate.Length(min=1, max=100))
-    gender = ma.fields.String(required=True, validate=validate.OneOf(GENDERS))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
+    gender = Text(required=True, validate=validate.OneOf(GENDERS))
     birth_date = ma.fields.Date(required=True, validate=_not_future)
     id_number = IdNumber(required=True)
     phone = Mobile(load_default=None, allow_none=True)
     conditions = _text_list(load_default=list)
     allergies = _text_list(load_default=list)
-    mobility = ma.fields.String(load_default=None, allow_none=True,
+    mobility = Text(load_default=None, allow_none=True,
                                 validate=validate.OneOf(MOBILITY))
-    eligibility = ma.fields.String(required=True, validate=validate.OneOf(ELIGIBILITY))
+    eligibility = Text(required=True, validate=validate.OneOf(ELIGIBILITY))
     emergency_contact = ma.fields.Nested(EmergencyContactSchema, load_default=None,
                                          allow_none=True)
     consent = ma.fields.Boolean(required=True, validate=validate.Equal(
@@ -105,15 +105,15 @@ class RecipientUpdateSchema(ma.Schema):
     """Owner: any field. Supervisor: the clinical ones (conditions, allergies, mobility,
     eligibility). ``id_number`` and ``birth_date`` change together."""
 
-    name = ma.fields.String(validate=validate.Length(min=1, max=100))
-    gender = ma.fields.String(validate=validate.OneOf(GENDERS))
+    name = Text(validate=validate.Length(min=1, max=100))
+    gender = Text(validate=validate.OneOf(GENDERS))
     birth_date = ma.fields.Date(validate=_not_future)
     id_number = IdNumber()
     phone = Mobile(allow_none=True)
     conditions = _text_list()
     allergies = _text_list()
-    mobility = ma.fields.String(allow_none=True, validate=validate.OneOf(MOBILITY))
-    eligibility = ma.fields.String(validate=validate.OneOf(ELIGIBILITY))
+    mobility = Text(allow_none=True, validate=validate.OneOf(MOBILITY))
+    eligibility = Text(validate=validate.OneOf(ELIGIBILITY))
     emergency_contact = ma.fields.Nested(EmergencyContactSchema, allow_none=True)
     guardian_consent = ma.fields.Boolean()
 
@@ -126,11 +126,11 @@ class RecipientUpdateSchema(ma.Schema):
 
 
 class AddressCreateSchema(PlaceInSchema):
-    label = ma.fields.String(required=True, validate=validate.Length(min=1, max=50),
+    label = Text(required=True, validate=validate.Length(min=1, max=50),
                              metadata={"example": "家"})
-    text = ma.fields.String(required=True, validate=validate.Length(min=1, max=300),
+    text = Text(required=True, validate=validate.Length(min=1, max=300),
                             metadata={"example": "山东省济宁市任城区古槐路1号3单元402"})
-    district = ma.fields.String(load_default=None, allow_none=True,
+    district = Text(load_default=None, allow_none=True,
                                 validate=validate.Length(max=50))
 
 
@@ -146,6 +146,11 @@ class AddressSchema(PlaceOutFields):
         "description": "No organization serves this place: accepted, but visits there "
                        "cannot be booked (problem code outside_service_area)"})
     created_at = ma.fields.DateTime(dump_only=True)
+
+
+class AssessmentSchema(ma.Schema):
+    organization_id = ma.fields.Integer()
+    assessed_at = ma.fields.DateTime()
 
 
 class RecipientSchema(ma.Schema):
@@ -167,7 +172,10 @@ class RecipientSchema(ma.Schema):
     consent = ma.fields.Boolean()
     guardian_consent = ma.fields.Boolean()
     consent_at = ma.fields.DateTime(allow_none=True)
-    assessed_at = ma.fields.DateTime(allow_none=True)
+    assessments = ma.fields.List(ma.fields.Nested(AssessmentSchema), metadata={
+        "description": "First-visit assessments (首诊评估) by organization; staff see "
+                       "their own organization's only. Orders at an organization that "
+                       "has not assessed the person wait for its supervisor"})
     masked = ma.fields.Boolean(metadata={"description": "Whether personal numbers are masked"})
     addresses = ma.fields.List(ma.fields.Nested(AddressSchema))
     created_at = ma.fields.DateTime()

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from marshmallow import validate
 
 from homecare.scheduling.planner import CAPACITY, NO_QUALIFIED_NURSE, WINDOW_UNREACHABLE
-from homecare.schemas import PlaceOutFields
+from homecare.scheduling.service import NURSE_DAY_CHANGED
+from homecare.schemas import PlaceOutFields, RowId
 
 
 class DayPlanQueryArgsSchema(ma.Schema):
     date = ma.fields.Date(required=True, metadata={
         "description": "The local day (service area's zone), YYYY-MM-DD"})
-    organization_id = ma.fields.Integer(validate=validate.Range(min=1), metadata={
+    organization_id = RowId(metadata={
         "description": "Admins name the organization; supervisors plan their own"})
 
 
 class DayPlanCreateArgsSchema(DayPlanQueryArgsSchema):
+    date = ma.fields.Date(required=True, metadata={
+        "description": "The local day (service area's zone), YYYY-MM-DD: today up to the "
+                       "booking horizon (HOMECARE_BOOKING_HORIZON_DAYS) ahead"})
     reassign = ma.fields.Boolean(load_default=False, metadata={
         "description": "Full re-plan: orders nurses accepted may move to other nurses"})
 
@@ -47,8 +50,10 @@ class PlannedRouteSchema(ma.Schema):
 class UnplannedOrderSchema(ma.Schema):
     order_id = ma.fields.Integer()
     reason = ma.fields.String(metadata={
-        "description": "Why no nurse could take it",
-        "enum": [NO_QUALIFIED_NURSE, WINDOW_UNREACHABLE, CAPACITY]})
+        "description": "Why no nurse could take it; or nurse_day_changed: the nurse "
+                       "it was planned for accepted or was given another visit while the "
+                       "day was being planned, so nothing of hers was changed (plan again)",
+        "enum": [NO_QUALIFIED_NURSE, WINDOW_UNREACHABLE, CAPACITY, NURSE_DAY_CHANGED]})
 
 
 class SkippedOrderSchema(ma.Schema):

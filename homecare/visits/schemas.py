@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import validate
 
 from homecare.alerts.schemas import AlertSchema
-from homecare.schemas import LocationSchema, PlaceInSchema, PlaceOutFields
+from homecare.schemas import LocationSchema, PlaceInSchema, PlaceOutFields, Text, wgs84_point
 
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 
@@ -17,13 +18,15 @@ class VitalsSchema(ma.Schema):
     """Vital signs, each range-checked: a value outside its range is a typing error,
     not a patient in trouble (that range would be far wider than these)."""
 
-    systolic_mmhg = ma.fields.Integer(validate=validate.Range(50, 260),
+    # strict: a non-integer (pulse 76.5) is refused, not silently cut to 76 in a
+    # health record.
+    systolic_mmhg = ma.fields.Integer(strict=True, validate=validate.Range(50, 260),
                                       metadata={"description": "Blood pressure, systolic"})
-    diastolic_mmhg = ma.fields.Integer(validate=validate.Range(30, 160),
+    diastolic_mmhg = ma.fields.Integer(strict=True, validate=validate.Range(30, 160),
                                        metadata={"description": "Blood pressure, diastolic"})
-    pulse_bpm = ma.fields.Integer(validate=validate.Range(20, 250))
+    pulse_bpm = ma.fields.Integer(strict=True, validate=validate.Range(20, 250))
     temperature_c = ma.fields.Float(validate=validate.Range(32.0, 43.0))
-    spo2_pct = ma.fields.Integer(validate=validate.Range(50, 100),
+    spo2_pct = ma.fields.Integer(strict=True, validate=validate.Range(50, 100),
                                  metadata={"description": "Oxygen saturation (SpO2)"})
     glucose_mmol_l = ma.fields.Float(validate=validate.Range(1.0, 35.0),
                                      metadata={"description": "Blood glucose, mmol/L"})
@@ -39,10 +42,9 @@ class VitalsSchema(ma.Schema):
 
 
 class ConsumableSchema(ma.Schema):
-    name = ma.fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
     quantity = ma.fields.Integer(load_default=1, validate=validate.Range(1, 1000))
-    unit = ma.fields.String(load_default=None, allow_none=True,
-                            validate=validate.Length(max=20))
+    unit = Text(load_default=None, allow_none=True, validate=validate.Length(max=20))
 
 
 class ProcedureSchema(ma.Schema):
@@ -75,11 +77,10 @@ class CheckOutSchema(PlaceInSchema):
 
     vitals = ma.fields.Nested(VitalsSchema, load_default=dict)
     procedures = ma.fields.List(
-        ma.fields.String(validate=validate.Length(min=1, max=200)), required=True,
+        Text(validate=validate.Length(min=1, max=200)), required=True,
         validate=validate.Length(min=1, max=30, error="list at least one procedure done"),
         metadata={"description": "The item's procedures done, or free text"})
-    notes = ma.fields.String(load_default=None, allow_none=True,
-                             validate=validate.Length(max=4000))
+    notes = Text(load_default=None, allow_none=True, validate=validate.Length(max=4000))
     consumables = ma.fields.List(ma.fields.Nested(ConsumableSchema), load_default=list,
                                  validate=validate.Length(max=50))
 
@@ -118,18 +119,31 @@ class DepartureSchema(ma.Schema):
     departed_at = ma.fields.DateTime()
 
 
+_SOS_POSITION = ("lat", "lng", "coord_system", "accuracy_m")
+_SOS_NOTE_MAX = 300
+
+
 class SosSchema(ma.Schema):
-    """The one-key alarm. The position is optional: an alarm is never refused for want
-    of a GPS fix; without one the nurse's last reported position is used."""
+    """The one-key alarm. Everything is optional, and nothing in it can refuse the
+    alarm: a position that fails validation is dropped (the nurse's last reported
+    position is used, as when none is sent), a note too long is cut and one that is
+    not text dropped, unknown fields are ignored; what was dropped, and why, is
+    noted in the alert's detail."""
+
+    # The one lenient body of the API. A phone in a panic sends what it has:
+    # accuracy -1 for "no fix" (iOS), "GCJ02" in capitals, a battery level, lat
+    # without lng. Refusing that with a 422 loses the alarm of a nurse in danger,
+    # so ``load`` never raises; every other body keeps unknown=RAISE and 422s.
+    class Meta:
+        unknown = ma.INCLUDE
 
     lat = ma.fields.Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
     lng = ma.fields.Float(load_default=None, allow_none=True,
                           validate=validate.Range(-180, 180))
-    coord_system = ma.fields.String(load_default="wgs84", validate=validate.OneOf(COORD_SYSTEMS))
+    coord_system = Text(load_default="wgs84", validate=validate.OneOf(COORD_SYSTEMS))
     accuracy_m = ma.fields.Float(load_default=None, allow_none=True,
                                  validate=validate.Range(0, 100000))
-    note = ma.fields.String(load_default=None, allow_none=True,
-                            validate=validate.Length(max=300))
+    note = Text(load_default=None, allow_none=True, validate=validate.Length(max=_SOS_NOTE_MAX))
 
     @ma.validates_schema
     def _both_or_neither(self, data: dict[str, Any], **_: Any) -> None:
@@ -137,13 +151,52 @@ class SosSchema(ma.Schema):
             raise ma.ValidationError("give lat and lng together, or neither",
                                      "lat" if data.get("lat") is None else "lng")
 
+    def load(self, data: Any, *, many: bool | None = None, partial: Any = None,
+             unknown: str | None = None) -> dict[str, Any]:
+        """The alarm's arguments, with ``ignored``: what was dropped and why (or None)."""
+        ignored: dict[str, Any] = {}
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            ignored["_body"] = [f"not a JSON object: {type(data).__name__}"]
+            data = {}
+        body = {key: value for key, value in data.items() if key in self.load_fields}
+        # A name may hold a lone surrogate (JSON allows "\\ud800"), which no column
+        # can store: noted as its escape, so the alarm is still raised.
+        extra = sorted(str(key).encode("utf-8", "backslashreplace").decode()
+                       for key in data if key not in self.load_fields)
+        if extra:
+            ignored["unknown_fields"] = extra
+        note = body.get("note")
+        if isinstance(note, str) and len(note) > _SOS_NOTE_MAX:
+            # Her words matter more than the limit: keep their start.
+            body["note"] = note[:_SOS_NOTE_MAX]
+            ignored["note"] = [f"cut to its first {_SOS_NOTE_MAX} characters"]
+        try:
+            loaded = super().load(body, unknown=ma.RAISE)
+        except ma.ValidationError as err:
+            errors = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+            # A position is kept whole or not at all: half of one, or one in an unknown
+            # system, could put the supervisor's map hundreds of metres off.
+            bad_position = any(key in _SOS_POSITION or key == "_schema" for key in errors)
+            dropped = (set(_SOS_POSITION) if bad_position else set()) | set(errors)
+            ignored.update(errors)
+            if bad_position:
+                ignored["position"] = {key: body[key] for key in _SOS_POSITION if key in body}
+            try:
+                loaded = super().load({k: v for k, v in body.items() if k not in dropped},
+                                      unknown=ma.RAISE)
+            except ma.ValidationError as still:  # cannot happen today; never refuse anyway
+                ignored["_rest"] = still.messages
+                loaded = super().load({}, unknown=ma.RAISE)
+        loaded["ignored"] = ignored or None
+        return loaded
+
     @ma.post_load
     def _to_wgs84(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        from homecare.geo import to_wgs84
-
         system = data.pop("coord_system")
         if data["lat"] is not None:
-            point = to_wgs84(data["lat"], data["lng"], system)
+            point = wgs84_point(data["lat"], data["lng"], system)
             data["lat"], data["lng"] = point.lat, point.lng
         return data
 

@@ -1,8 +1,10 @@
 """Route tests for registration, login, tokens, organizations and staff accounts."""
 
+import json
 from datetime import timedelta
 
 import jwt
+import pytest
 
 from conftest import assert_problem
 from homecare.extensions import db
@@ -49,6 +51,41 @@ def test_register_with_malformed_json_is_problem(client):
     r = client.post(f"{API}/auth/register", data="{not json", content_type="application/json")
     assert r.status_code in (400, 422)
     assert r.mimetype == "application/problem+json"
+
+
+def test_login_with_deeply_nested_json_is_400_problem(client):
+    # Well under the 1 MiB body limit, but json.loads recursion ran out of stack: a 500.
+    r = client.post(f"{API}/auth/login", data="[" * 200_000 + "]" * 200_000,
+                    content_type="application/json")
+    assert_problem(r, 400, "bad_request")
+
+
+def test_login_with_lone_surrogate_password_is_422(client, patient):
+    # Valid JSON ("\\ud800"), but no character: argon2 could not encode it (a 500).
+    raw = json.dumps({"phone": patient.phone, "password": "PLACEHOLDER"})
+    r = client.post(f"{API}/auth/login", data=raw.replace("PLACEHOLDER", "\\ud800"),
+                    content_type="application/json")
+    assert "password" in assert_problem(r, 422, "validation_failed")["errors"]
+
+
+def test_register_with_lone_surrogate_name_is_422(client):
+    r = client.post(f"{API}/auth/register", content_type="application/json", data=(
+        '{"phone": "13812345678", "password": "s3cret-pass", "name": "李\\ud800娜"}'))
+    assert "name" in assert_problem(r, 422, "validation_failed")["errors"]
+
+
+def test_register_with_nul_in_name_is_422(client):
+    r = client.post(f"{API}/auth/register",
+                    json={"phone": "13812345678", "password": "s3cret-pass", "name": "李\x00娜"})
+    body = assert_problem(r, 422, "validation_failed")
+    assert body["errors"] == {"name": ["must not contain NUL characters"]}
+
+
+def test_register_with_unknown_field_named_by_a_lone_surrogate_is_422(client):
+    # The error names the field it refuses: written back as the JSON escape it came as.
+    r = client.post(f"{API}/auth/register", content_type="application/json", data=(
+        '{"phone": "13812345678", "password": "s3cret-pass", "name": "x", "\\ud800": 1}'))
+    assert assert_problem(r, 422)["errors"] == {"\ud800": ["Unknown field."]}
 
 
 def test_login_with_wrong_password_is_401(client, patient):
@@ -153,6 +190,17 @@ def test_organization_center_in_gcj02_is_stored_as_wgs84(client, admin):
     assert abs(center["lat"] - 35.4131) > 1e-4
 
 
+def test_organization_center_off_the_globe_once_converted_is_422(client, admin, org,
+                                                                  patient):
+    # lat -90 in BD-09 is -90.0055 in WGS-84. Stored, it made every later address
+    # creation, by anyone, a 500 (each measures the distance to every centre).
+    r = client.post(f"{API}/organizations", headers=auth(admin), json={
+        "name": "x", "center": {"lat": -90, "lng": -180, "coord_system": "bd09"},
+        "radius_km": 30})
+    body = assert_problem(r, 422, "validation_failed")
+    assert set(body["errors"]["center"]) == {"lat", "lng"}
+
+
 def test_supervisor_cannot_create_organization(client, supervisor):
     r = client.post(f"{API}/organizations", headers=auth(supervisor), json={
         "name": "x", "center": {"lat": 35.4, "lng": 116.5}, "radius_km": 30})
@@ -186,6 +234,16 @@ def test_user_create_with_patient_role_is_422(client, admin, org):
         "phone": "13700000001", "password": "nurse-pass-1", "name": "x",
         "role": "patient", "organization_id": org.id})
     assert "role" in assert_problem(r, 422)["errors"]
+
+
+@pytest.mark.parametrize("organization_id", [2**31, 99999999999999999999])
+def test_admin_creates_user_with_organization_id_beyond_any_row_is_422(client, admin,
+                                                                      organization_id):
+    # Beyond the 32-bit id column: OverflowError on SQLite, out of range on PostgreSQL.
+    r = client.post(f"{API}/users", headers=auth(admin), json={
+        "phone": "13700000001", "password": "nurse-pass-1", "name": "x",
+        "role": "nurse", "organization_id": organization_id})
+    assert "organization_id" in assert_problem(r, 422, "validation_failed")["errors"]
 
 
 def test_admin_creates_user_in_missing_org_is_404(client, admin):

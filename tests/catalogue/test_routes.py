@@ -51,6 +51,16 @@ def test_get_missing_service_is_404(client):
     assert body["service_code"] == "NOPE"
 
 
+def test_get_service_with_nul_in_the_code_matches_no_route(client):
+    # Public and unauthenticated: PostgreSQL refuses NUL in a text comparison (a 500).
+    assert_problem(client.get(f"{API}/services/A%00B"), 404, "not_found")
+
+
+def test_create_service_with_nul_in_a_name_is_422(client, admin):
+    r = client.post(f"{API}/services", json=item_body(name_zh="心电\x00图"), headers=auth(admin))
+    assert assert_problem(r, 422)["errors"] == {"name_zh": ["must not contain NUL characters"]}
+
+
 def test_admin_creates_service_item(client, admin):
     r = client.post(f"{API}/services", json=item_body(), headers=auth(admin))
     assert r.status_code == 201, r.get_json()

@@ -198,6 +198,25 @@ def test_patch_other_org_nurse_is_404(client, other_org, nurse):
                                 headers=auth(other)), 404, "nurse_not_found")
 
 
+def test_patch_nurse_home_off_the_globe_once_converted_is_422(client, session, supervisor,
+                                                              nurse, org):
+    # lat -90 in BD-09 is -90.0055 in WGS-84: stored, every search with near by her
+    # organization failed (a 500) measuring the distance to her home.
+    r = client.patch(f"{API}/nurses/{nurse.id}", headers=auth(supervisor),
+                     json={"home": {"lat": -90, "lng": 0, "coord_system": "bd09"}})
+    body = assert_problem(r, 422, "validation_failed")
+    assert "lat" in body["errors"]["home"]
+    assert client.get(f"{API}/nurses?near=35.4,116.6", headers=auth(supervisor)
+                      ).status_code == 200
+
+
+def test_create_nurse_home_off_the_globe_once_converted_is_422(client, supervisor,
+                                                               nurse_account):
+    r = client.post(f"{API}/nurses", headers=auth(supervisor), json=nurse_body(
+        nurse_account.id, home={"lat": -90, "lng": -180, "coord_system": "bd09"}))
+    assert set(assert_problem(r, 422)["errors"]["home"]) == {"lat", "lng"}
+
+
 def test_patch_with_unknown_field_is_422(client, supervisor, nurse):
     body = assert_problem(client.patch(f"{API}/nurses/{nurse.id}", json={"rating_sum": 50},
                                        headers=auth(supervisor)), 422)
@@ -256,6 +275,18 @@ def test_search_radius_without_near_is_422(client, supervisor):
 def test_search_with_malformed_near_is_422(client, supervisor):
     body = assert_problem(client.get(f"{API}/nurses?near=jining", headers=auth(supervisor)), 422)
     assert "near" in body["errors"]
+
+
+def test_search_near_off_the_globe_once_converted_is_422(client, supervisor, nurse):
+    r = client.get(f"{API}/nurses?near=-89.9999,-179.9999&coord_system=bd09",
+                   headers=auth(supervisor))
+    body = assert_problem(r, 422, "validation_failed")
+    assert "WGS-84" in " ".join(body["errors"]["near"])
+
+
+def test_search_near_not_finite_is_422(client, supervisor):
+    r = client.get(f"{API}/nurses?near=nan,116.5", headers=auth(supervisor))
+    assert "near" in assert_problem(r, 422)["errors"]
 
 
 def test_search_by_status(client, supervisor, org):
