@@ -21,7 +21,7 @@ from homecare.geo import Point, geodesic_km
 from homecare.nurses.models import Nurse, Shift
 from homecare.patients import identity
 from homecare.patients.models import Address, CareRecipient
-from homecare.patients.service import find_serving_organization
+from homecare.patients.service import find_serving_organization, mark_assessed
 
 ORG_NAME = "济宁市第一人民医院 互联网+护理服务中心"
 CENTER = Point(35.4150, 116.5870)
@@ -312,8 +312,10 @@ def _recipient(session: Session, rng: random.Random, config: Config, owner: User
         mobility=mobility, eligibility=eligibility,
         emergency_contact={"name": owner.name, "phone": owner.phone, "relation": "子女"},
         consent=True, guardian_consent=kind == "newborn", consent_at=now,
-        # Most families have had the first-visit assessment; the rest wait for it.
-        assessed_at=now if rng.random() < 0.8 else None, created_at=now, updated_at=now)
+        created_at=now, updated_at=now)
+    # Most families have had the first-visit assessment by the organization that
+    # serves their home; the rest wait for it.
+    assessed = rng.random() < 0.8
     session.add(recipient)
     session.flush()
     org = find_serving_organization(session=session, point=point)
@@ -321,6 +323,8 @@ def _recipient(session: Session, rng: random.Random, config: Config, owner: User
                         lat=round(point.lat, 6), lng=round(point.lng, 6),
                         organization_id=org.id if org else None,
                         outside_service_area=org is None, created_at=now))
+    if assessed and org is not None:
+        mark_assessed(session, patient_id=recipient.id, organization_id=org.id, now=now)
     added["care_recipients"] = added.get("care_recipients", 0) + 1
 
 

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import factory
+import sqlalchemy as sa
 from factory.alchemy import SQLAlchemyModelFactory
 
 from homecare.accounts.models import Organization, User
@@ -15,7 +16,7 @@ from homecare.catalogue.models import ServiceItem
 from homecare.extensions import db, utcnow
 from homecare.nurses.models import Nurse, Shift
 from homecare.orders.models import Order
-from homecare.patients.models import Address, CareRecipient
+from homecare.patients.models import Address, Assessment, CareRecipient
 
 PASSWORD = "correct-horse-9"
 # Hashing is deliberately slow (argon2); hash the shared test password once.
@@ -80,7 +81,21 @@ class CareRecipientFactory(BaseFactory):
     eligibility = "elderly_disabled"
     consent = True
     consent_at = factory.LazyFunction(utcnow)
-    assessed_at = factory.LazyFunction(utcnow)
+
+    @factory.post_generation
+    def assessed_by(self, create, organization_id, **_):
+        """``assessed_by=org.id``: that organization has done its first-visit assessment
+        (首诊评估), so her orders there are approved at once."""
+        if create and organization_id is not None:
+            db.session.add(Assessment(patient_id=self.id, organization_id=organization_id,
+                                      assessed_at=utcnow()))
+            db.session.flush()
+
+
+def unassess(recipient: CareRecipient) -> None:
+    """Forget every first-visit assessment of ``recipient`` (flush, no commit)."""
+    db.session.execute(sa.delete(Assessment).where(Assessment.patient_id == recipient.id))
+    db.session.flush()
 
 
 class AddressFactory(BaseFactory):

@@ -1,7 +1,7 @@
 """Family beds (家庭病床): open an episode with its plan, generate its visits, close it.
 
 Opening (建床) follows the organization's assessment at home, so it *is* the
-first-visit assessment (首诊评估): the recipient counts as assessed from then on,
+first-visit assessment (首诊评估): the recipient counts as assessed by the organization,
 and every visit the plan generates is approved by the system at once and handed
 to dispatch in the same transaction, the path a booking of an assessed recipient
 takes (``orders.states`` for every status change, ``dispatch.service.start_dispatch``
@@ -74,6 +74,7 @@ from homecare.orders.service import (
     check_window,
 )
 from homecare.orders.states import InvalidTransition, open_order, transition
+from homecare.patients.service import mark_assessed
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ def open_family_bed(*, session: Session, actor: Actor, patient_id: int, address_
                     ) -> dict[str, Any]:
     """A supervisor opens a family bed (建床) for a recipient her organization serves.
 
-    The organization owns the episode. Opening is the assessment: the recipient is
+    The organization owns the episode. Opening is its assessment: the recipient is
     marked assessed, and the visits of the first ``family_bed_horizon_days`` (with
     the first round, see the module docstring) are generated, approved and put to
     dispatch. ``plan`` is a list of ``{service_code, weekdays, window_start,
@@ -285,8 +286,8 @@ def open_family_bed(*, session: Session, actor: Actor, patient_id: int, address_
         line.family_bed_id = bed.id
     session.add_all(lines)
     session.flush()
-    if recipient.assessed_at is None:
-        recipient.assessed_at = now
+    mark_assessed(session, patient_id=recipient.id, organization_id=bed.organization_id,
+                  now=now)
     record(session, actor=actor, action="family_bed.opened", object_type="family_bed",
            object_id=bed.id, organization_id=bed.organization_id, now=now,
            detail={"patient_id": bed.patient_id, "start_date": start_date.isoformat(),

@@ -37,17 +37,19 @@ def nurse_id_of(session: Session, actor: Actor) -> int | None:
 def sight(order: Order, actor: Actor, actor_nurse_id: int | None) -> str:
     """How much of the recipient ``actor`` sees: ``full``, ``staff`` or ``none``.
 
-    ``full``: the owner, and the nurse holding the order (she calls the family at
-    the door, so the phone is not masked). ``staff``: supervisors and admins, with
-    the phone masked. ``none``: anyone else, e.g. a nurse only offered the order.
+    ``full``: the owner. ``staff``: supervisors, admins and the nurse holding the
+    order: the name and exact address, the phone masked. ``none``: anyone else,
+    e.g. a nurse only offered the order.
     """
     if actor.role == "patient":
         return "full"
     if actor.role in ("supervisor", "admin"):
         return "staff"
+    # Her nurse reaches the family through the institution's number-masking
+    # relay, not on the number itself: the contract masks it for all but the owner.
     if (actor.role == "nurse" and actor_nurse_id is not None
             and order.nurse_id == actor_nurse_id and order.status in NURSE_SEES):
-        return "full"
+        return "staff"
     return "none"
 
 

@@ -35,13 +35,26 @@ class CareRecipient(Base):
     consent: Mapped[bool] = mapped_column(default=False)
     guardian_consent: Mapped[bool] = mapped_column(default=False)
     consent_at: Mapped[datetime | None]
-    # Set when an organization's first-visit assessment (首诊评估) is approved.
-    assessed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (sa.UniqueConstraint("owner_id", "id_number_hash",
                                           name="uq_patients_owner_id_number"),)
+
+
+class Assessment(Base):
+    """An organization's first-visit assessment (首诊评估) of a recipient.
+
+    Per organization: each institution vets a person before its own nurses go,
+    so an assessment by one hospital does not approve orders at another.
+    """
+
+    __tablename__ = "patient_assessments"
+
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"),
+                                                 primary_key=True)
+    assessed_at: Mapped[datetime]
 
 
 class Address(Base):

@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from homecare.accounts.models import Organization
@@ -17,7 +18,7 @@ from homecare.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from homecare.geo import Point, geodesic_km
 from homecare.orders.models import Order
 from homecare.patients import identity
-from homecare.patients.models import Address, CareRecipient
+from homecare.patients.models import Address, Assessment, CareRecipient
 from homecare.schemas import mask_id_number, mask_phone
 
 # PIPL art. 31: personal information of a child under 14 needs a guardian's consent.
@@ -131,6 +132,42 @@ def _ensure_unregistered(session: Session, *, owner_id: int, digest: str,
         raise RecipientAlreadyRegistered(patient_id=existing)
 
 
+def is_assessed(*, session: Session, patient_id: int, organization_id: int) -> bool:
+    """Whether ``organization_id`` has done its first-visit assessment of the recipient."""
+    return session.get(Assessment, (patient_id, organization_id)) is not None
+
+
+def mark_assessed(session: Session, *, patient_id: int, organization_id: int,
+                  now: datetime) -> None:
+    """Record ``organization_id``'s first-visit assessment of the recipient (no commit).
+
+    For the services that complete one: approving a first order, opening a family
+    bed. An assessment already on record keeps its time.
+    """
+    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
+              else sqlite.insert)
+    # Two supervisors approving at once must not collide on the key (a 500).
+    session.execute(insert(Assessment).values(
+        patient_id=patient_id, organization_id=organization_id, assessed_at=now)
+        .on_conflict_do_nothing(index_elements=["patient_id", "organization_id"]))
+
+
+def _assessments_of(session: Session, patient_ids: list[int], actor: Actor
+                    ) -> dict[int, list[dict[str, Any]]]:
+    # Staff see only their own organization's: which other institutions a person
+    # turned to is not theirs to know.
+    by_patient: dict[int, list[dict[str, Any]]] = {pid: [] for pid in patient_ids}
+    stmt = sa.select(Assessment).where(Assessment.patient_id.in_(patient_ids)).order_by(
+        Assessment.assessed_at, Assessment.organization_id)
+    if actor.role not in ("patient", "admin"):
+        stmt = stmt.where(Assessment.organization_id == actor.organization_id)
+    if patient_ids:
+        for row in session.scalars(stmt):
+            by_patient[row.patient_id].append(
+                {"organization_id": row.organization_id, "assessed_at": row.assessed_at})
+    return by_patient
+
+
 def _addresses_of(session: Session, patient_ids: list[int]) -> dict[int, list[Address]]:
     by_patient: dict[int, list[Address]] = {pid: [] for pid in patient_ids}
     if patient_ids:
@@ -141,7 +178,8 @@ def _addresses_of(session: Session, patient_ids: list[int]) -> dict[int, list[Ad
 
 
 def _view(recipient: CareRecipient, addresses: list[Address], *, actor: Actor,
-          now: datetime, config: Config) -> dict[str, Any]:
+          now: datetime, config: Config,
+          assessments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     owner = actor.role == "patient" and recipient.owner_id == actor.user_id
     id_number = decrypt_id_number(config=config, recipient=recipient)
     contact = dict(recipient.emergency_contact) if recipient.emergency_contact else None
@@ -151,25 +189,32 @@ def _view(recipient: CareRecipient, addresses: list[Address], *, actor: Actor,
             contact["phone"] = mask_phone(contact.get("phone"))
     view = {c: getattr(recipient, c) for c in (
         "id", "owner_id", "name", "gender", "birth_date", "conditions", "allergies",
-        "mobility", "eligibility", "consent", "guardian_consent", "consent_at", "assessed_at",
+        "mobility", "eligibility", "consent", "guardian_consent", "consent_at",
         "created_at", "updated_at")}
     view.update(id_number=id_number, emergency_contact=contact, masked=not owner,
                 phone=recipient.phone if owner else mask_phone(recipient.phone),
                 age=_age(recipient.birth_date, _local_today(now, config)),
-                addresses=addresses)
+                addresses=addresses, assessments=assessments or [])
     return view
 
 
-def _audit_read(session: Session, actor: Actor, patient_ids: list[int], now: datetime,
-                part: str) -> None:
-    # PIPL: access to health records is logged; a family member reading her own
-    # relatives' records is not an access by the institution.
+def record_recipient_reads(session: Session, *, actor: Actor, patient_ids: list[int],
+                           now: datetime, part: str,
+                           detail: dict[str, Any] | None = None) -> None:
+    """Put a read of each recipient's personal data on the audit trail (no commit).
+
+    For every service that shows staff a recipient's record, name, exact address
+    or phone (``part`` says through what). Reads by a patient account are not
+    logged: a family reading its own relatives' data is not an access by the
+    institution.
+    """
+    # PIPL: access to health records is logged.
     if actor.role == "patient":
         return
     for pid in patient_ids:
         record(session, actor=actor, action="patient.read", object_type="patient",
                object_id=pid, organization_id=actor.organization_id, now=now,
-               detail={"part": part})
+               detail={"part": part, **(detail or {})})
 
 
 def create_recipient(*, session: Session, actor: Actor, data: dict[str, Any], now: datetime,
@@ -217,9 +262,11 @@ def list_recipients(*, session: Session, actor: Actor, now: datetime, config: Co
     recipients = [] if offset >= total else list(session.scalars(
         stmt.order_by(CareRecipient.id).limit(page_size).offset(offset)))
     addresses = _addresses_of(session, [r.id for r in recipients])
-    views = [_view(r, addresses[r.id], actor=actor, now=now, config=config)
-             for r in recipients]
-    _audit_read(session, actor, [r.id for r in recipients], now, "list")
+    assessments = _assessments_of(session, [r.id for r in recipients], actor)
+    views = [_view(r, addresses[r.id], actor=actor, now=now, config=config,
+                   assessments=assessments[r.id]) for r in recipients]
+    record_recipient_reads(session, actor=actor, patient_ids=[r.id for r in recipients],
+                           now=now, part="list")
     session.commit()
     return views, total
 
@@ -232,8 +279,10 @@ def read_recipient(*, session: Session, actor: Actor, patient_id: int, now: date
     """
     recipient = get_visible_recipient(session=session, actor=actor, patient_id=patient_id)
     view = _view(recipient, _addresses_of(session, [recipient.id])[recipient.id], actor=actor,
-                 now=now, config=config)
-    _audit_read(session, actor, [recipient.id], now, "record")
+                 now=now, config=config,
+                 assessments=_assessments_of(session, [recipient.id], actor)[recipient.id])
+    record_recipient_reads(session, actor=actor, patient_ids=[recipient.id],
+                           now=now, part="record")
     session.commit()
     return view
 
@@ -276,7 +325,8 @@ def update_recipient(*, session: Session, actor: Actor, patient_id: int,
            object_id=recipient.id, organization_id=actor.organization_id, now=now,
            detail={"fields": changed})
     view = _view(recipient, _addresses_of(session, [recipient.id])[recipient.id], actor=actor,
-                 now=now, config=config)
+                 now=now, config=config,
+                 assessments=_assessments_of(session, [recipient.id], actor)[recipient.id])
     session.commit()
     return view
 
@@ -314,6 +364,7 @@ def list_addresses(*, session: Session, actor: Actor, patient_id: int, now: date
     """
     recipient = get_visible_recipient(session=session, actor=actor, patient_id=patient_id)
     addresses = _addresses_of(session, [recipient.id])[recipient.id]
-    _audit_read(session, actor, [recipient.id], now, "addresses")
+    record_recipient_reads(session, actor=actor, patient_ids=[recipient.id],
+                           now=now, part="addresses")
     session.commit()
     return addresses

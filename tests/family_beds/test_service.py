@@ -18,7 +18,7 @@ from homecare.notifications.models import Notification
 from homecare.orders import service as orders_service
 from homecare.orders.models import Order, OrderEvent
 from homecare.orders.states import InvalidTransition, transition
-from homecare.patients.models import CareRecipient
+from homecare.patients.models import Assessment
 from tests.factories import AddressFactory, CareRecipientFactory, ServiceItemFactory, UserFactory
 from tests.family_beds.conftest import NOW, TODAY, actor_of, local, service_line
 
@@ -113,11 +113,11 @@ def test_open_family_bed_puts_its_visits_to_dispatch(open_bed, session, item, on
         on_shift_nurse.id
 
 
-def test_open_family_bed_is_the_assessment_of_the_recipient(open_bed, session, recipient):
-    recipient.assessed_at = None
-    session.commit()
+def test_open_family_bed_is_the_organizations_assessment_of_the_recipient(
+        open_bed, session, recipient, org):
     open_bed()
-    assert session.get(CareRecipient, recipient.id).assessed_at == NOW
+    assert [(a.organization_id, a.assessed_at) for a in session.scalars(
+        sa.select(Assessment).where(Assessment.patient_id == recipient.id))] == [(org.id, NOW)]
 
 
 def test_open_family_bed_approves_items_that_require_assessment(open_bed, session):

@@ -375,6 +375,31 @@ def test_add_address_with_latitude_out_of_range_is_422(client, patient, recipien
     assert "lat" in body["errors"]
 
 
+def test_add_address_in_bd09_off_the_globe_once_converted_is_422(client, patient,
+                                                                 recipient):
+    # In range as given, but BD-09 -> WGS-84 moves it ~0.006 deg: lat -90.0055 is no
+    # place on Earth, and stored it made every later distance to it a 500.
+    r = _add(client, patient, recipient, lat=-90, lng=-180, coord_system="bd09")
+    body = assert_problem(r, 422, "validation_failed")
+    assert set(body["errors"]) == {"lat", "lng"}
+    assert "WGS-84" in body["errors"]["lat"][0]
+
+
+def test_add_address_in_gcj02_at_the_edge_of_the_range_is_accepted(client, patient,
+                                                                   recipient):
+    # Outside China GCJ-02 is WGS-84 itself: the edge of the range stays on it.
+    r = _add(client, patient, recipient, lat=-90, lng=180, coord_system="gcj02")
+    assert r.status_code == 201, r.get_json()
+    assert (r.get_json()["lat"], r.get_json()["lng"]) == (-90, 180)
+
+
+def test_add_address_with_nul_in_text_is_422(client, patient, recipient):
+    # PostgreSQL text cannot hold NUL: refused at the edge, not a 500 at the insert.
+    r = client.post(f"{API}/patients/{recipient.id}/addresses", headers=auth(patient),
+                    json={"label": "家", "text": "古槐路\u00001号", **JINING})
+    assert assert_problem(r, 422)["errors"] == {"text": ["must not contain NUL characters"]}
+
+
 def test_add_address_to_another_accounts_recipient_is_404(client, recipient):
     stranger = UserFactory(role="patient")
     assert_problem(_add(client, stranger, recipient, **JINING), 404, "patient_not_found")
@@ -382,6 +407,21 @@ def test_add_address_to_another_accounts_recipient_is_404(client, recipient):
 
 def test_add_address_by_supervisor_is_403(client, supervisor, recipient, home_in_org):
     assert_problem(_add(client, supervisor, recipient, **JINING), 403)
+
+
+def test_get_recipient_shows_staff_only_their_own_organizations_assessment(
+        client, session, org, other_org, supervisor, patient, recipient, home_in_org):
+    from homecare.patients.service import mark_assessed
+
+    now = utcnow()
+    mark_assessed(session, patient_id=recipient.id, organization_id=org.id, now=now)
+    mark_assessed(session, patient_id=recipient.id, organization_id=other_org.id, now=now)
+    session.commit()
+    staff = client.get(f"{API}/patients/{recipient.id}", headers=auth(supervisor)).get_json()
+    owner = client.get(f"{API}/patients/{recipient.id}", headers=auth(patient)).get_json()
+    assert [a["organization_id"] for a in staff["assessments"]] == [org.id]
+    assert sorted(a["organization_id"] for a in owner["assessments"]) == sorted(
+        [org.id, other_org.id])
 
 
 def test_list_addresses_supervisor_of_serving_org(client, supervisor, recipient, home_in_org):
