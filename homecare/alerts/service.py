@@ -1,4 +1,17 @@
-"""Alerts for supervisors: raised once per cause, acknowledged, resolved, swept."""
+"""Alerts for supervisors: raised once per cause, acknowledged, resolved, swept.
+
+A cause names what went wrong and, for a visit, whose visit it was (``late``,
+``no_show``, ``overtime`` and ``geofence`` name the nurse; ``unassigned`` names the
+dispatch episode), so a new nurse late on a reassigned order, or a second
+dispatch failure after the order lost its nurse, is a new alert, while a sweep
+running twice, or a cause a supervisor already resolved, raises nothing again.
+
+``late``, ``no_show``, ``overtime`` and ``unassigned`` alerts resolve themselves
+when their cause goes away (``resolve_gone``, called by every order transition
+and by the sweep). ``geofence`` and ``sos`` alerts never do: a check-in far from
+the address and an alarm are for a supervisor to review and resolve, whatever
+the visit did afterwards.
+"""
 
 from __future__ import annotations
 
@@ -38,21 +51,22 @@ class AlertAlreadyResolved(Conflict):
     code, title = "alert_already_resolved", "The alert has been resolved already"
 
 
-def late_cause(order_id: int) -> str:
-    return f"late:order:{order_id}"
+# A visit's causes name the nurse: once the order is someone else's, her being late
+# is history and the new nurse's lateness is a cause of its own.
+def late_cause(order_id: int, nurse_id: int | None) -> str:
+    return f"late:order:{order_id}:nurse:{nurse_id}"
 
 
-def no_show_cause(order_id: int) -> str:
-    return f"no_show:order:{order_id}"
+def no_show_cause(order_id: int, nurse_id: int | None) -> str:
+    return f"no_show:order:{order_id}:nurse:{nurse_id}"
 
 
-def overtime_cause(order_id: int) -> str:
-    return f"overtime:order:{order_id}"
+def overtime_cause(order_id: int, nurse_id: int | None) -> str:
+    return f"overtime:order:{order_id}:nurse:{nurse_id}"
 
 
-def geofence_cause(order_id: int) -> str:
-    return f"geofence:order:{order_id}"
-
+def geofence_cause(order_id: int, nurse_id: int | None) -> str:
+    return f"geofence:order:{order_id}:nurse:{nurse_id}"
 
 
 # ---------------------------------------------------------------- seams for other domains
@@ -61,11 +75,15 @@ def geofence_cause(order_id: int) -> str:
 def raise_alert(session: Session, *, kind: str, cause: str, organization_id: int,
                 now: datetime, order_id: int | None = None, nurse_id: int | None = None,
                 severity: str = "warning", detail: str | None = None,
-                lat: float | None = None, lng: float | None = None) -> Alert | None:
+                lat: float | None = None, lng: float | None = None,
+                actor: Actor | None = None) -> Alert | None:
     """Open an alert for ``cause`` unless one was raised for it already (no commit).
 
     Returns the new alert, or None when the cause had one. The unique ``cause``
     column makes this hold across processes: a savepoint absorbs the losing insert.
+    A new alert goes on the audit trail here, so no caller can forget it;
+    ``actor`` is who caused it (the nurse checking in or pressing SOS), None the
+    service.
     """
     if kind not in ALERT_KINDS:
         raise ValueError(f"unknown alert kind {kind!r}")
@@ -79,25 +97,84 @@ def raise_alert(session: Session, *, kind: str, cause: str, organization_id: int
             session.add(alert)
     except sa.exc.IntegrityError:
         return None
+    audit = {"kind": kind, "cause": cause, "order_id": order_id, "nurse_id": nurse_id,
+             "severity": severity}
+    if lat is not None:
+        audit.update(lat=lat, lng=lng)
+    record(session, actor=actor, action="alert.raised", object_type="alert",
+           object_id=alert.id, organization_id=organization_id, now=now, detail=audit)
     return alert
 
 
 def resolve_cause(session: Session, *, cause: str, now: datetime,
-                  resolved_by: int | None = None) -> bool:
+                  actor: Actor | None = None) -> bool:
     """Resolve the open alert for ``cause``, if any, because its cause went away (no commit).
 
-    The resolution goes on the audit trail; ``resolved_by`` None means the service.
+    The resolution goes on the audit trail in the name of ``actor``, whose action
+    made the cause go away (the nurse checking in, from her device's address); None
+    is the service. ``resolved_by`` keeps the account, if any.
     """
+    resolved_by = actor.user_id if actor is not None else None
     resolved = session.execute(
         sa.update(Alert).where(Alert.cause == cause, Alert.status != "resolved")
         .values(status="resolved", resolved_at=now, resolved_by=resolved_by)
         .returning(Alert.id, Alert.organization_id)
         .execution_options(synchronize_session=False)).all()
     for alert_id, organization_id in resolved:
-        record(session, actor=None, action="alert.resolved", object_type="alert",
+        record(session, actor=actor, action="alert.resolved", object_type="alert",
                object_id=alert_id, organization_id=organization_id, now=now,
                detail={"cause": cause, "automatic": True, "resolved_by": resolved_by})
     return bool(resolved)
+
+
+def _gone() -> dict[str, sa.ColumnElement[bool]]:
+    """THE rule of when an alert's cause has gone away, by kind, as a condition on
+    the alert joined with its order. ``geofence`` and ``sos`` are not here: they
+    stay open for a supervisor to review."""
+    from homecare.orders.models import Order
+
+    # Another nurse's order now (reassigned, taken off): her alert is moot. A
+    # NULL on either side is not "another nurse".
+    moved = Alert.nurse_id != Order.nurse_id
+    # A late nurse who checked in, a cancelled visit, a visit that ended.
+    awaited_gone = sa.or_(Order.status.not_in(_AWAITED), Order.checked_in_at.is_not(None),
+                          moved)
+    return {
+        "late": awaited_gone,
+        "no_show": awaited_gone,
+        "overtime": sa.or_(Order.status != "in_service", moved),
+        # Assigned (accepted, by a supervisor, by the day plan), or finished
+        # (cancelled, expired, rejected): nobody needs to find a nurse any more.
+        "unassigned": Order.status.not_in(("approved", "offered")),
+    }
+
+
+def resolve_gone(session: Session, *, now: datetime, order_id: int | None = None,
+                 actor: Actor | None = None) -> Counter[str]:
+    """Resolve every open alert whose cause went away (no commit); counts by kind.
+
+    ``orders.states.transition`` calls it for the order it moved, in its
+    transaction and in the name of its actor, so an alert closes the moment its
+    cause does; the sweep calls it for every order as a safety net. Without
+    ``order_id`` alerts another transaction holds are skipped (PostgreSQL): that
+    transaction is resolving them.
+    """
+    from homecare.orders.models import Order
+
+    stmt = (sa.select(Alert.kind, Alert.cause).join(Order, Order.id == Alert.order_id)
+            .where(Alert.status != "resolved",
+                   sa.or_(*(sa.and_(Alert.kind == kind, condition)
+                            for kind, condition in _gone().items())))
+            .order_by(Alert.id))
+    if order_id is not None:
+        stmt = stmt.where(Alert.order_id == order_id)
+    else:
+        stmt = stmt.with_for_update(skip_locked=True, of=Alert)
+    counts: Counter[str] = Counter()
+    for kind, cause in session.execute(stmt).all():
+        if resolve_cause(session, cause=cause, now=now, actor=actor):
+            counts[f"{kind}_resolved"] += 1
+    return counts
 
 
 def open_alert_counts(*, session: Session, organization_id: int) -> dict[str, int]:
@@ -225,7 +302,8 @@ _PAGED = {"no_show": False, "overtime": True}
 
 def sweep_alerts(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
     """Raise ``late``, ``no_show`` and ``overtime`` alerts that are due, and resolve
-    those whose cause went away (checked in, checked out, cancelled). Commits.
+    any whose cause went away (``resolve_gone``; transitions resolve theirs at
+    once, so this finds only what slipped past them). Commits.
 
     ``late`` and ``no_show`` count from the planned arrival, or the window's start
     when the day has not been planned. Idempotent: each cause raises one alert
@@ -234,7 +312,7 @@ def sweep_alerts(*, session: Session, now: datetime, config: Config) -> dict[str
     counts: Counter[str] = Counter()
     _raise_awaited(session, now, config, counts)
     _raise_overtime(session, now, config, counts)
-    _resolve_gone(session, now, counts)
+    counts.update(resolve_gone(session, now=now))
     session.commit()
     return dict(counts)
 
@@ -257,7 +335,8 @@ def _raise_awaited(session: Session, now: datetime, config: Config, counts: Coun
                 continue
             expected_at = _aware(row.expected)
             minutes = int((now - expected_at).total_seconds() // 60)
-            _raise_swept(session, kind=kind, cause=cause_of(row.id), severity=severity,
+            _raise_swept(session, kind=kind, cause=cause_of(row.id, row.nurse_id),
+                         severity=severity,
                          now=now, organization_id=row.organization_id, order_id=row.id,
                          nurse_id=row.nurse_id, counts=counts,
                          detail=f"no check-in {minutes} min after the expected arrival "
@@ -265,11 +344,13 @@ def _raise_awaited(session: Session, now: datetime, config: Config, counts: Coun
 
 
 def _no_alert(kind: str) -> sa.ColumnElement[bool]:
-    """The order has had no alert of ``kind`` yet: an order raised for once is not
-    looked at again every minute (the unique cause would refuse it anyway)."""
+    """The order has had no alert of ``kind`` for its nurse yet: an order raised for
+    once is not looked at again every minute (the unique cause would refuse it
+    anyway), but a nurse it was reassigned to is."""
     from homecare.orders.models import Order
 
-    return ~sa.exists().where(Alert.order_id == Order.id, Alert.kind == kind)
+    return ~sa.exists().where(Alert.order_id == Order.id, Alert.kind == kind,
+                              Alert.nurse_id == Order.nurse_id)
 
 
 def _raise_overtime(session: Session, now: datetime, config: Config, counts: Counter) -> None:
@@ -290,7 +371,8 @@ def _raise_overtime(session: Session, now: datetime, config: Config, counts: Cou
             continue
         detail = (f"on site {int(on_site.total_seconds() // 60)} min; the item takes "
                   f"{row.duration_min} min")
-        _raise_swept(session, kind="overtime", cause=overtime_cause(row.id), severity="high",
+        _raise_swept(session, kind="overtime", cause=overtime_cause(row.id, row.nurse_id),
+                     severity="high",
                      now=now, organization_id=row.organization_id, order_id=row.id,
                      nurse_id=row.nurse_id, detail=detail, counts=counts)
 
@@ -317,31 +399,8 @@ def _raise_swept(session: Session, *, kind: str, cause: str, severity: str, now:
     if alert is None:
         return
     counts[f"{kind}_raised"] += 1
-    record(session, actor=None, action="alert.raised", object_type="alert", object_id=alert.id,
-           organization_id=organization_id, now=now,
-           detail={"kind": kind, "order_id": order_id, "severity": severity})
     if kind in _PAGED:
         page_supervisors(session, alert=alert, now=now, urgent=_PAGED[kind])
-
-
-def _resolve_gone(session: Session, now: datetime, counts: Counter) -> None:
-    from homecare.orders.models import Order
-
-    # A late nurse who checked in, a cancelled visit, a visit that ended: nobody
-    # needs to act on these any more.
-    awaited_gone = sa.or_(Order.status.not_in(_AWAITED), Order.checked_in_at.is_not(None))
-    gone = {
-        "late": awaited_gone,
-        "no_show": awaited_gone,
-        "overtime": Order.status != "in_service",
-    }
-    for kind, condition in gone.items():
-        causes = session.scalars(
-            sa.select(Alert.cause).join(Order, Order.id == Alert.order_id)
-            .where(Alert.kind == kind, Alert.status != "resolved", condition)).all()
-        for cause in causes:
-            if resolve_cause(session, cause=cause, now=now):
-                counts[f"{kind}_resolved"] += 1
 
 
 def page_supervisors(session: Session, *, alert: Alert, now: datetime,

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
@@ -141,8 +142,10 @@ def accept_offer(*, session: Session, actor: Actor, offer_id: int, now: datetime
     except InvalidTransition as exc:
         raise OfferTaken("another nurse took the visit first", offer_id=offer.id,
                          order_id=order.id) from exc
-    withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now)
-    rounds.clear_unassigned(session, order.id, now)
+    record(session, actor=actor, action="offer.accepted", object_type="offer",
+           object_id=offer.id, organization_id=order.organization_id, now=now,
+           detail={"order_id": order.id})
+    withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now, actor=actor)
     session.commit()
     return assignment(order, withdrawn)
 
@@ -167,6 +170,9 @@ def decline_offer(*, session: Session, actor: Actor, offer_id: int, reason: str,
     session.refresh(offer)
     if done.rowcount != 1:
         raise _closed(offer, now)
+    record(session, actor=actor, action="offer.declined", object_type="offer",
+           object_id=offer.id, organization_id=order.organization_id, now=now,
+           detail={"order_id": order.id, "reason": offer.decline_reason})
     rounds.next_round(session, order, now, config)
     session.commit()
     return offer

@@ -10,21 +10,29 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from homecare.alerts.service import raise_alert, resolve_cause
+from homecare.alerts.service import raise_alert
+from homecare.audit.service import record
 from homecare.config import Config
 from homecare.dispatch.matching import Candidate, list_candidates
 from homecare.dispatch.models import Offer
 from homecare.notifications.service import notify
 from homecare.nurses.models import Nurse
-from homecare.orders.models import Order
-from homecare.orders.states import transition
+from homecare.orders.models import Order, OrderEvent
+from homecare.orders.states import HOLDS_NURSE, transition
 from homecare.patients.models import Address
 
 log = logging.getLogger(__name__)
 
 
-def unassigned_cause(order_id: int) -> str:
-    return f"unassigned:order:{order_id}"
+def unassigned_cause(session: Session, order_id: int) -> str:
+    """The cause of the order's ``unassigned`` alert: the order, and how often it went
+    back to the queue after having a nurse. Failing to dispatch it again after
+    that is a new episode the supervisor must hear about; within one episode the
+    alert is raised once, and one she resolved stays resolved."""
+    returned = session.scalar(sa.select(sa.func.count()).select_from(OrderEvent).where(
+        OrderEvent.order_id == order_id, OrderEvent.from_status.in_(HOLDS_NURSE),
+        OrderEvent.to_status == "approved"))
+    return f"unassigned:order:{order_id}:returned:{returned}"
 
 
 def offer_minutes(order: Order, now: datetime, config: Config) -> int:
@@ -76,6 +84,10 @@ def _write_offers(session: Session, order: Order, chosen: list[Candidate], round
         offers.append(offer)
     session.flush()
     for offer in offers:
+        record(session, actor=None, action="offer.created", object_type="offer",
+               object_id=offer.id, organization_id=order.organization_id, now=now,
+               detail={"order_id": order.id, "nurse_id": offer.nurse_id, "round": round_no,
+                       "expires_at": expires.isoformat()})
         # What she decides on, and nothing that identifies the patient (PIPL): no
         # name, address or phone until she has accepted.
         notify(session, user_id=users[offer.nurse_id], kind="offer", now=now,
@@ -90,10 +102,12 @@ def _write_offers(session: Session, order: Order, chosen: list[Candidate], round
 
 
 def stop_offering(session: Session, order: Order, reason: str, now: datetime) -> None:
-    """Offers stop: an ``offered`` order goes back to the supervisor's queue, who is alerted."""
+    """Offers stop: an ``offered`` order goes back to the supervisor's queue, who is
+    alerted. The alert resolves itself once the order is assigned or finished
+    (``alerts.service.resolve_gone``)."""
     if order.status == "offered":
         transition(session, order, "approved", actor=None, now=now, reason=reason)
-    raise_alert(session, kind="unassigned", cause=unassigned_cause(order.id),
+    raise_alert(session, kind="unassigned", cause=unassigned_cause(session, order.id),
                 organization_id=order.organization_id, order_id=order.id, now=now,
                 detail=reason)
 
@@ -146,8 +160,3 @@ def next_round(session: Session, order: Order, now: datetime, config: Config) ->
     _write_offers(session, order, chosen, round_no, now, config)
     return {"rounds_started": 1}
 
-
-def clear_unassigned(session: Session, order_id: int, now: datetime,
-                     by: int | None = None) -> None:
-    """The order has a nurse: its ``unassigned`` alert, if any, is resolved."""
-    resolve_cause(session, cause=unassigned_cause(order_id), now=now, resolved_by=by)

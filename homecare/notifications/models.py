@@ -25,4 +25,12 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(default=0)
+    # When the relay may try next; None is at once. It is also the claim's lease: a
+    # relay pushes it forward before it sends, so a second relay (a stand-by taking
+    # over) leaves the row alone meanwhile, and takes it back if the first one died.
+    next_attempt_at: Mapped[datetime | None]
+    # Dead letter: a non-urgent message the relay gave up on. The row is kept, so
+    # what was never delivered stays visible; urgent rows are never given up.
+    failed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.String(200))
     read_at: Mapped[datetime | None]

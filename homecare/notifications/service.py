@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -168,34 +168,100 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+# Retries wait twice as long each time, from RETRY_FIRST_S up to a cap: a gateway
+# outage is ridden out without hammering the channel. Urgent messages (an SOS, a
+# cancellation at the door) are never given up and wait at most a minute between
+# tries, so they go out soon after the channel is back; the rest wait up to ten.
+RETRY_FIRST_S = 10
+RETRY_CAP_S = 600
+URGENT_RETRY_CAP_S = 60
+# How long a relay's claim keeps other relays off a row: longer than sending a
+# batch takes, short enough that a relay dying mid-batch delays its rows little.
+CLAIM_LEASE_S = 120
+
+
+def retry_delay(attempts: int, *, urgent: bool) -> timedelta:
+    """How long to wait after the ``attempts``-th failed try before the next one."""
+    cap = URGENT_RETRY_CAP_S if urgent else RETRY_CAP_S
+    return timedelta(seconds=min(cap, RETRY_FIRST_S * 2 ** min(max(attempts - 1, 0), 16)))
+
+
 def relay_pending(*, session: Session, sender: Sender, now: datetime, limit: int = 100,
                   max_attempts: int = 10) -> int:
-    """Send up to ``limit`` pending notifications, oldest first; returns how many went out.
+    """Send up to ``limit`` due notifications, urgent ones first, then oldest first;
+    returns how many went out. Commits twice, and sends between the two commits.
 
-    At least once: a row is marked sent only after ``sender`` returned, so a crash
-    between the two sends it again on the next run; receivers drop duplicates by
-    ``id``. A failed send counts an attempt and is retried on later runs until
-    ``max_attempts``, so one poisoned message cannot block the queue for ever.
+    First a short transaction claims the batch: each row counts an attempt and its
+    ``next_attempt_at`` moves ``CLAIM_LEASE_S`` ahead, a lease that keeps any other
+    relay (a stand-by scheduler taking over) off it. Then the messages are sent
+    with no transaction open, so a slow channel never holds the database (on
+    SQLite its write lock) while an SOS waits to be stored. Then a second short
+    transaction marks the sent rows and schedules the failed ones
+    (``retry_delay``). At least once: a relay dying between sending and marking
+    leaves its rows to be sent again when their lease ends; receivers drop
+    duplicates by ``id``. A non-urgent row whose ``max_attempts``-th try fails is
+    a dead letter: kept with ``failed_at`` and ``last_error``, logged as an error,
+    never tried again. Urgent rows are retried for as long as it takes.
     """
-    stmt = (sa.select(Notification)
-            .where(Notification.sent_at.is_(None), Notification.attempts < max_attempts)
-            .order_by(Notification.id).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        # Two relays (a stand-by scheduler waking up) take disjoint batches.
-        stmt = stmt.with_for_update(skip_locked=True)
-    sent = 0
-    for notification in session.scalars(stmt).all():
-        notification.attempts += 1
-        try:
-            sender.send(Message.of(notification))
-        except Exception as exc:  # any channel failure: count it, retry on a later run
-            log.warning("notification %s not delivered (attempt %s): %s", notification.id,
-                        notification.attempts, type(exc).__name__)
-            continue
-        notification.sent_at = now
-        sent += 1
+    claimed = _claim(session, now=now, limit=limit)
     session.commit()
-    return sent
+    failures: dict[int, str] = {}
+    for message, _attempt in claimed:
+        try:
+            sender.send(message)
+        except Exception as exc:  # any channel failure: count it, retry on a later run
+            failures[message.id] = type(exc).__name__
+            log.warning("notification %s not delivered: %s", message.id, failures[message.id])
+    sent = [message.id for message, _ in claimed if message.id not in failures]
+    if sent:
+        session.execute(sa.update(Notification)
+                        .where(Notification.id.in_(sent), Notification.sent_at.is_(None))
+                        .values(sent_at=now).execution_options(synchronize_session="fetch"))
+    for message, attempt in claimed:
+        if message.id in failures:
+            _reschedule(session, message, attempt, error=failures[message.id], now=now,
+                        max_attempts=max_attempts)
+    session.commit()
+    return len(sent)
+
+
+def _claim(session: Session, *, now: datetime, limit: int) -> list[tuple[Message, int]]:
+    due = (sa.select(Notification)
+           .where(Notification.sent_at.is_(None), Notification.failed_at.is_(None),
+                  sa.or_(Notification.next_attempt_at.is_(None),
+                         Notification.next_attempt_at <= now))
+           .order_by(Notification.urgent.desc(), Notification.id).limit(limit)
+           .execution_options(populate_existing=True))
+    if session.get_bind().dialect.name == "postgresql":
+        # Two relays claiming at the same moment take disjoint batches; once this
+        # claim commits, the lease keeps the other off these rows.
+        due = due.with_for_update(skip_locked=True)
+    claimed = []
+    for notification in session.scalars(due).all():
+        notification.attempts += 1
+        notification.next_attempt_at = now + timedelta(seconds=CLAIM_LEASE_S)
+        claimed.append((Message.of(notification), notification.attempts))
+    return claimed
+
+
+def _reschedule(session: Session, message: Message, attempt: int, *, error: str,
+                now: datetime, max_attempts: int) -> None:
+    gives_up = not message.urgent and attempt >= max_attempts
+    values: dict[str, Any] = {"last_error": error[:200],
+                              "next_attempt_at": now + retry_delay(attempt,
+                                                                   urgent=message.urgent)}
+    if gives_up:
+        values["failed_at"] = now
+    # Only our own claim: a relay that took the row over after our lease ended owns it.
+    done = session.execute(
+        sa.update(Notification)
+        .where(Notification.id == message.id, Notification.sent_at.is_(None),
+               Notification.attempts == attempt)
+        .values(**values).execution_options(synchronize_session="fetch"))
+    if gives_up and done.rowcount:
+        log.error("notification %s (%s for user %s) given up after %s attempts: %s; "
+                  "kept as a dead letter", message.id, message.kind, message.user_id,
+                  attempt, error)
 
 
 class NotificationPage(QueryPage):

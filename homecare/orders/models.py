@@ -74,6 +74,9 @@ class OrderEvent(Base):
     from_status: Mapped[str | None] = mapped_column(sa.String(20))
     to_status: Mapped[str] = mapped_column(sa.String(20))
     reason: Mapped[str | None] = mapped_column(sa.String(500))
+    # The nurse holding the order after the event: who held it, and when, stays on
+    # record after a reassignment or cancellation (her alarm on it must still work).
+    nurse_id: Mapped[int | None] = mapped_column(sa.ForeignKey("nurses.id"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -48,7 +48,7 @@ class OrderById(MethodView):
     def get(self, order_id):
         """One order, with the recipient's details as far as the caller may see them"""
         return service.get_order_view(session=db.session, actor=current_actor(),
-                                      order_id=order_id)
+                                      order_id=order_id, now=utcnow())
 
 
 @blp.route("/orders/<int:order_id>/events")

@@ -139,6 +139,7 @@ def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
     from homecare.catalogue.models import ServiceItem
     from homecare.dispatch.service import start_dispatch
     from homecare.patients.models import Address, CareRecipient
+    from homecare.patients.service import is_assessed
 
     recipient = session.get(CareRecipient, patient_id)
     address = session.get(Address, address_id)
@@ -167,7 +168,10 @@ def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
                   window_start=window_start, window_end=window_end, service_date=service_date,
                   notes=notes)
     open_order(session, order, actor=actor, now=now)
-    if recipient.assessed_at is not None and not item.requires_assessment:
+    # The assessment of the organization that would send the nurse: another
+    # hospital's does not vouch for this one's visit.
+    if not item.requires_assessment and is_assessed(
+            session=session, patient_id=recipient.id, organization_id=order.organization_id):
         transition(session, order, "approved", actor=None, now=now)
         start_dispatch(session=session, order=order, now=now, config=config)
     return order
@@ -241,13 +245,25 @@ def get_order_for(*, session: Session, actor: Actor, order_id: int) -> Order:
     return order
 
 
-def get_order_view(*, session: Session, actor: Actor, order_id: int) -> dict[str, Any]:
+def get_order_view(*, session: Session, actor: Actor, order_id: int,
+                   now: datetime) -> dict[str, Any]:
     """The order as the caller may see it (masked per ``views.sight``).
+
+    A read that shows the recipient's name and exact address to anyone but the
+    family goes on the audit trail, as reads of the recipient's record do, so
+    this commits.
 
     :raises OrderNotFound: (404) see ``get_order_for``.
     """
-    return order_view(get_order_for(session=session, actor=actor, order_id=order_id), actor,
-                      session=session)
+    from homecare.patients.service import record_recipient_reads
+
+    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    view = order_view(order, actor, session=session)
+    if view["recipient"] is not None:
+        record_recipient_reads(session, actor=actor, patient_ids=[order.patient_id], now=now,
+                               part="order", detail={"order_id": order.id})
+    session.commit()
+    return view
 
 
 def list_orders(*, session: Session, actor: Actor, status: str | None = None,
@@ -306,21 +322,21 @@ def approve_order(*, session: Session, actor: Actor, order_id: int, now: datetim
                   config: Config, reason: str | None = None) -> dict[str, Any]:
     """A supervisor approves a submitted order; it goes to dispatch at once.
 
-    Approving a recipient's first order completes the first-visit assessment: her
-    later orders are approved automatically.
+    Approving a recipient's first order completes the organization's first-visit
+    assessment: her later orders with this organization are approved automatically
+    (not those with another, which assesses her itself).
 
     :raises OrderNotFound: (404) no such order in the supervisor's organization.
     :raises InvalidTransition: (409) the order is not submitted (names the status).
     """
     from homecare.dispatch.service import start_dispatch
-    from homecare.patients.models import CareRecipient
+    from homecare.patients.service import mark_assessed
 
     order = get_order_for(session=session, actor=actor, order_id=order_id)
     _require_submitted(order)
     transition(session, order, "approved", actor=actor, now=now, reason=reason)
-    recipient = session.get(CareRecipient, order.patient_id)
-    if recipient.assessed_at is None:
-        recipient.assessed_at = now
+    mark_assessed(session, patient_id=order.patient_id, organization_id=order.organization_id,
+                  now=now)
     start_dispatch(session=session, order=order, now=now, config=config)
     session.commit()
     return order_view(order, actor, session=session)
@@ -374,7 +390,7 @@ def apply_cancellation(*, session: Session, order: Order, actor: Actor | None, n
     from homecare.dispatch.service import withdraw_open_offers
 
     event = transition(session, order, "cancelled", actor=actor, now=now, reason=reason)
-    withdraw_open_offers(session=session, order_id=order.id, now=now)
+    withdraw_open_offers(session=session, order_id=order.id, now=now, actor=actor)
     return event
 
 

@@ -86,8 +86,10 @@ def transition(session: Session, order: Order, to_status: str, *, actor: Actor |
     version read, so of two concurrent transitions of one order only one
     succeeds; the loser gets InvalidTransition naming the current status.
     Writes the event, its audit entry and the notifications it calls for
-    (``notifications.service.ORDER_EVENT_RULES``) in the caller's transaction.
-    Does not commit: the calling service commits once.
+    (``notifications.service.ORDER_EVENT_RULES``), and resolves the order's
+    alerts whose cause the move took away (``alerts.service.resolve_gone``: an
+    unassigned order now assigned or finished, a late nurse checked in), all in
+    the caller's transaction. Does not commit: the calling service commits once.
 
     :raises InvalidTransition: (409) the pair is not in the table, or the order changed.
     :raises TransitionForbidden: (403) the pair exists but not for this role.
@@ -133,6 +135,9 @@ def transition(session: Session, order: Order, to_status: str, *, actor: Actor |
 
     notify_order_event(session, order=order, event=event, previous_nurse_id=previous_nurse_id,
                        actor=actor, now=now)
+    from homecare.alerts.service import resolve_gone
+
+    resolve_gone(session, now=now, order_id=order.id, actor=actor)
     return event
 
 
@@ -165,7 +170,7 @@ def _record_event(session: Session, order: Order, *, actor: Actor | None,
 
     event = OrderEvent(order_id=order.id, actor_id=actor.user_id if actor else None,
                        actor_role=actor.role if actor else SYSTEM, from_status=from_status,
-                       to_status=to_status, reason=reason, at=now)
+                       to_status=to_status, reason=reason, nurse_id=order.nurse_id, at=now)
     session.add(event)
     record(session, actor=actor, action=f"order.{to_status}", object_type="order",
            object_id=order.id, organization_id=order.organization_id, now=now,

@@ -57,7 +57,17 @@ class OrderSos(MethodView):
     @blp.response(201, schemas.SosAlertSchema)
     @blp.problems(404)
     def post(self, body, order_id):
-        """One-key alarm: a critical alert with the nurse's position, supervisors paged"""
+        """One-key alarm: a critical alert with the nurse's position, supervisors paged
+
+        Accepted for any order the nurse holds or has held, also once it was
+        cancelled or reassigned. Unlike every other body, this one is lenient and
+        never answered 422: a position that fails validation (accuracy_m -1, an
+        unknown coord_system, lat without lng) is dropped and her last reported
+        position used instead, a note too long is cut and unknown fields are
+        ignored; the alert's detail says what was dropped and why.
+        """
+        # Lenient on purpose: a nurse in danger must never have her alarm refused
+        # over a malformed field (see SosSchema).
         return service.raise_sos(session=db.session, actor=current_actor(), order_id=order_id,
                                  now=utcnow(), **body)
 

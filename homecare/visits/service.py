@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from datetime import datetime
@@ -11,24 +12,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.alerts.models import Alert
-from homecare.alerts.service import (
-    geofence_cause,
-    late_cause,
-    no_show_cause,
-    overtime_cause,
-    page_supervisors,
-    raise_alert,
-    resolve_cause,
-)
+from homecare.alerts.service import geofence_cause, page_supervisors, raise_alert
 from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.config import Config
 from homecare.errors import NotFound
 from homecare.extensions import atomic
 from homecare.geo import Point, geodesic_km
-from homecare.orders.models import Order
+from homecare.orders.models import Order, OrderEvent
 from homecare.orders.service import OrderNotFound, get_order_for
 from homecare.orders.states import transition
+from homecare.orders.views import NURSE_SEES
 from homecare.visits.models import CareRecord
 
 log = logging.getLogger(__name__)
@@ -70,7 +64,9 @@ def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: 
     (``config.geofence_m``) the check-in is still accepted, since GPS drifts and she
     is at the door, but it is flagged and a ``geofence`` alert opens. An order still
     ``assigned`` departs first (she forgot to tap "depart"; refusing her at the door
-    helps nobody). Her ``late`` and ``no_show`` alerts resolve.
+    helps nobody). Her ``late`` and ``no_show`` alerts resolve (the state machine
+    resolves them, in her name). The ``geofence`` alert stays open for a
+    supervisor to review.
 
     :raises OrderNotFound: (404) no such order, or not assigned to the caller.
     :raises InvalidTransition: (409) the order is not ``assigned`` or ``en_route``.
@@ -85,20 +81,15 @@ def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: 
     within = distance_m <= config.geofence_m
     transition(session, order, "in_service", actor=actor, now=now, checked_in_at=now,
                check_in_lat=lat, check_in_lng=lng, check_in_distance_m=distance_m)
-    for cause in (late_cause(order.id), no_show_cause(order.id)):
-        resolve_cause(session, cause=cause, now=now)
     alert = None
     if not within:
         accuracy = f" (GPS accuracy {accuracy_m:.0f} m)" if accuracy_m is not None else ""
         alert = raise_alert(
-            session, kind="geofence", cause=geofence_cause(order.id), now=now,
+            session, kind="geofence", cause=geofence_cause(order.id, order.nurse_id), now=now,
             organization_id=order.organization_id, order_id=order.id, nurse_id=order.nurse_id,
-            lat=lat, lng=lng, detail=f"checked in {distance_m:.0f} m from the address; the "
-                                     f"geofence is {config.geofence_m} m{accuracy}")
-        if alert is not None:
-            record(session, actor=actor, action="alert.raised", object_type="alert",
-                   object_id=alert.id, organization_id=order.organization_id, now=now,
-                   detail={"kind": "geofence", "order_id": order.id, "distance_m": distance_m})
+            lat=lat, lng=lng, actor=actor,
+            detail=f"checked in {distance_m:.0f} m from the address; the "
+                   f"geofence is {config.geofence_m} m{accuracy}")
     session.commit()
     return {"order_id": order.id, "status": order.status, "departed_at": order.departed_at,
             "checked_in_at": order.checked_in_at, "lat": lat, "lng": lng,
@@ -115,7 +106,8 @@ def check_out(*, session: Session, actor: Actor, order_id: int, lat: float, lng:
 
     The care record (vitals, procedures, notes, consumables) is written with the
     transition, so a completed visit always has one. Procedures are matched with
-    the item's list; others are kept as free text. Her ``overtime`` alert resolves.
+    the item's list; others are kept as free text. Her ``overtime`` alert resolves
+    (the state machine resolves it); a ``geofence`` alert stays open for review.
 
     :raises OrderNotFound: (404) no such order, or not assigned to the caller.
     :raises InvalidTransition: (409) the order is not ``in_service``.
@@ -131,7 +123,6 @@ def check_out(*, session: Session, actor: Actor, order_id: int, lat: float, lng:
                       procedures=[{"name": p, "listed": p in listed} for p in procedures],
                       notes=notes, consumables=consumables or [], recorded_at=now)
     session.add(care)
-    resolve_cause(session, cause=overtime_cause(order.id), now=now)
     session.flush()
     view = _record_view(session, order, care)
     session.commit()
@@ -193,31 +184,40 @@ def _record_view(session: Session, order: Order, care: CareRecord) -> dict[str, 
 
 def raise_sos(*, session: Session, actor: Actor, order_id: int, now: datetime,
               lat: float | None = None, lng: float | None = None,
-              accuracy_m: float | None = None, note: str | None = None) -> dict[str, Any]:
+              accuracy_m: float | None = None, note: str | None = None,
+              ignored: dict[str, Any] | None = None) -> dict[str, Any]:
     """The one-key alarm: a ``critical`` alert with the nurse's position, at once.
 
-    Works for any order the nurse holds or has just finished: she may be in danger
-    at any point. Without a position her last reported one is used. The alarm is
-    committed on its own first, so nothing that follows can lose it; then, in a
-    second transaction, every supervisor of the organization gets an urgent
-    message and the alarm goes on the audit trail. If that second step fails the
-    alarm still stands (and shows on the console): it is logged, not raised.
-    Each press is a new alarm. Never rate-limited.
+    Works for any order the nurse holds or has held: assigned to her now, or on
+    record as hers (an event naming her or done by her, an offer she accepted),
+    also once it was cancelled or given to another nurse: the family refusing her
+    at the door is exactly when the supervisor cancels it. Without a position her
+    last reported one is used. ``ignored`` is what the request held that failed
+    validation (see ``SosSchema``); it is noted in the alert's detail. The alarm
+    and its audit entry are committed on their own first, so nothing that
+    follows can lose them; then, in a second transaction, every supervisor of the
+    organization gets an urgent message. If that second step fails the alarm
+    still stands (and shows on the console): it is logged, not raised. Each
+    press is a new alarm. Never rate-limited.
 
-    :raises OrderNotFound: (404) no such order, or not the caller's.
+    :raises OrderNotFound: (404) no such order, or the caller never held it.
     """
-    order = _assigned_order(session, actor, order_id)
-    nurse_id = order.nurse_id
+    order, nurse_id = _held_order(session, actor, order_id)
     if lat is None or lng is None:
         lat, lng = _last_position(session, nurse_id)
     detail = "one-key alarm" + (f": {note}" if note else "")
     if accuracy_m is not None:
         detail += f" (GPS accuracy {accuracy_m:.0f} m)"
+    if order.nurse_id != nurse_id or order.status not in NURSE_SEES:
+        detail += f"; the order is {order.status} now and no longer hers"
+    if ignored:
+        detail += "; ignored from the request: " + json.dumps(ignored, ensure_ascii=False,
+                                                              default=str)
     try:
         alert = raise_alert(session, kind="sos", cause=f"sos:order:{order.id}:{uuid.uuid4().hex}",
                             organization_id=order.organization_id, now=now,
                             order_id=order.id, nurse_id=nurse_id, severity="critical",
-                            detail=detail, lat=lat, lng=lng)
+                            detail=detail[:_DETAIL_MAX], lat=lat, lng=lng, actor=actor)
         session.commit()
     except Exception:
         session.rollback()
@@ -226,9 +226,6 @@ def raise_sos(*, session: Session, actor: Actor, order_id: int, now: datetime,
     view = alert_view(alert)
     try:
         paged = page_supervisors(session, alert=alert, now=now, urgent=True)
-        record(session, actor=actor, action="alert.raised", object_type="alert",
-               object_id=alert.id, organization_id=alert.organization_id, now=now,
-               detail={"kind": "sos", "order_id": alert.order_id, "lat": lat, "lng": lng})
         session.commit()
     except Exception:
         # The alarm is stored and on the console; only the paging failed.
@@ -236,6 +233,32 @@ def raise_sos(*, session: Session, actor: Actor, order_id: int, now: datetime,
         session.rollback()
         paged = 0
     return {**view, "supervisors_paged": paged}
+
+
+_DETAIL_MAX = Alert.__table__.c.detail.type.length
+
+
+def _held_order(session: Session, actor: Actor, order_id: int) -> tuple[Order, int]:
+    """The order and the caller's nurse id, if she holds or has ever held the order."""
+    from homecare.dispatch.models import Offer
+    from homecare.nurses.models import Nurse
+
+    # Not get_order_for: an order cancelled or reassigned meanwhile is no longer
+    # hers to read, but her alarm on it must be stored all the same.
+    nurse_id = (session.scalar(sa.select(Nurse.id).where(Nurse.user_id == actor.user_id))
+                if actor.role == "nurse" else None)
+    order = session.get(Order, order_id) if nurse_id is not None else None
+    if order is None:
+        raise OrderNotFound(order_id=order_id)
+    held = order.nurse_id == nurse_id or session.scalar(sa.select(sa.or_(
+        sa.exists().where(OrderEvent.order_id == order.id,
+                          sa.or_(OrderEvent.nurse_id == nurse_id,
+                                 OrderEvent.actor_id == actor.user_id)),
+        sa.exists().where(Offer.order_id == order.id, Offer.nurse_id == nurse_id,
+                          Offer.status == "accepted"))))
+    if not held:
+        raise OrderNotFound(order_id=order_id)
+    return order, nurse_id
 
 
 def _last_position(session: Session, nurse_id: int | None) -> tuple[float | None, float | None]:

@@ -13,9 +13,15 @@ from homecare.alerts import service
 from homecare.alerts.models import Alert
 from homecare.audit.models import AuditEntry
 from homecare.notifications.models import Notification
+from homecare.orders.models import Order
 from homecare.orders.states import transition
 from tests.alerts.conftest import NOW, actor_of
-from tests.factories import AlertFactory, UserFactory
+from tests.factories import AlertFactory, NurseFactory, UserFactory
+
+
+def _alerts(session, order, kind: str) -> list[Alert]:
+    return list(session.scalars(sa.select(Alert).where(Alert.order_id == order.id,
+                                                       Alert.kind == kind)))
 
 
 def _kinds(session, order) -> dict[str, str]:
@@ -88,15 +94,62 @@ def test_sweep_ignores_a_visit_checked_in(session, visit, config):
     assert _kinds(session, order) == {}
 
 
-def test_sweep_resolves_late_when_the_visit_is_cancelled(session, visit, config, supervisor):
+def test_cancelling_the_visit_resolves_late_at_once(session, visit, config, supervisor):
     order = _awaited(visit, 20)
     service.sweep_alerts(session=session, now=NOW, config=config)
     transition(session, order, "cancelled", actor=actor_of(supervisor), now=NOW,
                reason="family cancelled")
+    assert _kinds(session, order) == {"late": "resolved"}
+    assert service.sweep_alerts(session=session, now=NOW + timedelta(minutes=1),
+                                config=config) == {}
+
+
+def test_sweep_resolves_a_cause_gone_without_a_transition(session, visit, config):
+    # A safety net: whatever moved the order past the state machine's hook.
+    order = _awaited(visit, 20)
+    service.sweep_alerts(session=session, now=NOW, config=config)
+    session.execute(sa.update(Order).where(Order.id == order.id).values(status="cancelled"))
     counts = service.sweep_alerts(session=session, now=NOW + timedelta(minutes=1),
                                   config=config)
     assert counts == {"late_resolved": 1}
     assert _kinds(session, order) == {"late": "resolved"}
+
+
+def test_late_of_a_reassigned_order_is_raised_again_for_the_new_nurse(
+        session, visit, config, supervisor, org):
+    order = _awaited(visit, 20)
+    first_nurse = order.nurse_id
+    service.sweep_alerts(session=session, now=NOW, config=config)
+    transition(session, order, "approved", actor=actor_of(supervisor), now=NOW, nurse_id=None)
+    later = NOW + timedelta(minutes=5)
+    other = NurseFactory(organization_id=org.id)
+    transition(session, order, "assigned", actor=actor_of(supervisor), now=later,
+               nurse_id=other.id, planned_arrival=later + timedelta(minutes=10))
+    service.sweep_alerts(session=session, now=later + timedelta(minutes=35), config=config)
+    late = {a.nurse_id: a.status for a in _alerts(session, order, "late")}
+    assert late == {first_nurse: "resolved", other.id: "open"}
+
+
+def test_reassigning_resolves_the_late_alert_of_the_nurse_taken_off(session, visit, config,
+                                                                    supervisor, org):
+    order = _awaited(visit, 20)
+    service.sweep_alerts(session=session, now=NOW, config=config)
+    other = NurseFactory(organization_id=org.id)
+    transition(session, order, "assigned", actor=actor_of(supervisor), now=NOW,
+               nurse_id=other.id, planned_arrival=NOW + timedelta(minutes=30))
+    assert _kinds(session, order) == {"late": "resolved"}
+
+
+def test_late_resolved_by_a_supervisor_is_not_raised_again(session, visit, config,
+                                                           supervisor):
+    order = _awaited(visit, 20)
+    service.sweep_alerts(session=session, now=NOW, config=config)
+    [alert] = _alerts(session, order, "late")
+    service.resolve_alert(session=session, actor=actor_of(supervisor), alert_id=alert.id,
+                          now=NOW)
+    assert service.sweep_alerts(session=session, now=NOW + timedelta(minutes=1),
+                                config=config) == {}
+    assert [a.status for a in _alerts(session, order, "late")] == ["resolved"]
 
 
 def test_sweep_writes_each_raised_alert_to_the_audit_trail(session, visit, config):
@@ -128,13 +181,13 @@ def test_sweep_within_duration_plus_grace_raises_no_overtime(session, visit, con
     assert _kinds(session, order) == {}
 
 
-def test_sweep_resolves_overtime_once_the_visit_ended(session, visit, config, item,
+def test_ending_the_visit_resolves_overtime_at_once(session, visit, config, item,
                                                       nurse_user):
     order = _on_site(visit, 200)
     service.sweep_alerts(session=session, now=NOW, config=config)
     transition(session, order, "completed", actor=actor_of(nurse_user), now=NOW)
-    assert service.sweep_alerts(session=session, now=NOW, config=config) == {
-        "overtime_resolved": 1}
+    assert _kinds(session, order) == {"overtime": "resolved"}
+    assert service.sweep_alerts(session=session, now=NOW, config=config) == {}
 
 
 # ---------------------------------------------------------------- raise / resolve seams

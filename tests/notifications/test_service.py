@@ -160,6 +160,22 @@ def test_relay_pending_sends_oldest_first_and_marks_sent(session, owner, sender)
     assert (first.sent_at, first.attempts) == (NOW, 1)
 
 
+def test_relay_pending_sends_urgent_ones_first(session, owner, sender):
+    older = NotificationFactory(user_id=owner.id)
+    sos = NotificationFactory(user_id=owner.id, kind="alert_sos", urgent=True)
+    service.relay_pending(session=session, sender=sender, now=NOW)
+    assert [m.id for m in sender.sent] == [sos.id, older.id]
+
+
+def test_relay_pending_takes_an_urgent_row_into_the_first_batch_behind_a_backlog(
+        session, owner, sender):
+    for _ in range(5):
+        NotificationFactory(user_id=owner.id, kind="offer")
+    sos = NotificationFactory(user_id=owner.id, kind="alert_sos", urgent=True)
+    assert service.relay_pending(session=session, sender=sender, now=NOW, limit=3) == 3
+    assert sender.sent[0].id == sos.id
+
+
 def test_relay_pending_skips_sent_ones(session, owner, sender):
     NotificationFactory(user_id=owner.id, sent_at=NOW)
     assert service.relay_pending(session=session, sender=sender, now=NOW) == 0
@@ -172,20 +188,92 @@ def test_relay_pending_respects_limit(session, owner, sender):
     assert notes[2].sent_at is None
 
 
-def test_relay_pending_failure_counts_attempt_and_retries_later(session, owner, sender):
+def test_relay_pending_failure_counts_attempt_and_retries_after_the_backoff(
+        session, owner, sender):
     note = NotificationFactory(user_id=owner.id)
     sender.fail_ids.add(note.id)
     assert service.relay_pending(session=session, sender=sender, now=NOW) == 0
-    assert (note.sent_at, note.attempts) == (None, 1)
+    assert (note.sent_at, note.attempts, note.last_error) == (None, 1, "DeliveryFailed")
+    assert note.next_attempt_at == NOW + timedelta(seconds=service.RETRY_FIRST_S)
     sender.fail_ids.clear()
-    assert service.relay_pending(session=session, sender=sender, now=NOW) == 1
-    assert note.attempts == 2
+    assert service.relay_pending(session=session, sender=sender, now=NOW) == 0
+    later = NOW + timedelta(seconds=service.RETRY_FIRST_S)
+    assert service.relay_pending(session=session, sender=sender, now=later) == 1
+    assert (note.sent_at, note.attempts) == (later, 2)
 
 
-def test_relay_pending_gives_up_after_max_attempts(session, owner, sender):
-    NotificationFactory(user_id=owner.id, attempts=3)
-    assert service.relay_pending(session=session, sender=sender, now=NOW, max_attempts=3) == 0
-    assert sender.sent == []
+def test_relay_pending_doubles_the_wait_up_to_the_cap(session, owner, sender):
+    note = NotificationFactory(user_id=owner.id)
+    sender.fail_ids.add(note.id)
+    now, waits = NOW, []
+    for _ in range(9):
+        service.relay_pending(session=session, sender=sender, now=now)
+        waits.append((note.next_attempt_at - now).total_seconds())
+        now = note.next_attempt_at
+    assert waits == [10, 20, 40, 80, 160, 320, 600, 600, 600]
+
+
+def test_relay_pending_keeps_a_non_urgent_row_as_a_dead_letter_after_max_attempts(
+        session, owner, sender, caplog):
+    note = NotificationFactory(user_id=owner.id)
+    sender.fail_ids.add(note.id)
+    now = NOW
+    with caplog.at_level(logging.ERROR, logger="homecare.notifications.service"):
+        for _ in range(3):
+            service.relay_pending(session=session, sender=sender, now=now, max_attempts=3)
+            now += timedelta(hours=1)
+    assert (note.attempts, note.failed_at, note.sent_at) == (3, NOW + timedelta(hours=2), None)
+    assert f"notification {note.id}" in caplog.text and "dead letter" in caplog.text
+    sender.fail_ids.clear()
+    assert service.relay_pending(session=session, sender=sender, now=now) == 0
+    assert session.get(Notification, note.id) is not None
+
+
+def test_relay_pending_never_gives_up_an_urgent_row(session, owner, sender):
+    sos = NotificationFactory(user_id=owner.id, kind="alert_sos", urgent=True)
+    sender.fail_ids.add(sos.id)
+    now = NOW
+    for _ in range(12):
+        service.relay_pending(session=session, sender=sender, now=now, max_attempts=3)
+        now += timedelta(hours=1)
+    assert (sos.attempts, sos.failed_at) == (12, None)
+    sender.fail_ids.clear()
+    assert service.relay_pending(session=session, sender=sender, now=now) == 1
+
+
+def test_relay_pending_delivers_an_sos_page_soon_after_a_100_second_outage(
+        session, owner, sender):
+    sos = NotificationFactory(user_id=owner.id, kind="alert_sos", urgent=True)
+    sender.fail_ids.add(sos.id)
+    for tick in range(0, 100, 10):  # the relay runs every 10 s; the channel is down
+        service.relay_pending(session=session, sender=sender, now=NOW + timedelta(seconds=tick))
+    sender.fail_ids.clear()
+    tick = 100
+    while sos.sent_at is None and tick < 100 + service.URGENT_RETRY_CAP_S + 10:
+        service.relay_pending(session=session, sender=sender, now=NOW + timedelta(seconds=tick))
+        tick += 10
+    assert sos.sent_at is not None and sos.attempts < 10
+
+
+def test_relay_pending_leaves_a_row_claimed_by_a_relay_that_died_until_its_lease_ends(
+        session, owner, sender):
+    note = NotificationFactory(user_id=owner.id)
+    session.commit()
+
+    class Killed(BaseException):
+        pass
+
+    class DiesWhileSending:
+        def send(self, message):
+            raise Killed
+
+    with pytest.raises(Killed):
+        service.relay_pending(session=session, sender=DiesWhileSending(), now=NOW)
+    session.rollback()
+    assert service.relay_pending(session=session, sender=sender, now=NOW) == 0
+    lease_over = NOW + timedelta(seconds=service.CLAIM_LEASE_S)
+    assert service.relay_pending(session=session, sender=sender, now=lease_over) == 1
+    assert [m.id for m in sender.sent] == [note.id]
 
 
 def test_relay_pending_resends_after_a_crash_with_the_same_id(session, owner, sender,
@@ -199,6 +287,40 @@ def test_relay_pending_resends_after_a_crash_with_the_same_id(session, owner, se
     session.rollback()
     service.relay_pending(session=session, sender=sender, now=NOW)
     assert [m.id for m in sender.sent] == [note.id, note.id]
+
+
+def test_relay_pending_holds_no_lock_while_the_channel_sends(scratch_app):
+    """A slow channel must not keep the outbox rows (PostgreSQL) or the database
+    (SQLite's write lock) from an SOS being stored meanwhile: another connection
+    writes while the message is being sent."""
+    from homecare.extensions import db, make_engine
+
+    with scratch_app.app_context():
+        user = UserFactory()
+        note_id = NotificationFactory(user_id=user.id, kind="alert_sos", urgent=True).id
+        db.session.commit()
+    engine = make_engine(scratch_app.config["HOMECARE"].database_url)
+    wrote = []
+
+    class WritesWhileSending:
+        def send(self, message):
+            with engine.connect() as other:
+                if other.dialect.name == "sqlite":
+                    other.exec_driver_sql("PRAGMA busy_timeout=500")
+                else:
+                    other.exec_driver_sql("SET lock_timeout = '500ms'")
+                other.execute(sa.update(Notification).where(Notification.id == message.id)
+                              .values(read_at=NOW))
+                other.commit()
+            wrote.append(message.id)
+
+    try:
+        with scratch_app.app_context():
+            sent = service.relay_pending(session=db.session, sender=WritesWhileSending(),
+                                         now=NOW)
+    finally:
+        engine.dispose()
+    assert (sent, wrote) == (1, [note_id])
 
 
 def test_logging_sender_logs_no_payload(caplog, owner):

@@ -42,8 +42,9 @@ def item(session):
 
 
 @pytest.fixture
-def recipient(patient):
-    return CareRecipientFactory(owner_id=patient.id)
+def recipient(patient, org):
+    """Assessed by ``org``, which serves her ``address``."""
+    return CareRecipientFactory(owner_id=patient.id, assessed_by=org.id)
 
 
 @pytest.fixture

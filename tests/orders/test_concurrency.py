@@ -18,7 +18,7 @@ from homecare.extensions import db, utcnow
 from homecare.notifications.models import Notification
 from homecare.orders.models import IdempotencyKey, Order, OrderEvent
 from homecare.orders.states import InvalidTransition, transition
-from homecare.patients.models import Address, CareRecipient
+from homecare.patients.models import Address, Assessment, CareRecipient
 from tests.factories import (
     AddressFactory,
     CareRecipientFactory,
@@ -43,7 +43,7 @@ def committed(app, app_overrides):
         item = ServiceItemFactory(duration_min=60)
         patient = UserFactory(role="patient")
         supervisor = UserFactory(role="supervisor", organization_id=org.id)
-        recipient = CareRecipientFactory(owner_id=patient.id)
+        recipient = CareRecipientFactory(owner_id=patient.id, assessed_by=org.id)
         address = AddressFactory(patient_id=recipient.id, organization_id=org.id)
         db.session.commit()
         start, end = local_window()
@@ -76,6 +76,7 @@ def _clean_up(org_id: int, item_code: str, user_ids: list[int], recipient_id: in
     s.execute(sa.delete(AuditEntry).where(AuditEntry.organization_id == org_id))
     s.execute(sa.delete(Order).where(Order.organization_id == org_id))
     s.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.user_id.in_(user_ids)))
+    s.execute(sa.delete(Assessment).where(Assessment.patient_id == recipient_id))
     s.execute(sa.delete(Address).where(Address.patient_id == recipient_id))
     s.execute(sa.delete(CareRecipient).where(CareRecipient.id == recipient_id))
     s.execute(sa.delete(User).where(User.id.in_(user_ids)))

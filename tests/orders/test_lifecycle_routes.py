@@ -9,8 +9,8 @@ from homecare.dispatch.models import Offer
 from homecare.notifications.models import Notification
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order, OrderEvent, Review
-from homecare.patients.models import CareRecipient
-from tests.factories import OfferFactory, UserFactory, auth
+from homecare.patients.models import Assessment
+from tests.factories import OfferFactory, UserFactory, auth, unassess
 from tests.orders.conftest import API
 
 
@@ -47,12 +47,12 @@ def test_approve_without_body_is_200(client, supervisor, make_order):
     assert r.status_code == 200, r.get_json()
 
 
-def test_approve_first_order_marks_recipient_assessed(
-        client, session, supervisor, make_order, recipient):
-    recipient.assessed_at = None
+def test_approve_first_order_marks_recipient_assessed_by_the_organization(
+        client, session, supervisor, make_order, recipient, org):
+    unassess(recipient)
     order = make_order("submitted")
     client.post(f"{API}/orders/{order.id}/approve", json={}, headers=auth(supervisor))
-    assert session.get(CareRecipient, recipient.id).assessed_at is not None
+    assert session.get(Assessment, (recipient.id, org.id)) is not None
 
 
 def test_approve_notifies_the_owner(client, session, supervisor, make_order, patient):
@@ -106,12 +106,12 @@ def test_reject_with_reason_is_200_and_tells_the_owner_why(
 
 
 def test_reject_does_not_mark_recipient_assessed(
-        client, session, supervisor, make_order, recipient):
-    recipient.assessed_at = None
+        client, session, supervisor, make_order, recipient, org):
+    unassess(recipient)
     order = make_order("submitted")
     client.post(f"{API}/orders/{order.id}/reject", json={"reason": "不符合条件"},
                 headers=auth(supervisor))
-    assert session.get(CareRecipient, recipient.id).assessed_at is None
+    assert session.get(Assessment, (recipient.id, org.id)) is None
 
 
 def test_reject_without_reason_is_422(client, supervisor, make_order):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from tests.factories import (
     ServiceItemFactory,
     UserFactory,
     auth,
+    unassess,
 )
 from tests.orders.conftest import API, local_window
 
@@ -63,11 +65,51 @@ def test_book_stores_utc_window_and_local_service_date(client, session, patient,
 
 def test_book_first_order_of_unassessed_recipient_stays_submitted(
         client, session, patient, order_body, recipient):
-    recipient.assessed_at = None
-    session.flush()
+    unassess(recipient)
     r = client.post(f"{API}/orders", json=order_body, headers=auth(patient))
     assert r.status_code == 201
     assert r.get_json()["status"] == "submitted"
+
+
+def _jinan_home(session, recipient, jinan):
+    home = AddressFactory(patient_id=recipient.id, organization_id=jinan.id, lat=36.6512,
+                          lng=117.1201, text="济南市历下区泉城路1号")
+    session.commit()
+    return home
+
+
+def test_book_at_an_organization_that_has_not_assessed_the_recipient_stays_submitted(
+        client, session, patient, order_body, recipient, other_org):
+    # She was assessed by the Jining hospital (``org``); Jinan's has never seen her.
+    home = _jinan_home(session, recipient, other_org)
+    r = client.post(f"{API}/orders", json={**order_body, "address_id": home.id},
+                    headers=auth(patient))
+    assert r.status_code == 201, r.get_json()
+    assert (r.get_json()["status"], r.get_json()["organization_id"]) == ("submitted",
+                                                                         other_org.id)
+
+
+def test_approval_by_the_second_organization_assesses_the_recipient_there(
+        client, session, patient, order_body, recipient, other_org, other_supervisor):
+    home = _jinan_home(session, recipient, other_org)
+    first = client.post(f"{API}/orders", json={**order_body, "address_id": home.id},
+                        headers=auth(patient)).get_json()
+    r = client.post(f"{API}/orders/{first['id']}/approve", json={},
+                    headers=auth(other_supervisor))
+    assert r.status_code == 200, r.get_json()
+    start, end = local_window(days=2)
+    r = client.post(f"{API}/orders", headers=auth(patient), json={
+        **order_body, "address_id": home.id, "window_start": start.isoformat(),
+        "window_end": end.isoformat()})
+    assert r.get_json()["status"] in ("approved", "offered")
+
+
+def test_book_with_lone_surrogate_in_notes_is_422(client, patient, order_body):
+    # Valid JSON, but no character: SQLite and psycopg cannot encode it (was a 500).
+    raw = json.dumps({**order_body, "notes": "PLACEHOLDER"}).replace("PLACEHOLDER", "\\ud800")
+    r = client.post(f"{API}/orders", data=raw, content_type="application/json",
+                    headers=auth(patient))
+    assert "notes" in assert_problem(r, 422, "validation_failed")["errors"]
 
 
 def test_book_item_requiring_assessment_stays_submitted(client, patient, order_body):

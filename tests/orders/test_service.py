@@ -17,8 +17,8 @@ from homecare.orders.states import (
     open_order,
     transition,
 )
-from homecare.patients.models import CareRecipient
-from tests.factories import UserFactory
+from homecare.patients.models import Assessment
+from tests.factories import UserFactory, unassess
 from tests.orders.conftest import SHANGHAI, actor_of
 
 # A fixed clock: Tuesday 2030-05-07 09:00 in Shanghai.
@@ -141,20 +141,20 @@ def test_create_order_gated_is_not_handed_to_dispatch(session, book, recipient, 
     handed = []
     monkeypatch.setattr("homecare.dispatch.service.start_dispatch",
                         lambda **kw: handed.append(kw))
-    recipient.assessed_at = None
+    unassess(recipient)
     session.commit()
     assert book(_local(8, 10), _local(8, 12)).status == "submitted"
     assert handed == []
 
 
 def test_approve_second_gated_order_keeps_first_assessment_time(
-        session, supervisor, make_order, recipient, config):
+        session, supervisor, make_order, recipient, org, config):
     assessed = NOW - timedelta(days=30)
-    recipient.assessed_at = assessed
+    session.get(Assessment, (recipient.id, org.id)).assessed_at = assessed
     order = make_order("submitted")
     service.approve_order(session=session, actor=actor_of(supervisor), order_id=order.id,
                           now=NOW, config=config)
-    assert session.get(CareRecipient, recipient.id).assessed_at == assessed
+    assert session.get(Assessment, (recipient.id, org.id)).assessed_at == assessed
 
 
 def test_get_order_for_admin_sees_any_organization(session, admin, make_order):

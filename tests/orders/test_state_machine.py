@@ -44,7 +44,7 @@ def test_random_actions_leave_only_legal_histories(
         client, session, org, patient, supervisor, nurse, nurse_user, item, order_body, steps,
         assessed):
     recipient = CareRecipientFactory(owner_id=patient.id,
-                                     assessed_at=utcnow() if assessed else None)
+                                     assessed_by=org.id if assessed else None)
     address = AddressFactory(patient_id=recipient.id, organization_id=org.id)
     session.commit()
     body = {**order_body, "patient_id": recipient.id, "address_id": address.id}

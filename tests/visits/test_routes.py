@@ -178,6 +178,28 @@ def test_check_out_with_vitals_out_of_range_is_422_naming_the_field(
     assert field in body["errors"]["vitals"]
 
 
+@pytest.mark.parametrize("vitals, field", [
+    ({"pulse_bpm": 76.5}, "pulse_bpm"),
+    ({"spo2_pct": 97.4}, "spo2_pct"),
+    ({"systolic_mmhg": 128.6, "diastolic_mmhg": 82}, "systolic_mmhg"),
+])
+def test_check_out_with_a_fractional_integer_vital_is_422_not_truncated(
+        client, session, committed_visit, headers, vitals, field):
+    order = committed_visit("in_service", checked_in_at=utcnow())
+    body = assert_problem(client.post(f"{API}/orders/{order.id}/check-out", headers=headers,
+                                      json=_record_body(order, session, vitals=vitals)), 422)
+    assert field in body["errors"]["vitals"]
+    assert session.get(Order, order.id, populate_existing=True).status == "in_service"
+
+
+def test_check_in_with_an_unknown_field_is_still_422(client, committed_visit, headers):
+    # Only the SOS body is lenient.
+    order = committed_visit("en_route", departed_at=utcnow())
+    body = assert_problem(client.post(f"{API}/orders/{order.id}/check-in", headers=headers,
+                                      json={"lat": 35.41, "lng": 116.58, "battery": 80}), 422)
+    assert "battery" in body["errors"]
+
+
 def test_check_out_before_check_in_is_409(client, session, committed_visit, headers):
     order = committed_visit("en_route", departed_at=utcnow())
     assert_problem(client.post(f"{API}/orders/{order.id}/check-out", headers=headers,
@@ -213,11 +235,55 @@ def test_sos_is_never_rate_limited(client, committed_visit, headers):
     assert codes == {201}
 
 
-def test_sos_with_only_lat_is_422(client, committed_visit, headers):
+@pytest.fixture
+def last_ping(session, nurse):
+    nurse.last_lat, nurse.last_lng, nurse.last_ping_at = 35.43, 116.6, utcnow()
+    session.commit()
+    return nurse
+
+
+@pytest.mark.parametrize("body, reason", [
+    ({"lat": 35.42, "lng": 116.59, "accuracy_m": -1}, "accuracy_m"),
+    ({"lat": 35.42, "lng": 116.59, "coord_system": "GCJ02"}, "coord_system"),
+    ({"lat": 35.42}, "lng"),
+    ({"lat": "here", "lng": 116.59}, "lat"),
+])
+def test_sos_with_a_bad_position_is_stored_at_her_last_ping(
+        client, session, committed_visit, headers, last_ping, body, reason):
     order = committed_visit("en_route", departed_at=utcnow())
-    body = assert_problem(client.post(f"{API}/orders/{order.id}/sos", headers=headers,
-                                      json={"lat": 35.42}), 422)
-    assert "lng" in body["errors"]
+    r = client.post(f"{API}/orders/{order.id}/sos", headers=headers, json=body)
+    assert r.status_code == 201, r.get_json()
+    assert (r.get_json()["position"]["lat"], r.get_json()["position"]["lng"]) == (35.43, 116.6)
+    alert = session.get(Alert, r.get_json()["id"])
+    assert alert.kind == "sos" and reason in alert.detail
+
+
+def test_sos_with_unknown_fields_is_stored_and_notes_them(client, session, committed_visit,
+                                                          headers):
+    order = committed_visit("en_route", departed_at=utcnow())
+    r = client.post(f"{API}/orders/{order.id}/sos", headers=headers,
+                    json={"lat": 35.42, "lng": 116.59, "battery": 12, "note": "救命"})
+    assert r.status_code == 201, r.get_json()
+    alert = session.get(Alert, r.get_json()["id"])
+    assert "battery" in alert.detail and "救命" in alert.detail
+
+
+def test_sos_with_a_body_that_is_not_an_object_is_stored(client, session, committed_visit,
+                                                         headers):
+    order = committed_visit("en_route", departed_at=utcnow())
+    r = client.post(f"{API}/orders/{order.id}/sos", headers=headers, json=[35.42, 116.59])
+    assert r.status_code == 201, r.get_json()
+
+
+def test_sos_after_a_supervisor_cancelled_the_order_is_201(client, session, committed_visit,
+                                                           headers, supervisor):
+    order = committed_visit("en_route", departed_at=utcnow())
+    assert client.post(f"{API}/orders/{order.id}/cancel", headers=auth(supervisor),
+                       json={"reason": "家属拒绝入户"}).status_code == 200
+    r = client.post(f"{API}/orders/{order.id}/sos", headers=headers,
+                    json={"lat": 35.42, "lng": 116.59})
+    assert r.status_code == 201, r.get_json()
+    assert session.get(Alert, r.get_json()["id"]).order_id == order.id
 
 
 def test_sos_on_another_nurses_order_is_404(client, committed_visit, other_nurse_user):
@@ -270,3 +336,13 @@ def test_sos_without_any_body_is_still_raised(client, committed_visit, headers):
     r = client.post(f"{API}/orders/{order.id}/sos", headers=headers)
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["kind"] == "sos"
+
+
+def test_sos_with_an_unknown_field_named_by_a_lone_surrogate_is_still_raised(
+        client, session, committed_visit, headers):
+    # JSON may name a field "\ud800", which no column stores: it was a 500, no alarm.
+    order = committed_visit("en_route", departed_at=utcnow())
+    r = client.post(f"{API}/orders/{order.id}/sos", headers=headers,
+                    content_type="application/json", data='{"\\ud800": 1, "note": "救命"}')
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert "\\\\ud800" in session.get(Alert, r.get_json()["id"]).detail

@@ -19,12 +19,13 @@ from homecare.geo import geodesic_km, wgs84_to_gcj02
 from homecare.notifications.models import Notification
 from homecare.orders.models import Order, OrderEvent
 from homecare.orders.service import OrderNotFound
-from homecare.orders.states import InvalidTransition
+from homecare.orders.states import InvalidTransition, transition
 from homecare.visits import service
 from homecare.visits.models import CareRecord
 from tests.factories import (
     CareRecordFactory,
     NurseFactory,
+    OfferFactory,
     OrganizationFactory,
     UserFactory,
     booked_order,
@@ -133,13 +134,30 @@ def test_check_in_of_an_assigned_order_departs_first(session, visit, nurse_user,
 
 def test_check_in_resolves_late_and_no_show_alerts(session, visit, nurse_user, config, org):
     order = visit("en_route", departed_at=utcnow())
-    for kind, cause in (("late", late_cause(order.id)), ("no_show", no_show_cause(order.id))):
+    for kind, cause in (("late", late_cause(order.id, order.nurse_id)),
+                        ("no_show", no_show_cause(order.id, order.nurse_id))):
         raise_alert(session, kind=kind, cause=cause, organization_id=org.id, now=utcnow(),
-                    order_id=order.id)
+                    order_id=order.id, nurse_id=order.nurse_id)
     _check_in(session, order, nurse_user, config, address_of(session, order))
     statuses = {a.kind: a.status for a in session.scalars(
         sa.select(Alert).where(Alert.order_id == order.id))}
     assert statuses == {"late": "resolved", "no_show": "resolved"}
+
+
+def test_check_in_resolution_is_on_the_trail_in_her_name_from_her_device(
+        session, visit, nurse_user, config, org):
+    order = visit("en_route", departed_at=utcnow())
+    alert = raise_alert(session, kind="late", cause=late_cause(order.id, order.nurse_id),
+                        organization_id=org.id, now=utcnow(), order_id=order.id,
+                        nurse_id=order.nurse_id)
+    door = address_of(session, order)
+    service.check_in(session=session, actor=replace(actor_of(nurse_user), ip="10.8.0.7"),
+                     order_id=order.id, lat=door.lat, lng=door.lng, now=utcnow(),
+                     config=config)
+    entry = session.scalar(sa.select(AuditEntry).where(
+        AuditEntry.object_type == "alert", AuditEntry.object_id == alert.id,
+        AuditEntry.action == "alert.resolved"))
+    assert (entry.actor_id, entry.actor_role, entry.ip) == (nurse_user.id, "nurse", "10.8.0.7")
 
 
 def test_check_in_by_another_nurse_is_order_not_found(session, visit, other_nurse_user,
@@ -203,10 +221,19 @@ def test_check_out_before_check_in_is_refused_and_writes_no_record(session, visi
 
 def test_check_out_resolves_the_overtime_alert(session, visit, nurse_user, org):
     order = visit("in_service", checked_in_at=utcnow() - timedelta(hours=3))
-    raise_alert(session, kind="overtime", cause=overtime_cause(order.id), organization_id=org.id,
-                now=utcnow(), order_id=order.id)
+    raise_alert(session, kind="overtime", cause=overtime_cause(order.id, order.nurse_id),
+                organization_id=org.id, now=utcnow(), order_id=order.id,
+                nurse_id=order.nurse_id)
     _check_out(session, order, nurse_user)
     assert _alerts(session, order, "overtime")[0].status == "resolved"
+
+
+def test_check_out_leaves_the_geofence_alert_open_for_a_supervisor(session, visit,
+                                                                   nurse_user, config):
+    order = visit("en_route", departed_at=utcnow())
+    _check_in(session, order, nurse_user, config, north_of(address_of(session, order), 400))
+    _check_out(session, order, nurse_user, now=utcnow() + timedelta(minutes=40))
+    assert [a.status for a in _alerts(session, order, "geofence")] == ["open"]
 
 
 # ---------------------------------------------------------------- reading the record
@@ -314,6 +341,51 @@ def test_sos_after_the_visit_ended_is_still_raised(session, visit, nurse_user):
     result = service.raise_sos(session=session, actor=actor_of(nurse_user), order_id=order.id,
                                lat=35.42, lng=116.59, now=utcnow())
     assert result["severity"] == "critical"
+
+
+def test_sos_after_the_order_was_cancelled_is_still_stored(session, visit, nurse_user,
+                                                             supervisor):
+    # The family refuses her at the door and the supervisor cancels the visit.
+    order = visit("en_route", departed_at=utcnow())
+    transition(session, order, "cancelled", actor=actor_of(supervisor), now=utcnow(),
+               reason="家属拒绝入户")
+    result = service.raise_sos(session=session, actor=actor_of(nurse_user), order_id=order.id,
+                               lat=35.42, lng=116.59, now=utcnow())
+    alert = session.get(Alert, result["id"])
+    assert (alert.kind, alert.severity, alert.order_id) == ("sos", "critical", order.id)
+    assert "cancelled" in alert.detail
+
+
+def test_sos_after_the_order_went_to_another_nurse_is_stored_as_hers(
+        session, org, item, nurse, nurse_user, supervisor):
+    order = booked_order(org, status="approved", item=item)
+    transition(session, order, "assigned", actor=actor_of(supervisor), now=utcnow(),
+               nurse_id=nurse.id)
+    other = NurseFactory(organization_id=org.id)
+    transition(session, order, "assigned", actor=actor_of(supervisor), now=utcnow(),
+               nurse_id=other.id)
+    result = service.raise_sos(session=session, actor=actor_of(nurse_user), order_id=order.id,
+                               now=utcnow())
+    assert session.get(Alert, result["id"]).nurse_id == nurse.id
+
+
+def test_sos_on_an_order_she_was_only_offered_is_order_not_found(session, org, item, nurse,
+                                                                  nurse_user):
+    order = booked_order(org, status="offered", item=item)
+    OfferFactory(order_id=order.id, nurse_id=nurse.id, status="declined")
+    with pytest.raises(OrderNotFound):
+        service.raise_sos(session=session, actor=actor_of(nurse_user), order_id=order.id,
+                          now=utcnow())
+    assert _alerts(session, order, "sos") == []
+
+
+def test_sos_notes_what_it_ignored_from_the_request(session, visit, nurse, nurse_user):
+    nurse.last_lat, nurse.last_lng, nurse.last_ping_at = 35.43, 116.6, utcnow()
+    order = visit("en_route", departed_at=utcnow())
+    result = service.raise_sos(session=session, actor=actor_of(nurse_user), order_id=order.id,
+                               now=utcnow(), ignored={"accuracy_m": ["Must be at least 0."]})
+    assert "accuracy_m" in result["detail"] and "Must be at least 0." in result["detail"]
+    assert (result["lat"], result["lng"]) == (35.43, 116.6)
 
 
 def test_sos_on_another_nurses_order_is_order_not_found(session, visit, other_nurse_user):
