@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from homecare.config import Config
 from homecare.geo import Point, TravelModel
+from homecare.nurses.availability import SHIFT_MARGIN
 from homecare.nurses.models import Shift
 from homecare.orders.models import Order
 from homecare.orders.states import HOLDS_NURSE
@@ -38,6 +39,8 @@ _BATCH_POINTS = 20
 
 # A stretch of shifts: (start, end) in seconds.
 Stretch = tuple[int, int]
+# A leg of travel: (from, to).
+Leg = tuple[Point, Point]
 
 
 _EPOCH = datetime(1970, 1, 1)
@@ -86,6 +89,7 @@ class Held(NamedTuple):
     # Visiting order: the planned arrival where there is one, else the window start.
     sort_key: int
     checked_in: int | None
+    checked_out: int | None
     # Booked for the order's local day: only these count towards her daily cap.
     on_day: bool
 
@@ -118,12 +122,14 @@ def _shifts_stmt() -> sa.Select:
 
 def stretches(session: Session, nurse_ids: Sequence[int], day: date,
               config: Config) -> dict[int, list[Stretch]]:
-    """Per nurse, her shifts touching the local ``day``, back-to-back ones merged."""
+    """Per nurse, the stretches of her shifts touching the local ``day``: back-to-back
+    shifts merged, also across midnight (read ``SHIFT_MARGIN`` either side first)."""
     if not nurse_ids:
         return {}
     start, end = day_bounds(day, config)
-    rows = session.connection().execute(_shifts_stmt(), {"ids": list(nurse_ids),
-                                                         "until": end, "since": start}).all()
+    rows = session.connection().execute(_shifts_stmt(), {
+        "ids": list(nurse_ids), "until": end + SHIFT_MARGIN,
+        "since": start - SHIFT_MARGIN}).all()
     merged: dict[int, list[list[datetime]]] = {}
     for nurse_id, s, e in rows:
         mine = merged.setdefault(nurse_id, [])
@@ -133,15 +139,22 @@ def stretches(session: Session, nurse_ids: Sequence[int], day: date,
             mine[-1][1] = max(mine[-1][1], e)
         elif e > s:
             mine.append([s, e])
-    return {nurse_id: [(secs_up(s), secs(e)) for s, e in spans]
-            for nurse_id, spans in merged.items()}
+    since, until = secs(start), secs(end)
+    out: dict[int, list[Stretch]] = {}
+    for nurse_id, spans in merged.items():
+        mine = [(secs_up(s), secs(e)) for s, e in spans]
+        mine = [(s, e) for s, e in mine if e > since and s < until]
+        if mine:
+            out[nurse_id] = mine
+    return out
 
 
 @functools.cache
 def _held_stmt() -> sa.Select:
     return (sa.select(Order.id, Order.nurse_id, Order.status, _raw(Order.window_start),
                       _raw(Order.window_end), Order.duration_min, _raw(Order.planned_arrival),
-                      _raw(Order.checked_in_at), Order.service_date, Address.lat, Address.lng)
+                      _raw(Order.checked_in_at), _raw(Order.checked_out_at), Order.service_date,
+                      Address.lat, Address.lng)
             .join(Address, Address.id == Order.address_id)
             .where(Order.nurse_id.in_(sa.bindparam("ids", expanding=True)),
                    Order.window_start < sa.bindparam("until"),
@@ -170,12 +183,13 @@ def held_visits(session: Session, nurse_ids: Sequence[int], day: date,
     rows = session.connection().execute(_held_stmt(), {
         "ids": list(nurse_ids), "since": since, "until": until,
         "skip": exclude_order_id or 0}).all()
-    for (order_id, nurse_id, status, start, end, minutes, planned, checked_in, service_date,
-         lat, lng) in rows:
+    for (order_id, nurse_id, status, start, end, minutes, planned, checked_in, checked_out,
+         service_date, lat, lng) in rows:
         stop = visit(order_id, Point(lat, lng), start, end, minutes)
         out.setdefault(nurse_id, []).append(Held(
             order_id, status, stop, secs(planned) if planned else stop.window_start,
-            secs_up(checked_in) if checked_in else None, service_date == day))
+            secs_up(checked_in) if checked_in else None,
+            secs(checked_out) if checked_out else None, service_date == day))
     for mine in out.values():
         mine.sort(key=lambda v: (v.sort_key, v.stop.window_start, v.id))
     return out
@@ -200,26 +214,82 @@ class Start(NamedTuple):
     start_from: str
 
 
-def start_of(home: Point, ping: Point | None, stretch: Stretch, held: Sequence[Held],
-             now: int) -> Start:
-    """She sets off no earlier than the stretch's start or ``now``: from the visit she
-    is on once it is done, else from ``ping`` (her fresh position) if the stretch has
-    begun, else from ``home``."""
-    depart = max(stretch[0], now)
+def _under_way(stretch: Stretch, held: Sequence[Held]) -> Held | None:
     busy = [v for v in held if v.status in UNDER_WAY
             and v.stop.window_end > stretch[0] and v.stop.window_start < stretch[1]]
-    if busy:
-        v = busy[-1]
-        begun = v.checked_in or max(now, v.stop.window_start)
+    return busy[-1] if busy else None
+
+
+def _last_done(stretch: Stretch, held: Sequence[Held], now: int) -> Held | None:
+    """Her last visit done in the stretch before ``now``: where she is when free."""
+    # Completed without a check-out time (imported data): its window start, as the
+    # planner orders them (scheduling.day._last_known_place).
+    done = [(v.checked_out if v.checked_out is not None else v.stop.window_start, v.id, v)
+            for v in held if v.status == "completed"]
+    done = [d for d in done if stretch[0] <= d[0] <= now]
+    return max(done, key=lambda d: d[:2])[2] if done else None
+
+
+def heading(home: Point, ping: Point | None, stretch: Stretch, held: Sequence[Held],
+            now: int) -> Leg | None:
+    """The leg still ahead of her if she is en route to a visit in the stretch: from
+    her fresh ping, else her last visit done in it, else home (as the planner has it,
+    scheduling.day._current). ``start_of`` needs its travel time."""
+    v = _under_way(stretch, held)
+    if v is None or v.status != "en_route" or v.checked_in is not None:
+        return None
+    if ping is not None:
+        return ping, v.stop.place
+    done = _last_done(stretch, held, now)
+    return (done.stop.place if done is not None else home), v.stop.place
+
+
+def start_of(home: Point, ping: Point | None, stretch: Stretch, held: Sequence[Held],
+             now: int, legs: Mapping[Leg, int]) -> Start:
+    """She sets off no earlier than the stretch's start or ``now``: from the visit she
+    is on once it is done (en route: after travelling there; ``legs`` holds the
+    seconds of each ``heading``, see ``leg_times``); else, if the stretch has begun,
+    from ``ping`` (her fresh position), else from her last visit done in it; else
+    from ``home``."""
+    depart = max(stretch[0], now)
+    v = _under_way(stretch, held)
+    if v is not None:
+        leg = heading(home, ping, stretch, held, now)
+        if leg is not None:
+            begun = max(now + legs[leg], v.stop.window_start)
+        else:
+            begun = v.checked_in or max(now, v.stop.window_start)
         return Start(v.stop.place, max(depart, begun + v.stop.service_s), "previous_visit")
-    if ping is not None and stretch[0] <= now:
-        return Start(ping, depart, "current_position")
+    if stretch[0] <= now:
+        if ping is not None:
+            return Start(ping, depart, "current_position")
+        done = _last_done(stretch, held, now)
+        if done is not None:
+            return Start(done.stop.place, depart, "previous_visit")
     return Start(home, depart, "home")
+
+
+def leg_times(legs: Iterable[Leg], travel: TravelModel) -> dict[Leg, int]:
+    """Travel seconds for each leg, from a few travel-model calls (not one per nurse)."""
+    todo = list(dict.fromkeys(legs))
+    out: dict[Leg, int] = {}
+    for k in range(0, len(todo), _BATCH_POINTS // 2):
+        chunk = todo[k:k + _BATCH_POINTS // 2]
+        index: dict[Point, int] = {}
+        for a, b in chunk:
+            index.setdefault(a, len(index))
+            index.setdefault(b, len(index))
+        _dist, dur = travel.matrices(list(index))
+        dur = np.asarray(dur, dtype=np.int64)
+        for a, b in chunk:
+            out[(a, b)] = int(dur[index[a], index[b]])
+    return out
 
 
 def route_of(stretch: Stretch, held: Sequence[Held], depart: int) -> list[planner.Visit]:
     """Her accepted visits in the stretch still to come, in visiting order: the route the
-    new visit must fit into. Visits done, under way or already missed no longer shape it."""
+    new visit must fit into. Visits done, under way or already missed no longer shape it
+    (nor those she can no longer reach in time: the check drops them, see _reachable)."""
     return [v.stop for v in held if v.status == "assigned" and v.stop.window_end > stretch[0]
             and v.stop.window_start < stretch[1] and v.stop.window_end >= depart]
 
@@ -305,11 +375,40 @@ def _batches(items: Sequence[_Check]) -> list[list[_Check]]:
     return batches
 
 
+def _reachable(item: _Check) -> None:
+    """Drop from the route the visits she can no longer begin inside their window.
+
+    She is running late for them: the ``late`` and ``no_show`` alerts deal with
+    those, and they must not make every later visit of her stretch look
+    infeasible (best_insertion stops at the first broken window). Walking the
+    route in order, a visit she cannot reach in time is skipped and she goes on
+    to the next from where she was. The travel block is cut to match, so no new
+    travel call is needed.
+    """
+    job, dur = item.job, item.dur
+    n = len(job.route)
+    keep, here, clock = [], 0, job.start.depart
+    for k, v in enumerate(job.route, start=1):
+        begin = max(clock + dur[here][k], v.window_start)
+        if begin <= v.window_end:
+            keep.append(k)
+            here, clock = k, begin + v.service_s
+    if len(keep) == n:
+        return
+    ix = [0, *keep, n + 1, n + 2]
+    item.job = job._replace(route=[job.route[k - 1] for k in keep])
+    item.points = [item.points[i] for i in ix]
+    item.dist = [[item.dist[a][b] for b in ix] for a in ix]
+    item.dur = [[dur[a][b] for b in ix] for a in ix]
+
+
 def _with_route(jobs: Sequence[Job], target: planner.Visit,
                 travel: TravelModel) -> list[Fit | None]:
     items = [_Check(job, target) for job in jobs]
     for batch in _batches(items):
         _fill(travel, batch)
+    for item in items:
+        _reachable(item)
     out: list[Fit | None] = []
     for item in items:
         job = item.job

@@ -16,20 +16,29 @@ Hard filters, checked in this order; the first one a nurse breaks is the rule
 ``shift``                no shift of hers lets her travel there, arrive inside the
                          window and finish the visit before the shift ends
 ``daily_cap``            she already holds ``max_visits_per_day`` visits that day
-``schedule_conflict``    the visit does not fit between her accepted visits of that day
-                         without breaking one of their windows (travel from the
+``schedule_conflict``    the visit does not fit between her accepted visits still to
+                         come without breaking one of their windows (travel from the
                          previous stop and to the next included)
 
 The search reads only the nurses whose service disc touches the address's grid
 cell (``dispatch.nearby``); an explanation reads the one nurse asked about. The
 time rules place the visit into each stretch of her shifts (back-to-back shifts
-merge) with the planner's insertion check (``scheduling.insertion.best_insertion``)
-against her accepted visits; with none in the stretch one leg decides
-(``dispatch.fitting``). She sets off no earlier than the stretch's start or now:
-from the visit she is on, else from her latest ping when the stretch has begun
-and the ping is fresh (``dispatch_ping_max_age_minutes``), else from home.
-Travel home after her last visit is her own time: a shift must cover the
-visits, as a nurse's published availability means "when I can be with patients".
+merge, also across midnight) with the planner's insertion check
+(``scheduling.insertion.best_insertion``) against her accepted visits still to
+come; with none in the stretch one leg decides (``dispatch.fitting``). An
+accepted visit she can no longer begin inside its window (she is running late;
+the ``late`` and no-show alerts deal with it) is left out of that route, so it
+does not block the rest of her stretch.
+
+She sets off no earlier than the stretch's start or now, and not at all from a
+stretch that is over or that the visit she is on outlasts. She sets off from
+the visit she is on once it is done; en route, that is after the travel there
+from her fresh ping, else from her last visit done in the stretch, else from
+home (as the planner counts it). Otherwise, once the stretch has begun, from her latest ping
+if it is fresh (``dispatch_ping_max_age_minutes``), else from her last visit
+done in the stretch; else from home. Travel home after her last visit is her own
+time: a shift must cover the visits, as a nurse's published availability means
+"when I can be with patients".
 
 Score, in [0, 1], higher is better; every part is in [0, 1] and the weights
 are settings (``score_weight_*``), normalised by their sum::
@@ -203,20 +212,39 @@ def evaluate(session: Session, job: Job, rows: Sequence[Any], *, now: datetime,
     now_s = fitting.secs_up(now)
     fresh = timedelta(minutes=config.dispatch_ping_max_age_minutes)
 
-    def jobs(row: Any, with_route: bool) -> list[fitting.Job]:
-        # One job per stretch of her shifts able to hold the visit at all.
-        mine = held.get(row.id, [])
-        home = Point(row.home_lat, row.home_lng)
+    # Per nurse, where she is and the stretches of her shifts able to hold the visit
+    # at all; the legs still ahead of nurses en route come from one batch of travel.
+    places: dict[int, tuple[Point, Point | None]] = {}
+    covering: dict[int, list[fitting.Stretch]] = {}
+    pending: list[fitting.Leg] = []
+    for row, _km in standing:
         ping = (Point(row.last_lat, row.last_lng)
                 if row.last_ping_at is not None and row.last_lat is not None
                 and row.last_lng is not None and now - row.last_ping_at <= fresh else None)
-        out = []
-        for stretch in shifts.get(row.id, []):
-            if fitting.may_cover(stretch, target):
-                start = fitting.start_of(home, ping, stretch, mine, now_s)
-                route = fitting.route_of(stretch, mine, start.depart) if with_route else []
-                out.append(fitting.Job(row.id, home, start, stretch[1], route))
-        return out
+        places[row.id] = (Point(row.home_lat, row.home_lng), ping)
+        covering[row.id] = [s for s in shifts.get(row.id, []) if fitting.may_cover(s, target)]
+        for stretch in covering[row.id]:
+            leg = fitting.heading(*places[row.id], stretch, held.get(row.id, []), now_s)
+            if leg is not None:
+                pending.append(leg)
+    ahead = fitting.leg_times(pending, travel)
+    starts: dict[int, list[tuple[fitting.Stretch, fitting.Start]]] = {}
+    for row, _km in standing:
+        mine = starts[row.id] = []
+        for stretch in covering[row.id]:
+            start = fitting.start_of(*places[row.id], stretch, held.get(row.id, []), now_s,
+                                     ahead)
+            # Over, or the visit she is on runs past its end: she cannot start from it.
+            if start.depart < stretch[1]:
+                mine.append((stretch, start))
+
+    def jobs(row: Any, with_route: bool) -> list[fitting.Job]:
+        # One job per stretch of her shifts able to hold the visit at all.
+        mine = held.get(row.id, [])
+        home = places[row.id][0]
+        return [fitting.Job(row.id, home, start, stretch[1],
+                            fitting.route_of(stretch, mine, start.depart) if with_route else [])
+                for stretch, start in starts[row.id]]
 
     def best(asked: list[fitting.Job]) -> dict[int, fitting.Fit]:
         # Of a nurse's stretches, the fit with the shortest leg there.

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.audit.service import record
 from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
 from homecare.dispatch import rounds
@@ -65,24 +66,33 @@ def start_dispatch(*, session: Session, order: Order, now: datetime,
     return rounds.first_round(session, order, now, config)
 
 
-def withdraw_open_offers(*, session: Session, order_id: int, now: datetime) -> int:
+def withdraw_open_offers(*, session: Session, order_id: int, now: datetime,
+                         actor: Actor | None = None) -> int:
     """Withdraw every open offer of an order (cancelled, assigned elsewhere). No commit.
 
     The nurses whose offers are withdrawn are told, so their app drops the offer.
+    Each withdrawal goes on the audit trail in the name of ``actor``, whose action
+    caused it (None: the service).
     """
-    offers = session.execute(sa.select(Offer.id, Nurse.user_id)
+    offers = session.execute(sa.select(Offer.id, Nurse.user_id, Order.organization_id)
                              .join(Nurse, Nurse.id == Offer.nurse_id)
+                             .join(Order, Order.id == Offer.order_id)
                              .where(Offer.order_id == order_id, Offer.status == "open")).all()
     if not offers:
         return 0
-    result = session.execute(
+    withdrawn = set(session.scalars(
         sa.update(Offer).where(Offer.id.in_([o.id for o in offers]), Offer.status == "open")
-        .values(status="withdrawn", responded_at=now)
-        .execution_options(synchronize_session=False))
-    for offer_id, user_id in offers:
+        .values(status="withdrawn", responded_at=now).returning(Offer.id)
+        .execution_options(synchronize_session=False)))
+    for offer_id, user_id, organization_id in offers:
+        if offer_id not in withdrawn:
+            continue
         notify(session, user_id=user_id, kind="offer_withdrawn", now=now, order_id=order_id,
                payload={"offer_id": offer_id, "order_id": order_id})
-    return result.rowcount
+        record(session, actor=actor, action="offer.withdrawn", object_type="offer",
+               object_id=offer_id, organization_id=organization_id, now=now,
+               detail={"order_id": order_id})
+    return len(withdrawn)
 
 
 # ---------------------------------------------------------------- supervisor
@@ -145,8 +155,8 @@ def assign_nurse(*, session: Session, actor: Actor, order_id: int, nurse_id: int
                  now: datetime, config: Config, reason: str | None = None) -> dict[str, Any]:
     """A supervisor assigns a nurse directly, or reassigns an assigned order.
 
-    Every hard filter applies. Open offers are withdrawn and the ``unassigned``
-    alert resolved; the state machine tells the family, the new nurse and (on
+    Every hard filter applies. Open offers are withdrawn; the state machine
+    resolves the ``unassigned`` alert and tells the family, the new nurse and (on
     reassignment) the nurse taken off.
 
     :raises OrderNotFound: (404) no such order in the supervisor's organization.
@@ -170,8 +180,7 @@ def assign_nurse(*, session: Session, actor: Actor, order_id: int, nurse_id: int
     transition(session, order, "assigned", actor=actor, now=now, reason=reason,
                nurse_id=nurse_id, planned_arrival=standing.planned_arrival,
                route_position=None)
-    withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now)
-    rounds.clear_unassigned(session, order.id, now, by=actor.user_id)
+    withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now, actor=actor)
     session.commit()
     return assignment(order, withdrawn)
 
@@ -188,7 +197,9 @@ def expire_offers(*, session: Session, now: datetime, config: Config) -> dict:
     ``offer_max_rounds`` or when its window is at risk. Idempotent and safe to
     run twice or concurrently: each order is handled under its row lock (rows
     another sweep holds are skipped), every change is a conditional UPDATE, and
-    the round counter is compare-and-set. Returns counts of what it did.
+    the round counter is compare-and-set. An order that fails for any other
+    reason is logged with its id and counted (``orders_failed``); the others go
+    ahead. Returns counts of what it did.
     """
     counts: Counter[str] = Counter()
     closed = session.scalars(sa.select(Order.id).where(
@@ -210,6 +221,11 @@ def expire_offers(*, session: Session, now: datetime, config: Config) -> dict:
         except Problem as exc:
             log.info("sweep skipped order %s: %s", order_id, exc)
             counts["orders_skipped"] += 1
+        except Exception:
+            # A bug met on one order (its savepoint is rolled back) must not stall
+            # every organization's sweep until that order's window closes.
+            log.exception("sweep failed on order %s", order_id)
+            counts["orders_failed"] += 1
 
     due = set(session.scalars(sa.select(Offer.order_id).where(
         Offer.status == "open", Offer.expires_at <= now)))
@@ -224,19 +240,26 @@ def expire_offers(*, session: Session, now: datetime, config: Config) -> dict:
                 order = _lock_for_sweep(session, order_id)
                 if order is None:
                     continue
-                expired = session.execute(
+                expired = session.scalars(
                     sa.update(Offer).where(Offer.order_id == order.id, Offer.status == "open",
                                            Offer.expires_at <= now)
-                    .values(status="expired", responded_at=now)
-                    .execution_options(synchronize_session=False))
-                if expired.rowcount:
-                    counts["offers_expired"] += expired.rowcount
+                    .values(status="expired", responded_at=now).returning(Offer.id)
+                    .execution_options(synchronize_session=False)).all()
+                for offer_id in expired:
+                    record(session, actor=None, action="offer.expired", object_type="offer",
+                           object_id=offer_id, organization_id=order.organization_id,
+                           now=now, detail={"order_id": order.id})
+                if expired:
+                    counts["offers_expired"] += len(expired)
                 counts.update(rounds.next_round(session, order, now, config))
         except (Problem, sa.exc.IntegrityError) as exc:
             # Another writer changed this order between our read and write: the
             # next sweep sees the new state. Other orders go ahead.
             log.info("sweep skipped order %s: %s", order_id, exc)
             counts["orders_skipped"] += 1
+        except Exception:
+            log.exception("sweep failed on order %s", order_id)
+            counts["orders_failed"] += 1
     session.commit()
     return dict(counts)
 

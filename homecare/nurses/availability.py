@@ -18,6 +18,13 @@ TRACKED_STATUSES = ("en_route", "in_service")
 
 Window = tuple[datetime, datetime]
 
+# Back-to-back windows may run across local midnight (20:00-24:00, then
+# 00:00-04:00) and are one stretch of work. Whoever reads a day's shifts reads
+# this much either side of the day, merges, then keeps the stretches touching
+# the day: a visit of the day starts on it and lasts a few hours at most, so a
+# stretch cut beyond the margin decides nothing about it.
+SHIFT_MARGIN = timedelta(hours=6)
+
 
 class ShiftInPast(ValidationProblem):
     code, title = "shift_in_past", "A window starts or ends in the past"

@@ -17,7 +17,7 @@ from homecare.accounts.models import User
 from homecare.catalogue.models import TITLES, ServiceItem, title_rank
 from homecare.config import Config
 from homecare.geo import Point, TravelModel, within_km
-from homecare.nurses.availability import merge_windows, shifts_covering
+from homecare.nurses.availability import SHIFT_MARGIN, merge_windows, shifts_covering
 from homecare.nurses.models import Nurse
 from homecare.nurses.service import qualification_problems
 from homecare.orders.models import Order
@@ -190,6 +190,10 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
     pins = {r.id: r.nurse_id for r in to_plan
             if r.status == "assigned" and not reassign and r.nurse_id in available}
     free = [r for r in to_plan if r.id not in pins]
+    pinned: dict[int, list[Any]] = {}
+    for r in to_plan:
+        if r.id in pins:
+            pinned.setdefault(pins[r.id], []).append(r)
     for nurse, _name in nurses:
         if nurse.id not in available:
             continue
@@ -199,7 +203,7 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
         skills = _skills(nurse, [r.id for r, ok in zip(free, near, strict=True) if ok])
         done = len(fixed_rows.get(nurse.id, []))
         mine = stretches[nurse.id]
-        caps = _split(max(0, nurse.max_visits_per_day - done), [e - b for b, e, _ in mine])
+        caps = _caps(nurse.max_visits_per_day - done, mine, pinned.get(nurse.id, []), clock)
         for k, ((begin, end, place), cap) in enumerate(zip(mine, caps, strict=True)):
             vehicle = planner.Nurse(id=(nurse.id, k), start=place, end=FREE_END,
                                     shift_start=begin, shift_end=end, skills=skills,
@@ -244,10 +248,13 @@ def _qualified_nurses(session: Session, organization_id: int,
 
 def _shift_spans(session: Session, nurse_ids: Sequence[int],
                  clock: Clock) -> dict[int, list[tuple[int, int]]]:
-    """Per nurse, her shifts touching the day, merged (8-12 and 12-16 are one), in seconds."""
-    windows = shifts_covering(session=session, nurse_ids=nurse_ids, start=clock.midnight,
-                              end=clock.end)
-    return {nurse_id: [(clock.seconds_up(s), clock.seconds(e)) for s, e in merge_windows(mine)]
+    """Per nurse, the stretches of her shifts touching the day, in seconds: back-to-back
+    shifts merged (8-12 and 12-16 are one), also across midnight (as dispatch reads them,
+    ``SHIFT_MARGIN`` either side first)."""
+    windows = shifts_covering(session=session, nurse_ids=nurse_ids,
+                              start=clock.midnight - SHIFT_MARGIN, end=clock.end + SHIFT_MARGIN)
+    return {nurse_id: [(clock.seconds_up(s), clock.seconds(e)) for s, e in merge_windows(mine)
+                       if e > clock.midnight and s < clock.end]
             for nurse_id, mine in windows.items()}
 
 
@@ -288,7 +295,10 @@ def _current(nurse: Nurse, held: list[Any], now: datetime, config: Config,
     if en_route:
         r = en_route[-1]
         place = Point(r.lat, r.lng)
-        arrives = now + timedelta(seconds=travel.duration_s(here, place))
+        # From the travel matrix, as every other leg here and dispatch's
+        # (fitting.leg_times) are, so both count the same seconds.
+        _dist, dur = travel.matrices([here, place])
+        arrives = now + timedelta(seconds=int(dur[0][1]))
         begins = max(arrives, r.window_start)
         return _Current(place, begins + timedelta(minutes=r.duration_min), busy=True)
     return _Current(here, now, busy=False)
@@ -333,6 +343,28 @@ def _skills(nurse: Nurse, near_order_ids: Sequence[int]) -> frozenset[str]:
     rank = title_rank(nurse.title)
     return frozenset({*(nurse.skills or ()), *(f"title:{t}" for t in TITLES[:rank + 1]),
                       f"nurse:{nurse.id}", *(f"near:{i}" for i in near_order_ids)})
+
+
+def _caps(left: int, stretches: Sequence[tuple[int, int, Point]], pinned: Sequence[Any],
+          clock: Clock) -> list[int]:
+    """Her daily cap per stretch (vehicle): each holds room for the visits she accepted
+    in it, and what is left of the cap is split by length.
+
+    Dispatch counts the cap over the whole day, so a nurse may accept two morning
+    visits on a split day; a split by length alone would give the morning one slot
+    and unplan an accepted visit for capacity. A pinned visit counts in the first
+    stretch that could hold it (travel aside); her accepted visits are never cut,
+    even if the cap was lowered after she took them.
+    """
+    held = [0] * len(stretches)
+    for r in pinned:
+        opens, closes = clock.seconds_up(r.window_start), clock.seconds(r.window_end)
+        for k, (begin, end, _place) in enumerate(stretches):
+            if begin <= closes and max(opens, begin) + r.duration_min * 60 <= end:
+                held[k] += 1
+                break
+    rest = _split(max(0, left - sum(held)), [e - b for b, e, _ in stretches])
+    return [mine + more for mine, more in zip(held, rest, strict=True)]
 
 
 def _split(total: int, lengths: Sequence[int]) -> list[int]:

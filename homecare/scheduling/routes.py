@@ -26,7 +26,11 @@ class DispatchPlan(MethodView):
         Assigns the approved and offered orders the plan gives a nurse; orders
         nurses accepted stay with them unless `reassign=true`. Visits under way
         or done are kept. Unplannable orders keep their status and are listed
-        with a reason: `no_qualified_nurse`, `window_unreachable` or `capacity`.
+        with a reason: `no_qualified_nurse`, `window_unreachable` or `capacity`;
+        `nurse_day_changed` when the nurse they were planned for took on another
+        visit while the day was being planned (her day is left as it was). The
+        day is today up to the booking horizon ahead (else 422 `day_in_past` or
+        `day_beyond_horizon`).
         """
         return service.plan_day(session=db.session, actor=current_actor(), day=args["date"],
                                 now=utcnow(), config=current_config(),

@@ -1,10 +1,16 @@
-"""Day planning from the database: plan an organization's day, re-plan, nurses' schedules."""
+"""Day planning from the database: plan an organization's day, nurses' schedules.
+
+The morning job plans each day once (``plan_all_organizations``). A day that
+changes after that (a same-day order approved, a cancellation, a nurse off sick)
+is dispatched order by order as usual; the supervisor re-plans it as a whole with
+``POST /dispatch/plan`` when she wants to, as nothing here re-plans on its own.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # Times inside a stored plan's result, turned back into datetimes for answers.
 _STOP_TIMES = ("planned_arrival", "start", "end", "window_start", "window_end")
+# Why a planned stop was not written: her day changed while the day was solved.
+NURSE_DAY_CHANGED = "nurse_day_changed"
 
 
 class OrganizationRequired(ValidationProblem):
@@ -41,6 +49,10 @@ class OrganizationRequired(ValidationProblem):
 
 class DayInPast(ValidationProblem):
     code, title = "day_in_past", "A day that is over cannot be planned"
+
+
+class DayBeyondHorizon(ValidationProblem):
+    code, title = "day_beyond_horizon", "The day is beyond the booking horizon"
 
 
 class DayPlanNotFound(NotFound):
@@ -67,18 +79,31 @@ def plan_day(*, session: Session, actor: Actor | None, day: date, now: datetime,
     The solve (seconds) runs between two transactions: the day is read and
     that transaction committed (nothing is written by then), so no lock is held
     while solving; the write transaction re-checks each order and skips (and
-    lists) those whose status or version changed meanwhile. Call it after the
+    lists) those whose status or version changed meanwhile. It also locks the
+    row of each nurse the plan gives visits (as an accept or an assignment
+    does, ``dispatch.service.lock_nurse``): a nurse who accepted or was given a
+    visit of the day meanwhile keeps her day as it is, and the plan's visits for
+    her are listed as unplanned (``nurse_day_changed``). Call it after the
     caller's own changes are committed. ``actor`` None is the system (the
     morning job), which must name ``organization_id``; an admin must too.
 
     :raises OrganizationRequired: (422) no organization named where one is needed.
     :raises OrganizationNotFound: (404) no such organization, or another one's.
     :raises DayInPast: (422) the day is already over in the service area.
+    :raises DayBeyondHorizon: (422) the day is more than ``booking_horizon_days``
+        after today: no visit can be booked for it, so there is nothing to plan.
     """
     organization_id = _organization_to_plan(session, actor, organization_id)
-    if day < local_day(now, config.timezone):
+    today = local_day(now, config.timezone)
+    if day < today:
         raise DayInPast(f"{day.isoformat()} is over; plan today or a later day",
                         date=day.isoformat())
+    last = today + timedelta(days=config.booking_horizon_days)
+    if day > last:
+        raise DayBeyondHorizon(
+            f"{day.isoformat()} is beyond the booking horizon; plan a day up to "
+            f"{last.isoformat()}", date=day.isoformat(), last_date=last.isoformat(),
+            horizon_days=config.booking_horizon_days)
     travel = travel_model(config)
     loaded = load_day(session, organization_id=organization_id, day=day, now=now,
                       config=config, travel=travel, reassign=reassign)
@@ -134,26 +159,6 @@ def plan_all_organizations(*, session: Session, day: date, now: datetime,
     return summary
 
 
-def replan_if_planned(*, session: Session, organization_id: int, day: date, now: datetime,
-                      config: Config) -> dict[str, Any] | None:
-    """Re-plan a day that has been planned already, after a change to it.
-
-    For the services that change a planned day: after committing a same-day
-    order's approval, a cancellation, or a nurse leaving the day (deactivated,
-    shifts removed). Assigned orders stay with their nurses unless she has no
-    time left that day. Returns the new plan, or None when the day has no plan
-    yet or is over (then dispatch works order by order as usual).
-    """
-    if day < local_day(now, config.timezone):
-        return None
-    planned = session.scalar(sa.select(DayPlan.id).where(
-        DayPlan.organization_id == organization_id, DayPlan.day == day).limit(1))
-    if planned is None:
-        return None
-    return plan_day(session=session, actor=None, day=day, now=now, config=config,
-                    organization_id=organization_id)
-
-
 def get_day_plan(*, session: Session, actor: Actor, day: date,
                  organization_id: int | None = None) -> dict[str, Any]:
     """The latest plan of a day for the caller's organization (an admin names one).
@@ -176,12 +181,16 @@ def nurse_schedule(*, session: Session, actor: Actor, now: datetime, config: Con
                    day: date | None = None) -> dict[str, Any]:
     """The calling nurse's visits of ``day`` (default: today, local) in route order.
 
-    Her held orders (assigned, en route, in service, completed), ordered by
-    route position, then planned arrival, then window. She is assigned to them,
-    so the recipient's name and the exact address are shown.
+    Her held orders (assigned, en route, in service, completed) in visiting
+    order: by planned arrival, or the window's start for a visit without one
+    (assigned after the plan), then the window. She is assigned to them,
+    so the recipient's name and the exact address are shown; each such read goes
+    on the audit trail (PIPL), so this commits.
 
     :raises NurseNotFound: (404) the caller has no nurse profile yet.
     """
+    from homecare.patients.service import record_recipient_reads
+
     nurse = my_nurse(session=session, actor=actor)
     day = day or local_day(now, config.timezone)
     rows = session.execute(
@@ -192,10 +201,10 @@ def nurse_schedule(*, session: Session, actor: Actor, now: datetime, config: Con
         .join(Address, Address.id == Order.address_id)
         .where(Order.nurse_id == nurse.id, Order.service_date == day,
                Order.status.in_(HELD))
-        # Portable NULLS LAST: SQLite sorts NULL first, PostgreSQL last.
-        .order_by(Order.route_position.is_(None), Order.route_position,
-                  Order.planned_arrival.is_(None), Order.planned_arrival,
-                  Order.window_start, Order.id))
+        # Not by route position: a visit assigned after the plan has none, yet it
+        # may come between planned ones. Its window's start stands in for its arrival.
+        .order_by(sa.func.coalesce(Order.planned_arrival, Order.window_start),
+                  Order.window_start, Order.id)).all()
     visits = [
         {"order_id": order.id, "status": order.status, "route_position": order.route_position,
          "planned_arrival": order.planned_arrival, "window_start": order.window_start,
@@ -207,6 +216,10 @@ def nurse_schedule(*, session: Session, actor: Actor, now: datetime, config: Con
     planned_at = session.scalar(
         sa.select(sa.func.max(DayPlan.created_at)).where(
             DayPlan.organization_id == nurse.organization_id, DayPlan.day == day))
+    for order, *_ in rows:
+        record_recipient_reads(session, actor=actor, patient_ids=[order.patient_id], now=now,
+                               part="schedule", detail={"order_id": order.id})
+    session.commit()
     return {"date": day, "nurse_id": nurse.id, "plan_created_at": planned_at,
             "visits": visits}
 
@@ -244,7 +257,8 @@ def _organization_to_plan(session: Session, actor: Actor | None,
 
 def _store(session: Session, day: Day, result: planner.Plan, *, actor: Actor | None,
            now: datetime, reassign: bool, seed: int, solve_s: float) -> DayPlan:
-    """Write the plan back, order by order, skipping orders changed since they were read."""
+    """Write the plan back, order by order, skipping orders changed since they were read
+    and the stops of nurses whose day changed since (see ``_days_changed``)."""
     snapshots = {**day.orders, **{s.id: s for held in day.fixed.values() for s in held}}
     # Locked in id order (PostgreSQL; SQLite's writer already holds the whole
     # database), so the checks below stay true until the commit.
@@ -268,11 +282,27 @@ def _store(session: Session, day: Day, result: planner.Plan, *, actor: Actor | N
         stops_of.setdefault(nurse_id, []).extend(route.stops)
         seconds, metres = travel_of.get(nurse_id, (0, 0))
         travel_of[nurse_id] = (seconds + route.travel_s, metres + route.distance_m)
+    changed = _days_changed(session, day, [n for n, stops in stops_of.items() if stops])
 
     skipped: list[dict[str, Any]] = []
+    unplanned: list[dict[str, Any]] = []
     changes = _Changes()
     routes = []
     for nurse_id in sorted(set(day.nurses) | set(day.fixed)):
+        if nurse_id in changed:
+            # The plan did not see her new visit: any of its stops for her could
+            # clash with it (a double booking), so her day stays as dispatch left it.
+            for stop in sorted(stops_of[nurse_id], key=lambda s: (s.start, s.visit_id)):
+                snap = day.orders[stop.visit_id]
+                if unchanged(snap) is None:
+                    skipped.append(_skip(snap, current))
+                else:
+                    unplanned.append({"order_id": snap.id, "reason": NURSE_DAY_CHANGED})
+            routes.append({"nurse_id": nurse_id, "nurse_name": day.nurses[nurse_id].name,
+                           "travel_min": 0.0, "distance_km": 0.0,
+                           "fixed_order_ids": [s.id for s in day.fixed.get(nurse_id, ())],
+                           "stops": []})
+            continue
         position = 0
         for snap in day.fixed.get(nurse_id, ()):
             order = unchanged(snap)
@@ -306,7 +336,6 @@ def _store(session: Session, day: Day, result: planner.Plan, *, actor: Actor | N
                        "fixed_order_ids": [s.id for s in day.fixed.get(nurse_id, ())],
                        "stops": stops})
 
-    unplanned = []
     for item in result.unplanned:
         snap = day.orders[item.visit_id]
         order = unchanged(snap)
@@ -383,6 +412,34 @@ def _place(session: Session, order: Order, snap: OrderSnapshot, nurse_id: int,
         changes.touched(nurse_id, snap.id)
     order.planned_arrival = arrival
     order.route_position = position
+
+
+def _days_changed(session: Session, day: Day, nurse_ids: list[int]) -> set[int]:
+    """Lock the rows of the nurses the plan gives stops, and name those who took on a
+    visit of the day since it was read (no commit).
+
+    The same lock an accept or an assignment takes on her day
+    (``dispatch.service.lock_nurse``): none of them can interleave with the
+    write. Taken in id order and after the orders' locks, as they take theirs, so
+    no two writers wait on each other in a cycle. A visit she gave up meanwhile
+    only frees time, so only new ones count.
+    """
+    if not nurse_ids:
+        return set()
+    ids = sorted(nurse_ids)
+    session.execute(sa.select(Nurse.id).where(Nurse.id.in_(ids)).order_by(Nurse.id)
+                    .with_for_update())
+    seen: dict[int, set[int]] = {}
+    for snap in day.orders.values():
+        if snap.status in HELD and snap.nurse_id is not None:
+            seen.setdefault(snap.nurse_id, set()).add(snap.id)
+    for nurse_id, held in day.fixed.items():
+        seen.setdefault(nurse_id, set()).update(s.id for s in held)
+    now_held = session.execute(sa.select(Order.nurse_id, Order.id).where(
+        Order.nurse_id.in_(ids), Order.service_date == day.clock.day,
+        Order.status.in_(HELD))).all()
+    return {nurse_id for nurse_id, order_id in now_held
+            if order_id not in seen.get(nurse_id, set())}
 
 
 def _skip(snap: OrderSnapshot, current: dict[int, Order]) -> dict[str, Any]:

@@ -161,6 +161,9 @@ def test_fifty_threads_accepting_the_same_offer_give_one_200(city):
     results = _accept_all(app, [(offer.id, headers)] * THREADS)
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] + [409] * (THREADS - 1), results
+    # Her own repeats: the visit is hers, so not offer_taken (another nurse took it).
+    losers = [body for status, body in results if status == 409]
+    assert {(b["code"], b["offer_status"]) for b in losers} == {("offer_not_open", "accepted")}
     with app.app_context():
         events = db.session.scalar(sa.select(sa.func.count()).select_from(OrderEvent).where(
             OrderEvent.order_id == order.id, OrderEvent.to_status == "assigned"))

@@ -79,3 +79,14 @@ def test_coverage_cells_leave_out_far_cells():
     assert cell_of(35.41, 116.58) in cells
     assert cell_of(35.41 + 0.2, 116.58) not in cells
     assert 4 <= len(cells) <= 16
+
+
+def test_fits_leave_out_a_visit_she_can_no_longer_reach_in_its_window():
+    home = Point(35.42, 116.59)
+    far = Point(35.42 + 15 / 111, 116.59)  # about 15 km north: 47 minutes away
+    late = planner.Visit(id=7, place=far, window_start=9 * H, window_end=9 * H + 1800,
+                         service_s=1800)
+    # 09:18: she cannot begin by 09:30 any more; that must not block her afternoon.
+    job = fitting.Job(1, home, fitting.Start(home, 9 * H + 18 * 60, "home"), 18 * H, [late])
+    fit = fitting.fits([job], _target(15 * H, H, 30), TRAVEL)[0]
+    assert fit is not None and fit.start_from == "home"

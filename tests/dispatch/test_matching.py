@@ -13,7 +13,13 @@ from homecare.dispatch.nearby import load_job, nearby_nurses
 from homecare.dispatch.spatial import sync_spatial_index
 from homecare.extensions import utcnow
 from homecare.nurses.models import Nurse
+from homecare.patients.models import Address
 from tests.factories import ShiftFactory
+from tests.scheduling.conftest import local, place
+
+# A fixed clock for tests that must not depend on the time of day: 2030-03-04 in
+# Jining; ``local(h)`` is h hours after its local midnight.
+_MORNING = local(6)
 
 
 def _ids(found):
@@ -162,17 +168,92 @@ def test_missed_visit_does_not_block_her_day(session, order, make_order, nurse, 
 
 
 def test_back_to_back_shifts_count_as_one_stretch(session, make_order, make_nurse, config):
-    now = utcnow()
-    order = make_order(window_start=now + timedelta(hours=2),
-                       window_end=now + timedelta(hours=2, minutes=10))
+    order = make_order(window_start=local(10), window_end=local(10 + 10 / 60))
     nurse = make_nurse(shift=False)
-    # Begun by 2:10 and 30 minutes long, the visit straddles the hand-over at 2:15:
-    # neither shift alone holds it.
-    ShiftFactory(nurse_id=nurse.id, start=now, end=now + timedelta(hours=2, minutes=15))
-    ShiftFactory(nurse_id=nurse.id, start=now + timedelta(hours=2, minutes=15),
-                 end=now + timedelta(hours=5))
+    # Begun by 10:10 and 30 minutes long, the visit straddles the hand-over at 10:15:
+    # neither shift alone holds it. (A fixed clock: with the wall clock, the
+    # hand-over fell after midnight for a run started 21:45-22:00.)
+    ShiftFactory(nurse_id=nurse.id, start=local(8), end=local(10.25))
+    ShiftFactory(nurse_id=nurse.id, start=local(10.25), end=local(13))
     session.commit()
-    assert _ids(_search(session, order, config)) == [nurse.id]
+    found = list_candidates(session=session, order=order, now=_MORNING, config=config)
+    assert _ids(found) == [nurse.id]
+
+
+def test_back_to_back_shifts_across_midnight_count_as_one_stretch(session, make_order,
+                                                                  make_nurse, config):
+    nurse = make_nurse(shift=False)
+    ShiftFactory(nurse_id=nurse.id, start=local(20), end=local(24))
+    ShiftFactory(nurse_id=nurse.id, start=local(24), end=local(28))
+    # 23:48-23:54 and 30 minutes long: it ends after midnight, in the next day's shift.
+    order = make_order(window_start=local(23.8), window_end=local(23.9))
+    session.commit()
+    (c,) = list_candidates(session=session, order=order, now=local(20), config=config,
+                           explain_nurse_id=nurse.id)
+    assert c.eligible, c
+
+
+def _move(session, order, north_km: float) -> None:
+    """Put the order's address ``north_km`` north of the centre of Jining."""
+    address = session.get(Address, order.address_id)
+    address.lat, address.lng = place(north_km=north_km)
+    session.commit()
+
+
+def test_stretch_over_with_an_accepted_visit_still_open_is_no_shift(session, make_order,
+                                                                    make_nurse, config):
+    nurse = make_nurse(shift=False)
+    ShiftFactory(nurse_id=nurse.id, start=local(8), end=local(12))
+    make_order("assigned", nurse_id=nurse.id, window_start=local(11), window_end=local(13))
+    order = make_order(window_start=local(10), window_end=local(14))
+    # 12:12: her shift is over, her accepted visit's window is still open.
+    (c,) = list_candidates(session=session, order=order, now=local(12.2), config=config,
+                           explain_nurse_id=nurse.id)
+    assert c.excluded_by == "shift"
+
+
+def test_visit_she_is_running_late_for_does_not_block_her_afternoon(session, make_order,
+                                                                    make_nurse, config):
+    nurse = make_nurse(shift=False)
+    ShiftFactory(nurse_id=nurse.id, start=local(8), end=local(18))
+    late = make_order("assigned", nurse_id=nurse.id, window_start=local(9),
+                      window_end=local(9.5))
+    _move(session, late, north_km=15)  # about 47 minutes away
+    later = make_order(window_start=local(15), window_end=local(16))
+    (c,) = list_candidates(session=session, order=later, now=local(9.3), config=config,
+                           explain_nurse_id=nurse.id)
+    assert c.eligible, c
+
+
+def test_en_route_nurse_is_free_only_after_travelling_to_her_visit(session, make_order,
+                                                                   make_nurse, config):
+    nurse = make_nurse(shift=False)
+    ShiftFactory(nurse_id=nurse.id, start=local(8), end=local(18))
+    heading = make_order("en_route", nurse_id=nurse.id, window_start=local(9),
+                         window_end=local(10), departed_at=local(9))
+    _move(session, heading, north_km=12)  # about 37 minutes from her home
+    # At the same address, 09:36-09:48: she is at the door about 09:37 and busy
+    # there until about 10:07, so she cannot begin this one in its window.
+    order = make_order(window_start=local(9.6), window_end=local(9.8))
+    _move(session, order, north_km=12)
+    (c,) = list_candidates(session=session, order=order, now=local(9), config=config,
+                           explain_nurse_id=nurse.id)
+    assert not c.eligible, c
+
+
+def test_last_visit_done_is_where_she_sets_off_without_a_fresh_ping(session, make_order,
+                                                                    make_nurse, config):
+    nurse = make_nurse(shift=False)
+    ShiftFactory(nurse_id=nurse.id, start=local(8), end=local(18))
+    done = make_order("completed", nurse_id=nurse.id, window_start=local(9),
+                      window_end=local(10), checked_in_at=local(9.2),
+                      checked_out_at=local(9.7))
+    _move(session, done, north_km=10)
+    order = make_order(window_start=local(11), window_end=local(12))
+    _move(session, order, north_km=10)
+    (c,) = list_candidates(session=session, order=order, now=local(10), config=config,
+                           explain_nurse_id=nurse.id)
+    assert c.start_from == "previous_visit" and c.distance_km < 0.1
 
 
 # ---------------------------------------------------------------- across midnight

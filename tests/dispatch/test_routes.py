@@ -227,6 +227,20 @@ def test_candidates_fit_after_an_accepted_visit_start_from_it(client, supervisor
     assert entry["visits_that_day"] == (1 if first.service_date == order.service_date else 0)
 
 
+def test_candidates_when_her_shift_ended_with_an_accepted_visit_open_is_200(
+        client, supervisor, make_order, make_nurse):
+    now = utcnow()
+    nurse = make_nurse(shift=False)
+    ShiftFactory(nurse_id=nurse.id, start=now - timedelta(hours=4),
+                 end=now - timedelta(minutes=10))
+    make_order("assigned", nurse_id=nurse.id, window_start=now - timedelta(hours=1),
+               window_end=now + timedelta(hours=1))
+    order = make_order(window_start=now - timedelta(hours=2),
+                       window_end=now + timedelta(hours=2))
+    assert nurse.id not in _listed(client, supervisor, order)
+    assert _explain(client, supervisor, order, nurse)["excluded_by"] == "shift"
+
+
 def test_candidates_explain_nurse_of_other_organization_is_404(client, supervisor, order,
                                                                make_nurse, other_org):
     nurse = make_nurse(organization=other_org)

@@ -9,17 +9,23 @@ import sqlalchemy as sa
 
 from homecare.accounts.models import User
 from homecare.alerts.models import Alert
+from homecare.alerts.service import resolve_alert
+from homecare.audit.models import AuditEntry
 from homecare.dispatch import offers as nurse_offers
-from homecare.dispatch import service
+from homecare.dispatch import rounds, service
 from homecare.dispatch.models import Offer
 from homecare.dispatch.rounds import offer_minutes
 from homecare.extensions import utcnow
 from homecare.notifications.models import Notification
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order, OrderEvent
-from homecare.orders.states import HOLDS_NURSE
+from homecare.orders.states import HOLDS_NURSE, transition
 from homecare.patients.models import CareRecipient
 from tests.dispatch.conftest import actor_of
+from tests.factories import NurseFactory, ShiftFactory
+
+# A fixed clock: 2030-05-07 10:00 in Shanghai.
+NOW = datetime(2030, 5, 7, 2, 0, tzinfo=UTC)
 
 
 def _offers(session, order):
@@ -38,7 +44,8 @@ def _user(session, nurse):
 
 
 def _unassigned_alert(session, order):
-    return session.scalar(sa.select(Alert).where(Alert.cause == f"unassigned:order:{order.id}"))
+    return session.scalar(sa.select(Alert).where(Alert.order_id == order.id,
+                                                 Alert.kind == "unassigned"))
 
 
 # ---------------------------------------------------------------- start_dispatch
@@ -348,6 +355,24 @@ def test_expire_offers_restarts_a_stalled_round(session, make_order, nurse, conf
     assert [o.nurse_id for o in _offers(session, order)] == [nurse.id]
 
 
+def test_expire_offers_goes_on_after_one_order_fails(session, make_order, nurse, config,
+                                                      monkeypatch, caplog):
+    broken, fine = make_order("offered"), make_order("offered")
+    next_round = rounds.next_round
+
+    def next_round_with_a_bug(session, order, now, config):
+        if order.id == broken.id:
+            raise RuntimeError("a bug met on this order only")
+        return next_round(session, order, now, config)
+
+    monkeypatch.setattr(rounds, "next_round", next_round_with_a_bug)
+    counts = service.expire_offers(session=session, now=utcnow(), config=config)
+    assert counts == {"orders_failed": 1, "rounds_started": 1}
+    assert [o.nurse_id for o in _offers(session, fine)] == [nurse.id]
+    assert _offers(session, broken) == []
+    assert f"sweep failed on order {broken.id}" in [r.getMessage() for r in caplog.records]
+
+
 # ---------------------------------------------------------------- assign
 
 
@@ -423,3 +448,157 @@ def test_nurse_model_is_indexed_when_created(session, nurse):
     assert session.scalar(sa.select(sa.func.count()).select_from(NurseCell)
                           .where(NurseCell.nurse_id == nurse.id)) > 0
     assert isinstance(session.get(Nurse, nurse.id), Nurse)
+
+
+# ---------------------------------------------------------------- unassigned episodes
+
+
+def _unassigned(session, order) -> list[str]:
+    return list(session.scalars(sa.select(Alert.status).where(
+        Alert.order_id == order.id, Alert.kind == "unassigned").order_by(Alert.id)))
+
+
+def test_unassigned_is_raised_again_after_the_order_lost_its_nurse(session, order, nurse,
+                                                                    supervisor):
+    rounds.stop_offering(session, order, "no eligible nurse", NOW)
+    transition(session, order, "assigned", actor=actor_of(supervisor), now=NOW,
+               nurse_id=nurse.id)
+    transition(session, order, "approved", actor=actor_of(supervisor), now=NOW,
+               nurse_id=None, reason="nurse ill")
+    rounds.stop_offering(session, order, "no eligible nurse", NOW + timedelta(minutes=1))
+    assert _unassigned(session, order) == ["resolved", "open"]
+
+
+def test_unassigned_resolved_by_a_supervisor_is_not_raised_again(session, order, supervisor):
+    rounds.stop_offering(session, order, "no eligible nurse", NOW)
+    [alert_id] = session.scalars(sa.select(Alert.id).where(Alert.order_id == order.id))
+    resolve_alert(session=session, actor=actor_of(supervisor), alert_id=alert_id, now=NOW)
+    rounds.stop_offering(session, order, "no eligible nurse", NOW + timedelta(minutes=1))
+    assert _unassigned(session, order) == ["resolved"]
+
+
+@pytest.mark.parametrize(("to_status", "role", "changes"), [
+    ("cancelled", "supervisor", {"reason": "family cancelled"}),
+    ("expired", None, {}),
+    # What the morning plan's placement does.
+    ("assigned", None, {"nurse": True}),
+])
+def test_unassigned_resolves_itself_when_the_order_leaves_the_queue(
+        session, order, nurse, supervisor, to_status, role, changes):
+    rounds.stop_offering(session, order, "no eligible nurse", NOW)
+    changes = dict(changes)
+    if changes.pop("nurse", False):
+        changes["nurse_id"] = nurse.id
+    transition(session, order, to_status, actor=actor_of(supervisor) if role else None,
+               now=NOW, **changes)
+    assert _unassigned(session, order) == ["resolved"]
+
+
+def test_expire_offers_resolves_the_unassigned_alert_of_an_expired_order(session, order,
+                                                                         config):
+    rounds.stop_offering(session, order, "no eligible nurse", NOW)
+    service.expire_offers(session=session, now=order.window_end + timedelta(minutes=1),
+                          config=config)
+    assert _reload(session, order).status == "expired"
+    assert _unassigned(session, order) == ["resolved"]
+
+
+def test_stop_offering_puts_the_unassigned_alert_on_the_audit_trail(session, order):
+    rounds.stop_offering(session, order, "no eligible nurse", NOW)
+    [alert_id] = session.scalars(sa.select(Alert.id).where(Alert.order_id == order.id))
+    entry = session.scalar(sa.select(AuditEntry).where(AuditEntry.object_type == "alert",
+                                                       AuditEntry.object_id == alert_id))
+    assert (entry.action, entry.actor_role) == ("alert.raised", "system")
+    assert entry.detail["kind"] == "unassigned"
+
+
+# ---------------------------------------------------------------- offers on the audit trail
+
+
+@pytest.fixture
+def on_shift(session, org):
+    """A qualified nurse on shift around NOW."""
+
+    def make(**kwargs) -> Nurse:
+        nurse = NurseFactory(organization_id=org.id, **kwargs)
+        ShiftFactory(nurse_id=nurse.id, start=NOW - timedelta(hours=1),
+                     end=NOW + timedelta(hours=8))
+        session.commit()
+        return nurse
+
+    return make
+
+
+@pytest.fixture
+def later_order(make_order):
+    return make_order(window_start=NOW + timedelta(hours=2), window_end=NOW + timedelta(hours=4))
+
+
+def _trail(session, action: str) -> list[AuditEntry]:
+    return list(session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)
+                                .order_by(AuditEntry.id)))
+
+
+def test_start_dispatch_puts_each_offer_on_the_audit_trail(session, later_order, on_shift,
+                                                           config):
+    on_shift(), on_shift(home_lat=35.412)
+    offers = service.start_dispatch(session=session, order=later_order, now=NOW, config=config)
+    entries = _trail(session, "offer.created")
+    assert len(offers) == 2
+    assert sorted(e.object_id for e in entries) == sorted(o.id for o in offers)
+    assert {(e.actor_role, e.detail["order_id"]) for e in entries} == {
+        ("system", later_order.id)}
+
+
+def test_decline_offer_is_on_the_audit_trail_in_her_name(session, later_order, on_shift,
+                                                         config):
+    nurse = on_shift()
+    [offer] = service.start_dispatch(session=session, order=later_order, now=NOW,
+                                     config=config)
+    session.commit()
+    nurse_offers.decline_offer(session=session, actor=actor_of(_user(session, nurse)),
+                               offer_id=offer.id, reason="家里有事",
+                               now=NOW + timedelta(minutes=1), config=config)
+    [entry] = _trail(session, "offer.declined")
+    assert (entry.object_id, entry.actor_id) == (offer.id, nurse.user_id)
+    assert entry.detail["reason"] == "家里有事"
+
+
+def test_expire_offers_puts_each_expired_offer_on_the_audit_trail(session, later_order,
+                                                                  on_shift, config):
+    on_shift()
+    [offer] = service.start_dispatch(session=session, order=later_order, now=NOW,
+                                     config=config)
+    session.commit()
+    service.expire_offers(session=session, now=offer.expires_at + timedelta(minutes=1),
+                          config=config)
+    assert [e.object_id for e in _trail(session, "offer.expired")] == [offer.id]
+
+
+def test_accept_offer_puts_the_accept_and_the_withdrawals_on_the_audit_trail(
+        session, later_order, on_shift, config):
+    a, b = on_shift(), on_shift(home_lat=35.412)
+    offers = {o.nurse_id: o for o in service.start_dispatch(
+        session=session, order=later_order, now=NOW, config=config)}
+    session.commit()
+    nurse_offers.accept_offer(session=session, actor=actor_of(_user(session, a)),
+                              offer_id=offers[a.id].id, now=NOW + timedelta(minutes=1),
+                              config=config)
+    [accepted] = _trail(session, "offer.accepted")
+    [withdrawn] = _trail(session, "offer.withdrawn")
+    assert (accepted.object_id, accepted.actor_id) == (offers[a.id].id, a.user_id)
+    assert (withdrawn.object_id, withdrawn.actor_id) == (offers[b.id].id, a.user_id)
+
+
+def test_cancelling_withdraws_open_offers_on_the_audit_trail(session, later_order, on_shift,
+                                                             config, supervisor):
+    from homecare.orders.service import cancel_order
+
+    on_shift()
+    [offer] = service.start_dispatch(session=session, order=later_order, now=NOW,
+                                     config=config)
+    session.commit()
+    cancel_order(session=session, actor=actor_of(supervisor), order_id=later_order.id,
+                 now=NOW + timedelta(minutes=1), reason="family cancelled")
+    [entry] = _trail(session, "offer.withdrawn")
+    assert (entry.object_id, entry.actor_id) == (offer.id, supervisor.id)

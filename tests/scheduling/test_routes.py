@@ -107,6 +107,23 @@ def test_plan_of_a_past_day_is_422_day_in_past(client, supervisor):
     assert body["date"] == yesterday.isoformat()
 
 
+def test_plan_beyond_the_booking_horizon_is_422_day_beyond_horizon(client, supervisor):
+    body = assert_problem(_plan(client, supervisor, date="9999-12-31"), 422,
+                          "day_beyond_horizon")
+    assert body["date"] == "9999-12-31"
+    # Today is one of two dates around midnight; the last plannable day follows it.
+    assert body["last_date"] in {(TOMORROW + timedelta(days=d)).isoformat()
+                                 for d in (13, 14)}
+
+
+@pytest.mark.parametrize("method", ["post", "get"])
+def test_plan_with_an_organization_id_beyond_any_row_is_422(client, admin, method):
+    r = getattr(client, method)(f"{API}/dispatch/plan", headers=auth(admin), query_string={
+        "date": TOMORROW.isoformat(), "organization_id": "99999999999999999999"})
+    body = assert_problem(r, 422, "validation_failed")
+    assert "organization_id" in body["errors"]
+
+
 def test_plan_without_token_is_401(client):
     r = client.post(f"{API}/dispatch/plan", query_string={"date": TOMORROW.isoformat()})
     assert_problem(r, 401, "unauthorized")
@@ -171,6 +188,13 @@ def test_get_plan_returns_what_the_plan_answered(client, supervisor, nurse_on_sh
     assert r.get_json() == planned
 
 
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_get_plan_of_a_day_at_the_end_of_the_calendar_is_404(client, supervisor, day):
+    r = client.get(f"{API}/dispatch/plan", query_string={"date": day},
+                   headers=auth(supervisor))
+    assert_problem(r, 404, "day_plan_not_found")
+
+
 def test_get_plan_of_another_organization_is_404(client, other_org, nurse_on_shift,
                                                  make_order, supervisor):
     make_order(day=TOMORROW)
@@ -230,6 +254,14 @@ def test_schedule_with_bad_date_is_422(client, nurse_on_shift):
                    headers=auth(_user(nurse_on_shift.user_id)))
     body = assert_problem(r, 422, "validation_failed")
     assert "date" in body["errors"]
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_schedule_of_a_day_at_the_end_of_the_calendar_is_empty(client, nurse_on_shift, day):
+    r = client.get(f"{API}/nurses/me/schedule", query_string={"date": day},
+                   headers=auth(_user(nurse_on_shift.user_id)))
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["visits"] == []
 
 
 def test_schedule_as_supervisor_is_403(client, supervisor):

@@ -15,15 +15,15 @@ from homecare.orders.states import transition
 from homecare.scheduling import service
 from homecare.scheduling.models import DayPlan
 from homecare.scheduling.service import (
+    DayBeyondHorizon,
     DayInPast,
     DayPlanNotFound,
     OrganizationRequired,
     get_day_plan,
     nurse_schedule,
     plan_all_organizations,
-    replan_if_planned,
 )
-from tests.factories import DayPlanFactory, ServiceItemFactory, UserFactory
+from tests.factories import ServiceItemFactory, UserFactory, actor_of
 from tests.scheduling.conftest import CENTER, DAY, MORNING, local, place
 
 
@@ -48,6 +48,22 @@ def test_plan_day_assigns_approved_and_offered_orders(session, make_nurse, make_
     _reload(session, approved, offered)
     assert (approved.status, approved.nurse_id) == ("assigned", nurse.id)
     assert (offered.status, offered.nurse_id) == ("assigned", nurse.id)
+
+
+def test_plan_day_placement_resolves_the_unassigned_alert(session, make_nurse, make_order,
+                                                          run_plan):
+    from homecare.alerts.models import Alert
+    from homecare.dispatch.rounds import stop_offering
+
+    make_nurse()
+    order = make_order()
+    stop_offering(session, order, "no eligible nurse for offers", MORNING)
+    session.commit()
+    run_plan()
+    _reload(session, order)
+    assert order.status == "assigned"
+    assert session.scalars(sa.select(Alert.status).where(
+        Alert.order_id == order.id, Alert.kind == "unassigned")).all() == ["resolved"]
 
 
 def test_plan_day_records_the_assignment_as_an_order_event(session, make_nurse, make_order,
@@ -269,6 +285,24 @@ def test_plan_day_starts_en_route_nurse_after_the_visit_she_is_heading_to(
     assert later.planned_arrival >= local(10) + timedelta(minutes=heading.duration_min)
 
 
+def test_plan_day_and_dispatch_agree_when_she_is_en_route(session, make_nurse, make_order,
+                                                          run_plan, config):
+    from homecare.dispatch.matching import list_candidates
+
+    nurse = make_nurse()
+    make_order(status="en_route", nurse=nurse, window=(9, 10), where=place(12, 0),
+               departed_at=local(9))
+    later = make_order(window=(10, 12), where=place(12, 0))
+    session.commit()
+    (offered,) = list_candidates(session=session, order=later, now=local(9), config=config,
+                                 explain_nurse_id=nurse.id)
+    run_plan(now=local(9))
+    _reload(session, later)
+    # She is 12 km away (about 37 minutes), then busy there for 30: both say 10:07.
+    assert local(10.1) < later.planned_arrival < local(10.2)
+    assert offered.planned_arrival == later.planned_arrival
+
+
 def test_plan_day_of_today_plans_nobody_before_now(session, make_nurse, make_order, run_plan):
     make_nurse(shifts=((8, 18),))
     order = make_order(window=(12, 16))
@@ -378,6 +412,28 @@ def test_plan_day_merges_back_to_back_shifts(session, make_nurse, make_order, ru
     assert order.planned_arrival is not None
 
 
+def test_plan_day_merges_back_to_back_shifts_across_midnight(session, make_nurse, make_order,
+                                                             run_plan):
+    make_nurse(shifts=((20, 24), (24, 28)))
+    # Begun by 23:48 and 30 minutes long, it ends in the next day's shift.
+    order = make_order(window=(23.75, 23.8))
+    result = run_plan()
+    assert result["unplanned"] == []
+    _reload(session, order)
+    assert order.planned_arrival is not None
+
+
+def test_plan_day_keeps_room_for_the_visits_she_accepted_in_each_stretch(
+        session, make_nurse, make_order, run_plan):
+    nurse = make_nurse(shifts=((8, 12), (13, 17)), max_visits_per_day=2)
+    # Dispatch counts the cap over the day: both morning visits were fine to accept.
+    held = [make_order(status="assigned", nurse=nurse, window=w) for w in ((9, 10), (10, 11))]
+    result = run_plan()
+    assert result["unplanned"] == []
+    _reload(session, *held)
+    assert all(o.planned_arrival is not None for o in held)
+
+
 # --- unplannable orders and their reasons ------------------------------------------------
 
 
@@ -457,6 +513,40 @@ def test_plan_day_skips_orders_changed_while_solving(session, make_nurse, make_o
         "cancelled", None, None)
 
 
+def test_plan_day_leaves_the_day_of_a_nurse_who_accepted_a_visit_while_solving(
+        session, make_nurse, make_order, run_plan, config, monkeypatch):
+    from homecare.accounts.models import User
+    from homecare.dispatch import offers
+    from homecare.dispatch.models import Offer
+
+    nurse = make_nurse()
+    planned = make_order(window=(9, 9.1))
+    taken = make_order(window=(9, 9.1), where=place(3, 0), status="offered",
+                       dispatch_round=1)
+    offer = Offer(order_id=taken.id, nurse_id=nurse.id, round=1, status="open",
+                  distance_km=3.0, eta_min=10.0, score=0.5,
+                  expires_at=MORNING + timedelta(minutes=5))
+    session.add(offer)
+    session.commit()
+    solve = service.planner.plan
+
+    def solve_while_she_accepts(*args, **kwargs):
+        result = solve(*args, **kwargs)
+        # Between the solve and the write: the plan has not seen her new visit.
+        offers.accept_offer(session=session, actor=actor_of(session.get(User, nurse.user_id)),
+                            offer_id=offer.id, now=MORNING, config=config)
+        return result
+
+    monkeypatch.setattr(service.planner, "plan", solve_while_she_accepts)
+    result = run_plan()
+    assert _unplanned(result) == {planned.id: "nurse_day_changed"}
+    assert result["skipped"] == [{"order_id": taken.id, "status": "assigned"}]
+    held = session.scalars(sa.select(Order.id).where(Order.nurse_id == nurse.id)).all()
+    assert held == [taken.id]
+    _reload(session, planned)
+    assert (planned.status, planned.planned_arrival) == ("approved", None)
+
+
 def test_plan_day_holds_no_transaction_while_solving(session, make_nurse, make_order,
                                                      run_plan, monkeypatch):
     make_nurse()
@@ -503,6 +593,12 @@ def test_plan_day_does_not_tell_nurse_whose_day_is_unchanged(session, make_nurse
 def test_plan_day_by_the_system_without_organization_is_refused(session, run_plan):
     with pytest.raises(OrganizationRequired):
         run_plan(organization_id=None)
+
+
+def test_plan_day_beyond_the_booking_horizon_is_refused(session, run_plan, config):
+    beyond = DAY + timedelta(days=config.booking_horizon_days + 1)
+    with pytest.raises(DayBeyondHorizon):
+        run_plan(day=beyond)
 
 
 def test_plan_day_in_the_past_is_refused(session, run_plan):
@@ -578,28 +674,6 @@ def test_plan_all_organizations_goes_on_after_one_fails(session, make_nurse, mak
     assert theirs.status == "assigned"
 
 
-def test_replan_if_planned_without_a_plan_does_nothing(session, make_nurse, make_order, org,
-                                                       config):
-    make_nurse()
-    order = make_order()
-    assert replan_if_planned(session=session, organization_id=org.id, day=DAY, now=MORNING,
-                             config=config) is None
-    _reload(session, order)
-    assert order.status == "approved"
-
-
-def test_replan_if_planned_plans_a_new_order_into_a_planned_day(session, make_nurse,
-                                                                make_order, org, config):
-    nurse = make_nurse()
-    DayPlanFactory(organization_id=org.id, day=DAY)
-    order = make_order()
-    result = replan_if_planned(session=session, organization_id=org.id, day=DAY,
-                               now=local(8), config=config)
-    _reload(session, order)
-    assert result["stats"]["planned"] == 1
-    assert (order.status, order.nurse_id) == ("assigned", nurse.id)
-
-
 # --- reading plans and schedules ---------------------------------------------------------
 
 
@@ -618,7 +692,7 @@ def test_get_day_plan_of_unplanned_day_is_not_found(session, supervisor_actor):
         get_day_plan(session=session, actor=supervisor_actor, day=DAY)
 
 
-def test_nurse_schedule_lists_her_visits_in_route_order(session, make_nurse, make_order,
+def test_nurse_schedule_lists_her_visits_in_visiting_order(session, make_nurse, make_order,
                                                         config):
     from homecare.auth import Actor
 
@@ -632,7 +706,25 @@ def test_nurse_schedule_lists_her_visits_in_route_order(session, make_nurse, mak
     make_order(status="assigned", nurse=make_nurse(), window=(9, 10))
     actor = Actor(user_id=nurse.user_id, role="nurse", organization_id=nurse.organization_id)
     schedule = nurse_schedule(session=session, actor=actor, now=MORNING, config=config, day=DAY)
-    assert [v["order_id"] for v in schedule["visits"]] == [first.id, second.id, unplanned.id]
+    # Without a planned arrival, the window's start stands in for it.
+    assert [v["order_id"] for v in schedule["visits"]] == [unplanned.id, first.id, second.id]
+
+
+def test_nurse_schedule_puts_a_visit_assigned_after_the_plan_in_time_order(
+        session, make_nurse, make_order, run_plan, config, supervisor_actor):
+    from homecare.accounts.models import User
+    from homecare.dispatch.service import assign_nurse
+
+    nurse = make_nurse()
+    morning, afternoon = make_order(window=(10, 10.5)), make_order(window=(15, 15.5))
+    run_plan()
+    midday = make_order(window=(12, 12.5))
+    session.commit()
+    assign_nurse(session=session, actor=supervisor_actor, order_id=midday.id,
+                 nurse_id=nurse.id, now=MORNING, config=config)
+    schedule = nurse_schedule(session=session, actor=actor_of(session.get(User, nurse.user_id)),
+                              now=MORNING, config=config, day=DAY)
+    assert [v["order_id"] for v in schedule["visits"]] == [morning.id, midday.id, afternoon.id]
 
 
 def test_nurse_schedule_defaults_to_today(session, make_nurse, make_order, config):
@@ -645,6 +737,24 @@ def test_nurse_schedule_defaults_to_today(session, make_nurse, make_order, confi
     schedule = nurse_schedule(session=session, actor=actor, now=MORNING, config=config)
     assert schedule["date"] == DAY
     assert [v["order_id"] for v in schedule["visits"]] == [today.id]
+
+
+def test_nurse_schedule_puts_each_recipient_shown_on_the_audit_trail(session, make_nurse,
+                                                                     make_order, config):
+    from homecare.audit.models import AuditEntry
+    from homecare.auth import Actor
+
+    nurse = make_nurse()
+    visits = [make_order(status="assigned", nurse=nurse, window=(h, h + 1)) for h in (9, 11)]
+    make_order(status="assigned", nurse=make_nurse(), window=(9, 10))
+    actor = Actor(user_id=nurse.user_id, role="nurse", organization_id=nurse.organization_id,
+                  ip="10.8.0.7")
+    nurse_schedule(session=session, actor=actor, now=MORNING, config=config, day=DAY)
+    entries = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "patient.read")
+                              .order_by(AuditEntry.id)).all()
+    assert [(e.object_id, e.detail) for e in entries] == [
+        (o.patient_id, {"part": "schedule", "order_id": o.id}) for o in visits]
+    assert {(e.actor_id, e.ip) for e in entries} == {(nurse.user_id, "10.8.0.7")}
 
 
 def test_nurse_schedule_without_nurse_profile_is_not_found(session, org, config):
