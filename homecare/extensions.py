@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import flask
 import flask_smorest
@@ -198,6 +198,36 @@ class QueryPage(Page):
         stmt = self.collection.limit(self.page_params.page_size).offset(
             self.page_params.first_item)
         return list(db.session.scalars(stmt))
+
+
+class Listing(NamedTuple):
+    """A query and how a page of its rows becomes views, for lists whose items need
+    more than their rows (masking by viewer, facts from other tables)."""
+
+    stmt: sa.Select
+    session: Session
+    views: Callable[[list[Any]], list[Any]]
+
+
+class ViewPage(Page):
+    """Paginate a ``Listing`` in the database, then build views for that page only."""
+
+    @functools.cached_property
+    def item_count(self) -> int:
+        listing = self.collection
+        return listing.session.scalar(sa.select(sa.func.count()).select_from(
+            listing.stmt.order_by(None).subquery()))
+
+    @property
+    def items(self) -> list[Any]:
+        listing = self.collection
+        if self.page_params.first_item >= self.item_count:
+            # Past the end: empty, without sending the database an offset it may
+            # not be able to represent.
+            return []
+        rows = list(listing.session.scalars(listing.stmt.limit(self.page_params.page_size)
+                                            .offset(self.page_params.first_item)))
+        return listing.views(rows)
 
 
 class BoundedIntConverter(IntegerConverter):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, current_config, db, utcnow
+from homecare.extensions import Blueprint, ViewPage, current_config, db, utcnow
 from homecare.family_beds import schemas, service
 
 blp = Blueprint("family_beds", __name__,
@@ -35,7 +35,7 @@ class FamilyBeds(MethodView):
     @blp.auth("patient", "supervisor", "admin")
     @blp.arguments(schemas.FamilyBedQueryArgsSchema, location="query")
     @blp.response(200, schemas.FamilyBedSchema(many=True))
-    @blp.paginate(service.FamilyBedPage)
+    @blp.paginate(ViewPage)
     def get(self, args):
         """Family beds the caller may see: her recipients', her organization's"""
         return service.list_family_beds(session=db.session, actor=current_actor(),

@@ -55,14 +55,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask_smorest.pagination import Page
 from sqlalchemy.orm import Session
 
 from homecare.audit.service import record
 from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
 from homecare.errors import Conflict, NotFound, Problem, ValidationProblem
-from homecare.extensions import atomic
+from homecare.extensions import Listing, atomic
 from homecare.family_beds.models import FamilyBed, FamilyBedPlanLine, FamilyBedVisit
 from homecare.orders.models import Order
 from homecare.orders.service import (
@@ -485,16 +484,16 @@ def _visible(actor: Actor) -> sa.Select:
 
 def list_family_beds(*, session: Session, actor: Actor, config: Config,
                      status: str | None = None,
-                     patient_id: int | None = None) -> FamilyBedListing:
+                     patient_id: int | None = None) -> Listing:
     """The episodes the caller may see, latest start first: her recipients' (owner),
-    her organization's (supervisor), all (admin). A ``FamilyBedPage`` pages it."""
+    her organization's (supervisor), all (admin), each page built into views."""
     stmt = _visible(actor)
     if status is not None:
         stmt = stmt.where(FamilyBed.status == status)
     if patient_id is not None:
         stmt = stmt.where(FamilyBed.patient_id == patient_id)
-    return FamilyBedListing(stmt.order_by(FamilyBed.start_date.desc(), FamilyBed.id.desc()),
-                            session, config)
+    return Listing(stmt.order_by(FamilyBed.start_date.desc(), FamilyBed.id.desc()), session,
+                   lambda beds: _views(session=session, beds=beds, config=config))
 
 
 def get_family_bed(*, session: Session, actor: Actor, family_bed_id: int,
@@ -550,31 +549,3 @@ def _visits(session: Session, bed_id: int) -> list[dict[str, Any]]:
              "window_end": order.window_end, "status": order.status,
              "nurse_id": order.nurse_id, "first_round": visit.first_round}
             for visit, order in rows]
-
-
-class FamilyBedListing:
-    """A query of episodes with what their views need; a ``FamilyBedPage`` pages it."""
-
-    def __init__(self, stmt: sa.Select, session: Session, config: Config) -> None:
-        self.stmt, self.session, self.config = stmt, session, config
-
-
-class FamilyBedPage(Page):
-    """Paginates a ``FamilyBedListing`` in the database and builds each episode's view."""
-
-    @property
-    def item_count(self) -> int:
-        listing = self.collection
-        return listing.session.scalar(sa.select(sa.func.count()).select_from(
-            listing.stmt.order_by(None).subquery()))
-
-    @property
-    def items(self) -> list[dict[str, Any]]:
-        listing = self.collection
-        if self.page_params.first_item >= self.item_count:
-            # Past the end: empty, without sending the database an offset it may
-            # not be able to represent.
-            return []
-        beds = list(listing.session.scalars(listing.stmt.limit(self.page_params.page_size)
-                                            .offset(self.page_params.first_item)))
-        return _views(session=listing.session, beds=beds, config=listing.config)

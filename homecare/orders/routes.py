@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, current_config, db, utcnow
+from homecare.extensions import Blueprint, QueryPage, ViewPage, current_config, db, utcnow
 from homecare.orders import schemas, service
 from homecare.orders.idempotency import REPLAY_HEADER, Replay
-from homecare.orders.views import EventPage, OrderViewPage
 
 blp = Blueprint("orders", __name__, description="Booking and the order lifecycle")
 
@@ -34,7 +33,7 @@ class Orders(MethodView):
     @blp.auth("patient", "nurse", "supervisor", "admin")
     @blp.arguments(schemas.OrderQueryArgsSchema, location="query")
     @blp.response(200, schemas.OrderSchema(many=True))
-    @blp.paginate(OrderViewPage)
+    @blp.paginate(ViewPage)
     def get(self, args):
         """Orders the caller may see: her recipients', assigned to her, her organization's"""
         return service.list_orders(session=db.session, actor=current_actor(), **args)
@@ -55,7 +54,7 @@ class OrderById(MethodView):
 class OrderEvents(MethodView):
     @blp.auth("patient", "nurse", "supervisor", "admin")
     @blp.response(200, schemas.OrderEventSchema(many=True))
-    @blp.paginate(EventPage)
+    @blp.paginate(QueryPage)
     @blp.problems(404)
     def get(self, order_id):
         """The order's transitions, oldest first: who moved it, from what to what, when, why"""

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from homecare.auth import Actor
 from homecare.config import Config
 from homecare.errors import Conflict, NotFound, ValidationProblem
-from homecare.extensions import atomic
+from homecare.extensions import Listing, atomic
 from homecare.orders import idempotency
 from homecare.orders.models import Order, OrderEvent, Review
 from homecare.orders.schemas import OrderSchema
 from homecare.orders.states import InvalidTransition, open_order, transition
-from homecare.orders.views import NURSE_SEES, OrderListing, nurse_id_of, order_view
+from homecare.orders.views import NURSE_SEES, nurse_id_of, order_view, order_views
 
 log = logging.getLogger(__name__)
 
@@ -268,8 +268,9 @@ def get_order_view(*, session: Session, actor: Actor, order_id: int,
 
 def list_orders(*, session: Session, actor: Actor, status: str | None = None,
                 date: Any = None, date_from: Any = None, date_to: Any = None,
-                patient_id: int | None = None) -> OrderListing:
-    """The orders the caller may see, by window start, filtered as asked."""
+                patient_id: int | None = None) -> Listing:
+    """The orders the caller may see, by window start, filtered as asked; each page's
+    views are masked for the caller."""
     from homecare.patients.models import CareRecipient
 
     stmt = sa.select(Order)
@@ -293,7 +294,8 @@ def list_orders(*, session: Session, actor: Actor, status: str | None = None,
         stmt = stmt.where(Order.service_date <= date_to)
     if patient_id is not None:
         stmt = stmt.where(Order.patient_id == patient_id)
-    return OrderListing(stmt.order_by(Order.window_start, Order.id), actor, session)
+    return Listing(stmt.order_by(Order.window_start, Order.id), session,
+                   lambda orders: order_views(orders, actor, session=session))
 
 
 def list_events(*, session: Session, actor: Actor, order_id: int) -> sa.Select:

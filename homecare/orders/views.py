@@ -6,11 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from flask_smorest.pagination import Page
 from sqlalchemy.orm import Session
 
 from homecare.auth import Actor
-from homecare.extensions import QueryPage
 from homecare.orders.models import Order, Review
 from homecare.orders.states import HOLDS_NURSE
 from homecare.schemas import location_out, mask_phone
@@ -116,46 +114,3 @@ def _address(address: Any) -> dict[str, Any] | None:
     return {"id": address.id, "label": address.label, "text": address.text,
             "district": address.district, "lat": address.lat, "lng": address.lng,
             "gcj02": place.get("gcj02")}
-
-
-# OFFSET is a 64-bit integer in SQLite and PostgreSQL: a page number past it can
-# only be empty, and must not reach the database (it would fail there, a 500).
-_MAX_OFFSET = 2**63 - 1
-
-
-def _beyond_any_row(page: Page) -> bool:
-    return page.page_params.first_item > _MAX_OFFSET - page.page_params.page_size
-
-
-class EventPage(QueryPage):
-    """QueryPage that answers an absurd page number with an empty page."""
-
-    @property
-    def items(self) -> list[Any]:
-        return [] if _beyond_any_row(self) else super().items
-
-
-class OrderListing:
-    """A query of orders and the caller they are shown to; a page turns rows into views."""
-
-    def __init__(self, stmt: sa.Select, actor: Actor, session: Session) -> None:
-        self.stmt, self.actor, self.session = stmt, actor, session
-
-
-class OrderViewPage(Page):
-    """Paginates an ``OrderListing`` in the database and builds each order's view."""
-
-    @property
-    def item_count(self) -> int:
-        listing = self.collection
-        return listing.session.scalar(sa.select(sa.func.count()).select_from(
-            listing.stmt.order_by(None).subquery()))
-
-    @property
-    def items(self) -> list[dict[str, Any]]:
-        listing = self.collection
-        if _beyond_any_row(self):
-            return []
-        orders = list(listing.session.scalars(listing.stmt.limit(self.page_params.page_size)
-                                              .offset(self.page_params.first_item)))
-        return order_views(orders, listing.actor, session=listing.session)
