@@ -87,6 +87,9 @@ class Config:
     score_travel_horizon_minutes: int = 60
 
     geofence_m: int = 200
+    # How long before the window opens a nurse may set off: tracking starts at
+    # departure, and an electronic visit record two days before its visit is false.
+    depart_lead_minutes: int = 180
     late_after_minutes: int = 15
     no_show_after_minutes: int = 30
     overtime_grace_minutes: int = 30

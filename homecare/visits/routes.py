@@ -17,9 +17,13 @@ class OrderDepart(MethodView):
     @blp.response(200, schemas.DepartureSchema)
     @blp.problems(404, 409)
     def post(self, order_id):
-        """The assigned nurse sets off: assigned -> en_route"""
+        """The assigned nurse sets off: assigned -> en_route.
+
+        From `HOMECARE_DEPART_LEAD_MINUTES` (default 180) before the window opens;
+        earlier is 409 `too_early_to_depart` with the `earliest` time.
+        """
         return service.depart(session=db.session, actor=current_actor(), order_id=order_id,
-                              now=utcnow())
+                              now=utcnow(), config=current_config())
 
 
 @blp.route("/orders/<int:order_id>/check-in")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from homecare.alerts.service import geofence_cause, page_supervisors, raise_aler
 from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.config import Config
-from homecare.errors import NotFound
+from homecare.errors import Conflict, NotFound
 from homecare.extensions import atomic
 from homecare.geo import Point, geodesic_km
 from homecare.orders.models import Order, OrderEvent
@@ -32,6 +32,20 @@ class CareRecordNotFound(NotFound):
     code, title = "care_record_not_found", "The visit has no care record yet"
 
 
+class TooEarlyToDepart(Conflict):
+    code, title = "too_early_to_depart", "The visit's window is too far ahead to set off"
+
+
+def _check_not_too_early(order: Order, now: datetime, config: Config) -> None:
+    """Setting off starts location tracking and the visit record's times: only from
+    ``config.depart_lead_minutes`` before the window opens."""
+    earliest = order.window_start - timedelta(minutes=config.depart_lead_minutes)
+    if now < earliest:
+        raise TooEarlyToDepart(
+            f"the window opens at {order.window_start.isoformat()}; set off from "
+            f"{earliest.isoformat()} on", order_id=order.id, earliest=earliest.isoformat())
+
+
 
 def _assigned_order(session: Session, actor: Actor, order_id: int) -> Order:
     """The order, if the caller is the nurse it is assigned to; else it looks missing."""
@@ -43,13 +57,18 @@ def _assigned_order(session: Session, actor: Actor, order_id: int) -> Order:
 
 
 @atomic
-def depart(*, session: Session, actor: Actor, order_id: int, now: datetime) -> dict[str, Any]:
+def depart(*, session: Session, actor: Actor, order_id: int, now: datetime,
+           config: Config) -> dict[str, Any]:
     """The assigned nurse sets off to the visit: ``assigned`` -> ``en_route``.
 
     :raises OrderNotFound: (404) no such order, or not assigned to the caller.
     :raises InvalidTransition: (409) the order is not ``assigned``.
+    :raises TooEarlyToDepart: (409) the window opens more than
+        ``config.depart_lead_minutes`` from now.
     """
     order = _assigned_order(session, actor, order_id)
+    if order.status == "assigned":
+        _check_not_too_early(order, now, config)
     transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
     session.commit()
     return {"order_id": order.id, "status": order.status, "departed_at": order.departed_at}
@@ -70,11 +89,13 @@ def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: 
 
     :raises OrderNotFound: (404) no such order, or not assigned to the caller.
     :raises InvalidTransition: (409) the order is not ``assigned`` or ``en_route``.
+    :raises TooEarlyToDepart: (409) still ``assigned`` and its window too far ahead.
     """
     from homecare.patients.models import Address
 
     order = _assigned_order(session, actor, order_id)
     if order.status == "assigned":
+        _check_not_too_early(order, now, config)
         transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
     address = session.get(Address, order.address_id)
     distance_m = round(geodesic_km(Point(lat, lng), Point(address.lat, address.lng)) * 1000, 1)

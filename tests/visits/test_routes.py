@@ -74,6 +74,27 @@ def test_depart_when_already_en_route_is_409(client, committed_visit, headers):
     assert body["current_status"] == "en_route"
 
 
+def test_depart_a_day_before_the_window_is_409_too_early(client, session, committed_visit,
+                                                        headers):
+    start = utcnow() + timedelta(days=1)
+    order = committed_visit("assigned", window_start=start, window_end=start + timedelta(hours=2))
+    body = assert_problem(client.post(f"{API}/orders/{order.id}/depart", headers=headers),
+                          409, "too_early_to_depart")
+    assert body["earliest"] and body["order_id"] == order.id
+    assert session.get(Order, order.id).status == "assigned"
+
+
+def test_check_in_a_day_before_the_window_is_409_too_early(client, session, committed_visit,
+                                                          headers):
+    start = utcnow() + timedelta(days=1)
+    order = committed_visit("assigned", window_start=start, window_end=start + timedelta(hours=2))
+    point = address_of(session, order)
+    r = client.post(f"{API}/orders/{order.id}/check-in", headers=headers,
+                    json={"lat": point.lat, "lng": point.lng})
+    assert_problem(r, 409, "too_early_to_depart")
+    assert session.get(Order, order.id).status == "assigned"
+
+
 # ---------------------------------------------------------------- check-in
 
 

@@ -47,27 +47,41 @@ def _alerts(session, order, kind: str) -> list[Alert]:
 # ---------------------------------------------------------------- depart
 
 
-def test_depart_moves_assigned_to_en_route_and_keeps_the_time(session, visit, nurse_user):
+def test_depart_moves_assigned_to_en_route_and_keeps_the_time(session, visit, nurse_user,
+                                                               config):
     order = visit("assigned")
     now = utcnow()
     result = service.depart(session=session, actor=actor_of(nurse_user), order_id=order.id,
-                            now=now)
+                            now=now, config=config)
     assert result["status"] == "en_route"
     assert session.get(Order, order.id).departed_at == now
 
 
-def test_depart_by_another_nurse_is_order_not_found(session, visit, other_nurse_user):
+def test_depart_by_another_nurse_is_order_not_found(session, visit, other_nurse_user, config):
     order = visit("assigned")
     with pytest.raises(OrderNotFound):
         service.depart(session=session, actor=actor_of(other_nurse_user), order_id=order.id,
-                       now=utcnow())
+                       now=utcnow(), config=config)
 
 
-def test_depart_twice_is_invalid_transition(session, visit, nurse_user):
+def test_depart_twice_is_invalid_transition(session, visit, nurse_user, config):
     order = visit("en_route", departed_at=utcnow())
     with pytest.raises(InvalidTransition):
         service.depart(session=session, actor=actor_of(nurse_user), order_id=order.id,
-                       now=utcnow())
+                       now=utcnow(), config=config)
+
+
+def test_depart_too_long_before_the_window_is_too_early(session, visit, nurse_user, config):
+    order = visit("assigned")
+    session.commit()  # a refused call rolls its session back
+    earliest = order.window_start - timedelta(minutes=config.depart_lead_minutes)
+    with pytest.raises(service.TooEarlyToDepart):
+        service.depart(session=session, actor=actor_of(nurse_user), order_id=order.id,
+                       now=earliest - timedelta(seconds=1), config=config)
+    assert session.get(Order, order.id).status == "assigned"
+    result = service.depart(session=session, actor=actor_of(nurse_user), order_id=order.id,
+                            now=earliest, config=config)
+    assert result["status"] == "en_route"
 
 
 # ---------------------------------------------------------------- check-in
