@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 
 from homecare.accounts.models import LoginAttempt, Organization, User
 from homecare.auth import Actor, decode_token, ensure_visible, load_active_user
-from homecare.errors import Conflict, Forbidden, NotFound, Problem, TooManyRequests
+from homecare.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Problem,
+    TooManyRequests,
+    ValidationProblem,
+)
 
 _hasher = PasswordHasher()
 # Verified against when the phone is unknown, so a wrong phone costs the same
@@ -37,8 +44,35 @@ class OrganizationNotFound(NotFound):
     code, title = "organization_not_found", "No such organization"
 
 
+class OrganizationRequired(ValidationProblem):
+    code, title = "organization_required", "Name the organization"
+
+
 class LoginRateLimited(TooManyRequests):
     code, title = "login_rate_limited", "Too many login attempts"
+
+
+def organization_in_charge(session: Session, actor: Actor | None, organization_id: int | None,
+                           *, what: str) -> int:
+    """The organization whose ``what`` (its day plan, its board) a caller works on: a
+    supervisor's own unless she names it, one an admin must name; None is the service.
+
+    :raises Forbidden: (403) the caller is neither supervisor nor admin.
+    :raises OrganizationRequired: (422) an admin (or the service) named none.
+    :raises OrganizationNotFound: (404) no such organization, or another one's.
+    """
+    if actor is not None and actor.role not in ("supervisor", "admin"):
+        raise Forbidden(f"only a supervisor works on the {what}")
+    if organization_id is None:
+        if actor is None or actor.role == "admin" or actor.organization_id is None:
+            raise OrganizationRequired(f"name the organization_id of the {what}")
+        organization_id = actor.organization_id
+    if session.get(Organization, organization_id) is None:
+        raise OrganizationNotFound(organization_id=organization_id)
+    if actor is not None:
+        ensure_visible(actor, organization_id, OrganizationNotFound,
+                       organization_id=organization_id)
+    return organization_id
 
 
 def hash_password(password: str) -> str:

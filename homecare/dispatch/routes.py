@@ -5,11 +5,33 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from homecare.auth import current_actor
-from homecare.dispatch import offers, schemas, service
+from homecare.dispatch import board, offers, schemas, service
 from homecare.extensions import Blueprint, ListPage, current_config, db, utcnow
 
 blp = Blueprint("dispatch", __name__, description="Candidates, offers and assignment")
 
+
+@blp.route("/dispatch/board")
+class DispatchBoard(MethodView):
+    @blp.auth("supervisor", "admin")
+    @blp.arguments(schemas.BoardQueryArgsSchema, location="query")
+    @blp.response(200, schemas.BoardSchema)
+    @blp.problems(404)
+    def get(self, args):
+        """The supervisor console's day: orders by status, unassigned orders, nurses, alerts
+
+        Counts every order status of the day (zeros included); lists the orders
+        still submitted, approved or offered by window; the active nurses with a
+        shift touching the day, with her last ping while fresh
+        (HOMECARE_DISPATCH_PING_MAX_AGE_MINUTES, else null) and her load (visits of
+        the day held or completed) against her daily cap; open alerts by kind and
+        the open SOS and critical ones. `date` is the local day (default today);
+        an admin names `organization_id` (else 422 `organization_required`).
+        """
+        return board.dispatch_board(session=db.session, actor=current_actor(),
+                                    day=args.get("date"), now=utcnow(),
+                                    config=current_config(),
+                                    organization_id=args.get("organization_id"))
 
 
 @blp.route("/orders/<int:order_id>/candidates")

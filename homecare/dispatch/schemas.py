@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import marshmallow as ma
 from marshmallow import validate
 
+from homecare.alerts.models import ALERT_KINDS
+from homecare.dispatch.board import UNASSIGNED
 from homecare.dispatch.matching import RULES
-from homecare.schemas import RowId, Text
+from homecare.orders.states import STATUSES
+from homecare.schemas import PlaceOutFields, RowId, Text
+
+# Any real day lies well inside this; it keeps the day's UTC bounds (midnight of
+# the next day) far from the end of Python's calendar.
+DATES = validate.Range(dt.date(2000, 1, 1), dt.date(2199, 12, 31),
+                       error="must be between 2000-01-01 and 2199-12-31")
 
 
 def _not_blank(value: str) -> None:
@@ -108,3 +118,78 @@ class OfferAnswerSchema(ma.Schema):
     status = ma.fields.String()
     responded_at = ma.fields.DateTime()
     decline_reason = ma.fields.String(allow_none=True)
+
+
+class BoardQueryArgsSchema(ma.Schema):
+    date = ma.fields.Date(validate=DATES, metadata={
+        "description": "The local day (service area's zone), YYYY-MM-DD; default today"})
+    organization_id = RowId(metadata={
+        "description": "Admins name the organization; supervisors see their own"})
+
+
+def _per(names: tuple[str, ...], what: str) -> dict[str, ma.fields.Integer]:
+    return {name: ma.fields.Integer(metadata={"description": f"{what} {name}"})
+            for name in names}
+
+
+BoardCountsSchema = ma.Schema.from_dict(
+    _per(STATUSES, "Orders of the day now"), name="BoardCountsSchema")
+BoardAlertCountsSchema = ma.Schema.from_dict(
+    _per(ALERT_KINDS, "Open alerts of kind"), name="BoardAlertCountsSchema")
+
+
+class BoardOrderSchema(ma.Schema):
+    """An order of the day still without a nurse (no recipient details)."""
+
+    id = ma.fields.Integer()
+    status = ma.fields.String(metadata={"enum": list(UNASSIGNED)})
+    service_code = ma.fields.String()
+    window_start = ma.fields.DateTime()
+    window_end = ma.fields.DateTime()
+    district = ma.fields.String(allow_none=True)
+    dispatch_round = ma.fields.Integer(metadata={
+        "description": "Offer rounds run so far (0: not offered yet)"})
+
+
+class BoardPositionSchema(PlaceOutFields):
+    at = ma.fields.DateTime(metadata={"description": "When the ping was recorded"})
+
+
+class BoardNurseSchema(ma.Schema):
+    nurse_id = ma.fields.Integer()
+    name = ma.fields.String()
+    position = ma.fields.Nested(BoardPositionSchema, allow_none=True, metadata={
+        "description": "Her last ping, WGS-84 with a GCJ-02 copy; null when none is "
+                       "fresher than HOMECARE_DISPATCH_PING_MAX_AGE_MINUTES"})
+    load = ma.fields.Integer(metadata={
+        "description": "Visits of the day she holds (assigned, en route, in service) "
+                       "or has completed"})
+    max_visits_per_day = ma.fields.Integer()
+
+
+class BoardAlertSchema(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String(metadata={"enum": list(ALERT_KINDS)})
+    severity = ma.fields.String()
+    order_id = ma.fields.Integer(allow_none=True)
+    nurse_id = ma.fields.Integer(allow_none=True)
+    raised_at = ma.fields.DateTime()
+
+
+class BoardAlertsSchema(ma.Schema):
+    open = ma.fields.Nested(BoardAlertCountsSchema, metadata={
+        "description": "Open (not resolved) alerts by kind, zeros included"})
+    critical = ma.fields.List(ma.fields.Nested(BoardAlertSchema), metadata={
+        "description": "The open SOS and critical alerts, newest first"})
+
+
+class BoardSchema(ma.Schema):
+    date = ma.fields.Date()
+    organization_id = ma.fields.Integer()
+    counts = ma.fields.Nested(BoardCountsSchema, metadata={
+        "description": "The day's orders by status, every status, zeros included"})
+    unassigned = ma.fields.List(ma.fields.Nested(BoardOrderSchema), metadata={
+        "description": "Submitted, approved and offered orders of the day, by window"})
+    nurses = ma.fields.List(ma.fields.Nested(BoardNurseSchema), metadata={
+        "description": "Active nurses with a shift touching the day"})
+    alerts = ma.fields.Nested(BoardAlertsSchema)

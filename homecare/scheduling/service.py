@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.accounts.models import Organization
-from homecare.accounts.service import OrganizationNotFound
+from homecare.accounts.service import organization_in_charge
 from homecare.audit.service import record
-from homecare.auth import Actor, ensure_visible
+from homecare.auth import Actor
 from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
 from homecare.dispatch.service import withdraw_open_offers
-from homecare.errors import Forbidden, NotFound, ValidationProblem
+from homecare.errors import NotFound, ValidationProblem
 from homecare.geo import travel_model
 from homecare.notifications.service import notify
 from homecare.nurses.models import Nurse
@@ -41,10 +41,6 @@ log = logging.getLogger(__name__)
 _STOP_TIMES = ("planned_arrival", "start", "end", "window_start", "window_end")
 # Why a planned stop was not written: her day changed while the day was solved.
 NURSE_DAY_CHANGED = "nurse_day_changed"
-
-
-class OrganizationRequired(ValidationProblem):
-    code, title = "organization_required", "Name the organization whose day to plan"
 
 
 class DayInPast(ValidationProblem):
@@ -93,7 +89,7 @@ def plan_day(*, session: Session, actor: Actor | None, day: date, now: datetime,
     :raises DayBeyondHorizon: (422) the day is more than ``booking_horizon_days``
         after today: no visit can be booked for it, so there is nothing to plan.
     """
-    organization_id = _organization_to_plan(session, actor, organization_id)
+    organization_id = organization_in_charge(session, actor, organization_id, what="day plan")
     today = local_day(now, config.timezone)
     if day < today:
         raise DayInPast(f"{day.isoformat()} is over; plan today or a later day",
@@ -167,7 +163,7 @@ def get_day_plan(*, session: Session, actor: Actor, day: date,
     :raises OrganizationNotFound: (404) no such organization, or another one's.
     :raises DayPlanNotFound: (404) the day has not been planned.
     """
-    organization_id = _organization_to_plan(session, actor, organization_id)
+    organization_id = organization_in_charge(session, actor, organization_id, what="day plan")
     day_plan = session.scalar(
         sa.select(DayPlan).where(DayPlan.organization_id == organization_id, DayPlan.day == day)
         .order_by(DayPlan.created_at.desc(), DayPlan.id.desc()).limit(1))
@@ -237,22 +233,6 @@ def plan_view(day_plan: DayPlan) -> dict[str, Any]:
             "reassign": day_plan.reassign, "seed": day_plan.seed, "routes": routes,
             "unplanned": result.get("unplanned", []), "skipped": result.get("skipped", []),
             "stats": day_plan.stats}
-
-
-def _organization_to_plan(session: Session, actor: Actor | None,
-                          organization_id: int | None) -> int:
-    if actor is not None and actor.role not in ("supervisor", "admin"):
-        raise Forbidden("only a supervisor plans the day")
-    if organization_id is None:
-        if actor is None or actor.role == "admin" or actor.organization_id is None:
-            raise OrganizationRequired("name the organization_id whose day to plan")
-        organization_id = actor.organization_id
-    if session.get(Organization, organization_id) is None:
-        raise OrganizationNotFound(organization_id=organization_id)
-    if actor is not None:
-        ensure_visible(actor, organization_id, OrganizationNotFound,
-                       organization_id=organization_id)
-    return organization_id
 
 
 def _store(session: Session, day: Day, result: planner.Plan, *, actor: Actor | None,

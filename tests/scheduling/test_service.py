@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from homecare.accounts.service import OrganizationRequired
 from homecare.geo import GeodesicTravel, Point
 from homecare.notifications.models import Notification
 from homecare.nurses.service import NurseNotFound
@@ -18,7 +19,6 @@ from homecare.scheduling.service import (
     DayBeyondHorizon,
     DayInPast,
     DayPlanNotFound,
-    OrganizationRequired,
     get_day_plan,
     nurse_schedule,
     plan_all_organizations,
