@@ -17,12 +17,10 @@ from homecare.config import Config
 from homecare.dispatch.fitting import DAY_LOAD, stretches
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
-from homecare.orders.states import STATUSES
+from homecare.orders.states import AWAITING_NURSE, STATUSES
 from homecare.patients.models import Address
 from homecare.scheduling.day import local_day
 
-# Orders still waiting for a nurse: in the supervisor's queue or out on offer.
-UNASSIGNED = ("submitted", "approved", "offered")
 # Open alerts listed one by one, not only counted: a supervisor acts on these now.
 URGENT_KINDS = ("sos",)
 URGENT_SEVERITIES = ("critical",)
@@ -75,7 +73,7 @@ def _unassigned(session: Session, organization_id: int, day: date) -> list[dict[
                   Order.window_end, Address.district, Order.dispatch_round)
         .join(Address, Address.id == Order.address_id)
         .where(Order.organization_id == organization_id, Order.service_date == day,
-               Order.status.in_(UNASSIGNED))
+               Order.status.in_(AWAITING_NURSE))
         .order_by(Order.window_start, Order.id))
     return [row._asdict() for row in rows]
 

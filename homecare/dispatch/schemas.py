@@ -8,9 +8,8 @@ import marshmallow as ma
 from marshmallow import validate
 
 from homecare.alerts.models import ALERT_KINDS
-from homecare.dispatch.board import UNASSIGNED
 from homecare.dispatch.matching import RULES
-from homecare.orders.states import STATUSES
+from homecare.orders.states import AWAITING_NURSE, STATUSES
 from homecare.schemas import PlaceOutFields, RowId, Text
 
 # Any real day lies well inside this; it keeps the day's UTC bounds (midnight of
@@ -142,7 +141,7 @@ class BoardOrderSchema(ma.Schema):
     """An order of the day still without a nurse (no recipient details)."""
 
     id = ma.fields.Integer()
-    status = ma.fields.String(metadata={"enum": list(UNASSIGNED)})
+    status = ma.fields.String(metadata={"enum": list(AWAITING_NURSE)})
     service_code = ma.fields.String()
     window_start = ma.fields.DateTime()
     window_end = ma.fields.DateTime()

@@ -21,7 +21,13 @@ from homecare.notifications.service import notify
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
 from homecare.orders.service import OrderNotFound
-from homecare.orders.states import HOLDS_NURSE, InvalidTransition, allowed, transition
+from homecare.orders.states import (
+    AWAITING_NURSE,
+    HOLDS_NURSE,
+    InvalidTransition,
+    allowed,
+    transition,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +35,7 @@ __all__ = ["assign_nurse", "expire_offers", "find_candidates", "list_candidates"
            "start_dispatch", "withdraw_open_offers"]
 
 # Orders a supervisor may look for nurses for.
-_DISPATCHABLE = frozenset({"submitted", "approved", "offered"}) | HOLDS_NURSE
+_DISPATCHABLE = frozenset(AWAITING_NURSE) | HOLDS_NURSE
 
 
 class NurseNotFound(NotFound):

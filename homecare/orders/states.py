@@ -22,6 +22,9 @@ SYSTEM = "system"
 # leaves them (cancelled, no_show, completed) keeps ``nurse_id`` as history but
 # no longer blocks her day: slot and load queries filter on these statuses.
 HOLDS_NURSE = frozenset({"assigned", "en_route", "in_service"})
+# Waiting for a nurse: in the supervisor's queue (to vet or to assign) or out on
+# offer. A tuple, in lifecycle order, for lists shown to people and the spec.
+AWAITING_NURSE = ("submitted", "approved", "offered")
 # The status every order starts in, and who may create one (family beds and
 # supervisors book on a recipient's behalf).
 INITIAL = "submitted"
