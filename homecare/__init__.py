@@ -32,11 +32,12 @@ def _blueprints() -> tuple:
     from homecare.nurses.routes import blp as nurses
     from homecare.orders.routes import blp as orders
     from homecare.patients.routes import blp as patients
+    from homecare.pricing.routes import blp as pricing
     from homecare.scheduling.routes import blp as scheduling
     from homecare.visits.routes import blp as visits
 
     return (accounts, patients, catalogue, nurses, orders, dispatch, scheduling, visits,
-            alerts, notifications, audit, family_beds)
+            alerts, notifications, audit, family_beds, pricing)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:

@@ -103,6 +103,14 @@ class Config:
     # the worst case), so the same day always gives the same plan.
     planning_iterations: int = 8000
 
+    # The door check: wrong visit codes a visit accepts before the code is locked
+    # (the family then confirms the nurse in the app; a check-in without it is flagged).
+    visit_code_max_attempts: int = 5
+    # Supervisors are alerted this many days before a licence or insurance expires,
+    # by a nightly check at this local time.
+    credential_alert_days: int = 30
+    credential_check_time: str = "03:00"
+
     family_bed_max_days: int = 90
     family_bed_horizon_days: int = 7
 
@@ -134,7 +142,7 @@ class Config:
 # are scheduled, long after startup: a malformed one must stop the start, naming
 # the variable, not fail every booking with a 500.
 _TIMES_OF_DAY = ("service_hours_start", "service_hours_end", "planning_time", "purge_time",
-                 "family_bed_generation_time")
+                 "family_bed_generation_time", "credential_check_time")
 _HH_MM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 
 

@@ -127,7 +127,9 @@ def load_demo(*, session: Session, config: Config, now: datetime | None = None
         session.flush()
     _user(session, ADMIN_PHONE, "系统管理员", "admin", None, password_hash, added)
     _user(session, SUPERVISOR_PHONE, "孔调度", "supervisor", org.id, password_hash, added)
+    _fee_table(session, org, today, added, now)
     nurses = _nurses(session, org, password_hash, added, now)
+    _credentials(nurses, today)
     # Tomorrow too: after 16:00 the demo books tomorrow's visits, which need nurses.
     added["shifts"] = sum(_shifts(session, nurses, day, zone)
                           for day in (today, today + timedelta(days=1)))
@@ -210,6 +212,44 @@ def _nurses(session: Session, org: Organization, password_hash: str,
             added["nurses"] = added.get("nurses", 0) + 1
         nurses.append(nurse)
     return nurses
+
+
+def _fee_table(session: Session, org: Organization, today: date, added: dict[str, int],
+               now: datetime) -> None:
+    """The hospital's published fees: 30 yuan travel within 3 km, 3 yuan per further km
+    up to 80; 20 yuan after 19:00; 30 yuan on public holidays; 20 yuan to cancel
+    within 4 hours."""
+    from homecare.pricing.models import FeeTable
+
+    if session.get(FeeTable, org.id) is not None:
+        return
+    holidays = sorted(f"{year}-{month_day}" for year in (today.year, today.year + 1)
+                      for month_day in ("01-01", "05-01", "05-02", "05-03", "10-01",
+                                        "10-02", "10-03", "10-04", "10-05", "10-06", "10-07"))
+    session.add(FeeTable(organization_id=org.id, included_km=3.0, base_fee_fen=3000,
+                         per_km_fen=300, cap_fen=8000, night_surcharge_fen=2000,
+                         night_start="19:00", night_end="07:00", holiday_surcharge_fen=3000,
+                         holidays=holidays, free_cancel_minutes=240, late_cancel_fee_fen=2000,
+                         version=1, updated_at=now))
+    session.flush()
+    added["fee_tables"] = 1
+
+
+def _credentials(nurses: list[Nurse], today: date) -> None:
+    """Licence and liability insurance for every nurse without them; every seventh
+    nurse's insurance runs out within the alert horizon (still valid this week), so
+    the nightly check has something to say."""
+    for index, nurse in enumerate(nurses):
+        if nurse.license_valid_until is not None:
+            continue
+        rng = _rng("credentials", nurse.license_no)
+        nurse.license_valid_until = today + timedelta(days=rng.randint(200, 1500))
+        nurse.insurance_no = f"PICC{today.year}{nurse.id:08d}"
+        nurse.insurer = rng.choice(("中国人民财产保险", "中国平安财产保险", "中国太平洋财产保险"))
+        soon = index % 7 == 3
+        nurse.insurance_valid_until = today + timedelta(
+            days=rng.randint(10, 25) if soon else rng.randint(60, 365))
+        nurse.photo_url = f"https://photos.example.cn/nurses/{nurse.license_no}.jpg"
 
 
 def _shifts(session: Session, nurses: list[Nurse], today: date, zone: ZoneInfo) -> int:

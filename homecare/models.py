@@ -11,5 +11,6 @@ from homecare.nurses import models as nurses  # noqa: F401
 from homecare.ops import models as ops  # noqa: F401
 from homecare.orders import models as orders  # noqa: F401
 from homecare.patients import models as patients  # noqa: F401
+from homecare.pricing import models as pricing  # noqa: F401
 from homecare.scheduling import models as scheduling  # noqa: F401
 from homecare.visits import models as visits  # noqa: F401

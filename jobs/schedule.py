@@ -16,6 +16,7 @@ from flask import Flask
 
 from homecare.config import Config
 from jobs import (
+    alert_expiring_credentials,
     expire_offers,
     generate_family_bed_visits,
     heartbeat,
@@ -72,6 +73,9 @@ JOBS: tuple[Job, ...] = (
     # without it leaves the far end of the horizon unbooked, hence the long grace.
     Job("generate_family_bed_visits", generate_family_bed_visits.run,
         _daily_at(lambda c: c.family_bed_generation_time), 12 * 3600),
+    # Idempotent (one alert per credential and date), so a late catch-up is harmless.
+    Job("alert_expiring_credentials", alert_expiring_credentials.run,
+        _daily_at(lambda c: c.credential_check_time), 12 * 3600),
 )
 
 

@@ -137,6 +137,11 @@ class NurseFactory(BaseFactory):
         lambda o: UserFactory(role="nurse", organization_id=o.organization_id).id)
     organization_id = None
     license_no = factory.Sequence(lambda n: f"L2010{n:06d}")
+    # Far ahead of any visit a test books: credentials are a dispatch hard filter.
+    license_valid_until = date(2099, 12, 31)
+    insurance_no = factory.Sequence(lambda n: f"PICC-{n:08d}")
+    insurer = "中国人民财产保险"
+    insurance_valid_until = date(2099, 12, 31)
     title = "senior_nurse"
     years_experience = 8
     skills = factory.LazyFunction(lambda: ["blood_sampling", "injection", "vital_signs"])

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from homecare.extensions import Base, utcnow
 
-ALERT_KINDS = ("sos", "late", "no_show", "overtime", "geofence", "unassigned")
+ALERT_KINDS = ("sos", "late", "no_show", "overtime", "geofence", "unassigned",
+               "credential_expiring", "door_unverified")
 
 
 class Alert(Base):

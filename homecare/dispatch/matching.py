@@ -6,6 +6,8 @@ Hard filters, checked in this order; the first one a nurse breaks is the rule
 ``organization``         she works for another organization
 ``current_nurse``        she already holds this order
 ``not_active``           her profile or her account is not active
+``credentials``          her practising licence or liability insurance does not cover
+                         the visit's date (``nurses.credentials``)
 ``experience``           fewer years than the Internet+nursing gate (``min_years_experience``)
 ``qualification_title``  title below the Internet+nursing gate (``min_title``)
 ``item_title``           title below the service item's ``min_title``
@@ -85,6 +87,7 @@ from homecare.dispatch.nearby import (
     within_radius,
 )
 from homecare.geo import Point, TravelModel, travel_model
+from homecare.nurses import credentials
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
 from homecare.orders.states import HOLDS_NURSE
@@ -92,9 +95,9 @@ from homecare.orders.states import HOLDS_NURSE
 # Shrinkage of the rating towards the middle of the scale (see the module docstring).
 _RATING_PRIOR_MEAN = 3.0
 _RATING_PRIOR_COUNT = 5
-RULES = ("organization", "current_nurse", "not_active", "experience", "qualification_title",
-         "item_title", "skills", "service_radius", "window_closed", "shift", "daily_cap",
-         "schedule_conflict")
+RULES = ("organization", "current_nurse", "not_active", "credentials", "experience",
+         "qualification_title", "item_title", "skills", "service_radius", "window_closed",
+         "shift", "daily_cap", "schedule_conflict")
 
 
 @dataclass
@@ -128,6 +131,9 @@ def _static_rule(row: Any, job: Job, config: Config) -> tuple[str, str] | None:
         return "current_nurse", "she already holds this order"
     if not (row.active and row.user_active):
         return "not_active", "her nurse profile or her account is not active"
+    lapsed = credentials.lapse(row, job.service_date)
+    if lapsed is not None:
+        return credentials.RULE, lapsed
     if row.years_experience < config.min_years_experience:
         return "experience", (f"{row.years_experience} years of clinical experience; "
                               f"Internet+nursing needs {config.min_years_experience}")

@@ -77,7 +77,9 @@ _NURSE_COLUMNS = (Nurse.id, Nurse.organization_id, Nurse.user_id, User.name,
                   Nurse.active, User.active.label("user_active"), Nurse.title,
                   Nurse.years_experience, Nurse.skills, Nurse.home_lat, Nurse.home_lng,
                   Nurse.service_radius_km, Nurse.max_visits_per_day, Nurse.rating_sum,
-                  Nurse.rating_count, Nurse.last_lat, Nurse.last_lng, Nurse.last_ping_at)
+                  Nurse.rating_count, Nurse.last_lat, Nurse.last_lng, Nurse.last_ping_at,
+                  Nurse.license_no, Nurse.license_valid_until, Nurse.insurance_no,
+                  Nurse.insurance_valid_until)
 
 
 def nurse_rows(session: Session, where: Iterable[Any]) -> list[Any]:

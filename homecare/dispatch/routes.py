@@ -46,6 +46,7 @@ class OrderCandidates(MethodView):
 
         Hard filters (a nurse breaking any is not a candidate; `explain` names the
         first she breaks): `organization`, `current_nurse`, `not_active`,
+        `credentials` (her licence and liability insurance cover the visit's date),
         `experience` and `qualification_title` (the Internet+nursing gate),
         `item_title`, `skills`, `service_radius` (geodesic from home),
         `window_closed`, `shift` (a shift lets her arrive inside the window and

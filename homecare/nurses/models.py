@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -20,6 +20,12 @@ class Nurse(Base):
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"),
                                                  index=True)
     license_no: Mapped[str] = mapped_column(sa.String(40))
+    # Credentials (nurses.credentials): dispatch sends her only on dates both cover.
+    license_valid_until: Mapped[date | None]
+    insurance_no: Mapped[str | None] = mapped_column(sa.String(60))
+    insurer: Mapped[str | None] = mapped_column(sa.String(100))
+    insurance_valid_until: Mapped[date | None]
+    photo_url: Mapped[str | None] = mapped_column(sa.String(500))
     title: Mapped[str] = mapped_column(sa.String(30))
     years_experience: Mapped[int]
     skills: Mapped[list] = mapped_column(sa.JSON, default=list)

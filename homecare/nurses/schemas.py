@@ -32,7 +32,23 @@ LICENSE = validate.Regexp(r"^[0-9A-Za-z-]{6,40}$",
                           error="must be 6-40 letters, digits or -")
 
 
-class NurseCreateSchema(ma.Schema):
+class CredentialFields(ma.Schema):
+    """Her practising licence's and liability insurance's validity: dispatch sends her
+    only on dates both cover (rule `credentials`)."""
+
+    license_valid_until = ma.fields.Date(allow_none=True, metadata={
+        "description": "Last day her practising licence is valid (local date)"})
+    insurance_no = Text(allow_none=True, validate=validate.Length(min=1, max=60),
+                        metadata={"description": "Medical liability insurance policy number"})
+    insurer = Text(allow_none=True, validate=validate.Length(min=1, max=100))
+    insurance_valid_until = ma.fields.Date(allow_none=True, metadata={
+        "description": "Last day the insurance covers"})
+    photo_url = Text(allow_none=True, validate=[validate.Length(max=500), validate.URL(
+        schemes={"https", "http"})], metadata={
+        "description": "Shown to the family once she is assigned"})
+
+
+class NurseCreateSchema(CredentialFields):
     user_id = RowId(
         required=True,
         metadata={"description": "A nurse account of the supervisor's organization"})
@@ -49,7 +65,7 @@ class NurseCreateSchema(ma.Schema):
         "description": "Available for dispatch; needs the Internet+nursing qualification"})
 
 
-class NurseUpdateSchema(ma.Schema):
+class NurseUpdateSchema(CredentialFields):
     """Supervisor: any field. The nurse herself: home, service_radius_km, max_visits_per_day."""
 
     license_no = Text(validate=LICENSE)
@@ -71,7 +87,7 @@ class LastPositionSchema(LocationSchema):
         return {**out, "at": data["at"]}
 
 
-class NurseSchema(ma.Schema):
+class NurseSchema(CredentialFields):
     id = ma.fields.Integer()
     user_id = ma.fields.Integer()
     organization_id = ma.fields.Integer()

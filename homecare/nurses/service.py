@@ -122,7 +122,8 @@ def _views(session: Session, nurses: list[Nurse], *, now: datetime, config: Conf
         view = {c: getattr(n, c) for c in (
             "id", "user_id", "organization_id", "license_no", "title", "years_experience",
             "skills", "service_radius_km", "max_visits_per_day", "active", "rating_count",
-            "created_at", "updated_at")}
+            "license_valid_until", "insurance_no", "insurer", "insurance_valid_until",
+            "photo_url", "created_at", "updated_at")}
         view.update(
             name=users[n.user_id].name, phone=users[n.user_id].phone,
             home={"lat": n.home_lat, "lng": n.home_lng}, qualified=not unmet, unmet=unmet,

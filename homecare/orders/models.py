@@ -27,6 +27,8 @@ class Order(Base):
     service_code: Mapped[str] = mapped_column(sa.ForeignKey("service_items.code"))
     duration_min: Mapped[int]
     price_fen: Mapped[int]
+    # How price_fen adds up, as quoted when booked (pricing.service.price_breakdown).
+    price_breakdown: Mapped[dict | None] = mapped_column(sa.JSON)
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
     # The local (service-area time zone) date of window_start: the "day" of
@@ -47,6 +49,10 @@ class Order(Base):
     check_out_lat: Mapped[float | None]
     check_out_lng: Mapped[float | None]
     status_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    # What cancelling cost the family and the policy rule that decided it
+    # (pricing.service.cancellation_charge); None while not cancelled.
+    cancellation_fee_fen: Mapped[int | None]
+    cancellation_rule: Mapped[str | None] = mapped_column(sa.String(20))
     # The family-bed episode whose plan generated this visit; None for a booking.
     family_bed_id: Mapped[int | None] = mapped_column(sa.ForeignKey("family_beds.id"),
                                                       index=True)

@@ -8,6 +8,8 @@ import marshmallow as ma
 from marshmallow import validate
 
 from homecare.orders.states import STATUSES
+from homecare.pricing.schemas import PriceBreakdownSchema
+from homecare.pricing.service import CANCELLATION_RULES
 from homecare.schemas import Gcj02Schema, RowId, Text
 
 
@@ -84,6 +86,14 @@ class ReviewSchema(ma.Schema):
     created_at = ma.fields.DateTime(dump_only=True)
 
 
+class AssignedNurseSchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    title = ma.fields.String()
+    license_no = ma.fields.String(metadata={"description": "护士执业证书编号"})
+    photo_url = ma.fields.String(allow_none=True)
+
+
 class OrderSchema(ma.Schema):
     """An order as one caller may see it: recipient and address only for those who need them."""
 
@@ -95,7 +105,10 @@ class OrderSchema(ma.Schema):
     service_code = ma.fields.String()
     service_name_zh = ma.fields.String(allow_none=True)
     duration_min = ma.fields.Integer()
-    price_fen = ma.fields.Integer()
+    price_fen = ma.fields.Integer(metadata={"description": "The total, as booked"})
+    price_breakdown = ma.fields.Nested(PriceBreakdownSchema, allow_none=True, metadata={
+        "description": "How price_fen adds up, from the fee table when booked; a later "
+                       "table change leaves it as it was"})
     window_start = ma.fields.DateTime()
     window_end = ma.fields.DateTime()
     service_date = ma.fields.Date()
@@ -108,6 +121,19 @@ class OrderSchema(ma.Schema):
     checked_in_at = ma.fields.DateTime(allow_none=True)
     checked_out_at = ma.fields.DateTime(allow_none=True)
     status_reason = ma.fields.String(allow_none=True)
+    cancellation_fee_fen = ma.fields.Integer(allow_none=True, metadata={
+        "description": "What cancelling cost the family (recorded for billing, not "
+                       "collected here); null while not cancelled"})
+    cancellation_rule = ma.fields.String(allow_none=True, metadata={
+        "enum": list(CANCELLATION_RULES),
+        "description": "free (ahead of the free-cancellation lead), late (after it), "
+                       "call_out (the nurse had set off: the travel fee), by_service "
+                       "(cancelled by the service: never charged)"})
+    nurse = ma.fields.Nested(AssignedNurseSchema, allow_none=True, metadata={
+        "description": "For the family, once a nurse is assigned: whom to expect"})
+    visit_code = ma.fields.String(allow_none=True, metadata={
+        "description": "The door check's 6-digit code, for the owner only, from departure "
+                       "until the visit is done: read it out to the nurse at the door"})
     recipient = ma.fields.Nested(OrderRecipientSchema, allow_none=True, metadata={
         "description": "Null for a nurse who does not (or no longer) hold the order"})
     address = ma.fields.Nested(OrderAddressSchema, allow_none=True)
@@ -131,6 +157,9 @@ class OrderEventSchema(ma.Schema):
 class OrderCancelSchema(ma.Schema):
     reason = _text(500, 1, load_default=None, metadata={
         "description": "Required when cancelling after the nurse departed"})
+    requested_by_family = ma.fields.Boolean(load_default=False, metadata={
+        "description": "Supervisor: cancelling at the family's request (e.g. by phone), "
+                       "so the cancellation policy's fees apply as to the family"})
 
 
 class OrderApproveSchema(ma.Schema):

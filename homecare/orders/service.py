@@ -14,6 +14,7 @@ from homecare.auth import Actor
 from homecare.config import Config
 from homecare.errors import Conflict, NotFound, ValidationProblem
 from homecare.extensions import Listing, atomic
+from homecare.geo import Point
 from homecare.orders import idempotency
 from homecare.orders.models import Order, OrderEvent, Review
 from homecare.orders.schemas import OrderSchema
@@ -140,6 +141,7 @@ def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
     from homecare.dispatch.service import start_dispatch
     from homecare.patients.models import Address, CareRecipient
     from homecare.patients.service import is_assessed
+    from homecare.pricing.service import price_breakdown
 
     recipient = session.get(CareRecipient, patient_id)
     address = session.get(Address, address_id)
@@ -162,11 +164,15 @@ def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
     service_date = check_window(window_start, window_end, duration_min=item.duration_min,
                                 now=now, config=config)
 
+    price = price_breakdown(session=session, item_price_fen=item.price_fen,
+                            service_code=item.code, organization_id=address.organization_id,
+                            place=Point(address.lat, address.lng), window_start=window_start,
+                            config=config)
     order = Order(organization_id=address.organization_id, patient_id=recipient.id,
                   address_id=address.id, booked_by=actor.user_id, service_code=item.code,
-                  duration_min=item.duration_min, price_fen=item.price_fen,
-                  window_start=window_start, window_end=window_end, service_date=service_date,
-                  notes=notes)
+                  duration_min=item.duration_min, price_fen=price["total_fen"],
+                  price_breakdown=price, window_start=window_start, window_end=window_end,
+                  service_date=service_date, notes=notes)
     open_order(session, order, actor=actor, now=now)
     # The assessment of the organization that would send the nurse: another
     # hospital's does not vouch for this one's visit.
@@ -362,11 +368,15 @@ def reject_order(*, session: Session, actor: Actor, order_id: int, reason: str,
 
 @atomic
 def cancel_order(*, session: Session, actor: Actor, order_id: int, now: datetime,
-                 reason: str | None = None) -> dict[str, Any]:
+                 reason: str | None = None, requested_by_family: bool = False
+                 ) -> dict[str, Any]:
     """Cancel an order: the owner until the nurse departs, a supervisor at any stage.
 
     Open offers are withdrawn. A nurse who held the order keeps it in ``nurse_id``
     for the record, but her slot is free: only ``HOLDS_NURSE`` statuses occupy one.
+    The cancellation policy (``pricing.service``) decides the family's fee, recorded
+    on the order with its rule; ``requested_by_family`` is a supervisor cancelling
+    on the family's behalf (the policy then applies as to the family).
 
     :raises OrderNotFound: (404) the caller may not see the order.
     :raises InvalidTransition: (409) already finished (completed, cancelled, ...).
@@ -374,13 +384,15 @@ def cancel_order(*, session: Session, actor: Actor, order_id: int, now: datetime
     :raises ReasonRequired: (422) a supervisor cancelling after departure without a reason.
     """
     order = get_order_for(session=session, actor=actor, order_id=order_id)
-    apply_cancellation(session=session, order=order, actor=actor, now=now, reason=reason)
+    apply_cancellation(session=session, order=order, actor=actor, now=now, reason=reason,
+                       requested_by_family=requested_by_family)
     session.commit()
     return order_view(order, actor, session=session)
 
 
 def apply_cancellation(*, session: Session, order: Order, actor: Actor | None, now: datetime,
-                       reason: str | None = None) -> OrderEvent:
+                       reason: str | None = None,
+                       requested_by_family: bool = False) -> OrderEvent:
     """Cancel a loaded order in the caller's transaction (no commit): the transition
     (which notifies) and the withdrawal of its open offers.
 
@@ -390,8 +402,13 @@ def apply_cancellation(*, session: Session, order: Order, actor: Actor | None, n
     :raises: the Problems of ``cancel_order`` except OrderNotFound.
     """
     from homecare.dispatch.service import withdraw_open_offers
+    from homecare.pricing.service import cancellation_charge, record_charge
 
-    event = transition(session, order, "cancelled", actor=actor, now=now, reason=reason)
+    charge = cancellation_charge(session, order=order, actor=actor, now=now,
+                                 requested_by_family=requested_by_family)
+    event = transition(session, order, "cancelled", actor=actor, now=now, reason=reason,
+                       cancellation_fee_fen=charge.fee_fen, cancellation_rule=charge.rule)
+    record_charge(session, order=order, charge=charge, actor=actor, now=now)
     withdraw_open_offers(session=session, order_id=order.id, now=now, actor=actor)
     return event
 

@@ -20,7 +20,8 @@ NURSE_SEES = HOLDS_NURSE | {"completed", "no_show"}
 _ORDER_FIELDS = ("id", "status", "organization_id", "patient_id", "address_id", "service_code",
                  "duration_min", "price_fen", "window_start", "window_end", "service_date",
                  "notes", "nurse_id", "planned_arrival", "departed_at", "checked_in_at",
-                 "checked_out_at", "status_reason", "created_at", "updated_at")
+                 "checked_out_at", "status_reason", "price_breakdown", "cancellation_fee_fen",
+                 "cancellation_rule", "created_at", "updated_at")
 
 
 def nurse_id_of(session: Session, actor: Actor) -> int | None:
@@ -63,6 +64,7 @@ def order_views(orders: Sequence[Order], actor: Actor, *,
     from homecare.catalogue.models import ServiceItem
     from homecare.nurses.models import Nurse
     from homecare.patients.models import Address, CareRecipient
+    from homecare.visits.door import family_sees
 
     if not orders:
         return []
@@ -77,6 +79,7 @@ def order_views(orders: Sequence[Order], actor: Actor, *,
     reviews = {r.order_id: r for r in session.scalars(
         sa.select(Review).where(Review.order_id.in_([o.id for o in orders])))}
     actor_nurse_id = nurse_id_of(session, actor)
+    family = family_sees(session, [o for o in orders if sight(o, actor, actor_nurse_id) == "full"])
 
     views = []
     for order in orders:
@@ -92,6 +95,7 @@ def order_views(orders: Sequence[Order], actor: Actor, *,
         view["address"] = _address(address) if level != "none" else None
         if level == "none":
             view["notes"] = None
+        view.update(family.get(order.id, {"nurse": None, "visit_code": None}))
         views.append(view)
     return views
 

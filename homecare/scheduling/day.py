@@ -17,6 +17,7 @@ from homecare.accounts.models import User
 from homecare.catalogue.models import TITLES, ServiceItem, title_rank
 from homecare.config import Config
 from homecare.geo import Point, TravelModel, within_km
+from homecare.nurses import credentials
 from homecare.nurses.availability import SHIFT_MARGIN, merge_windows, shifts_covering
 from homecare.nurses.models import Nurse
 from homecare.nurses.service import qualification_problems
@@ -163,7 +164,8 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
     """
     clock = day_clock(day, config.timezone)
     now_s = clock.seconds_up(now)
-    nurses = _qualified_nurses(session, organization_id, config)
+    nurses = [(nurse, name) for nurse, name in _qualified_nurses(session, organization_id, config)
+              if credentials.lapse(nurse, day) is None]  # licence and insurance cover the day
     spans = _shift_spans(session, [n.id for n, _name in nurses], clock)
     rows = _order_rows(session, organization_id, day)
 

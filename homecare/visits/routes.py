@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, current_config, db, utcnow
-from homecare.visits import schemas, service
+from homecare.extensions import Blueprint, QueryPage, current_config, db, utcnow
+from homecare.visits import corrections, door, schemas, service
 
 blp = Blueprint("visits", __name__, description="Visit execution: depart, check in, check out, SOS")
 
@@ -85,3 +85,70 @@ class OrderCareRecord(MethodView):
         """The visit record and its care record; every read is on the audit trail"""
         return service.read_care_record(session=db.session, actor=current_actor(),
                                         order_id=order_id, now=utcnow())
+
+
+@blp.route("/orders/<int:order_id>/confirm-nurse")
+class OrderConfirmNurse(MethodView):
+    @blp.auth("patient")
+    @blp.response(200, schemas.ConfirmNurseSchema)
+    @blp.problems(404, 409)
+    def post(self, order_id):
+        """The family confirms in the app that the nurse at the door is the one sent
+
+        From departure until the visit ends (else 409 `nurse_not_at_door`);
+        idempotent. After a flagged check-in it resolves the `door_unverified`
+        alert; the flag stays on the visit record.
+        """
+        return door.confirm_nurse(session=db.session, actor=current_actor(),
+                                  order_id=order_id, now=utcnow())
+
+
+@blp.route("/orders/<int:order_id>/corrections")
+class OrderCorrections(MethodView):
+    @blp.auth("nurse")
+    @blp.arguments(schemas.CorrectionCreateSchema)
+    @blp.response(201, schemas.CorrectionSchema)
+    @blp.problems(404, 409, 422)
+    def post(self, body, order_id):
+        """The visit's nurse asks for corrected check-in/out times, with a reason
+
+        For a visit in service or completed; one pending request at a time
+        (409 `correction_pending`). A supervisor approves or rejects it.
+        """
+        return corrections.request_correction(session=db.session, actor=current_actor(),
+                                              order_id=order_id, now=utcnow(), **body)
+
+    @blp.auth("patient", "nurse", "supervisor", "admin")
+    @blp.response(200, schemas.CorrectionSchema(many=True))
+    @blp.paginate(QueryPage)
+    @blp.problems(404)
+    def get(self, order_id):
+        """The visit's time corrections, with the original times, oldest first"""
+        return corrections.list_corrections(session=db.session, actor=current_actor(),
+                                            order_id=order_id)
+
+
+@blp.route("/orders/<int:order_id>/corrections/<int:correction_id>/approve")
+class OrderCorrectionApprove(MethodView):
+    @blp.auth("supervisor")
+    @blp.arguments(schemas.CorrectionDecisionSchema)
+    @blp.response(200, schemas.CorrectionSchema)
+    @blp.problems(404, 409, 422)
+    def post(self, body, order_id, correction_id):
+        """Approve: the visit's times become the corrected ones (originals kept)"""
+        return corrections.approve_correction(session=db.session, actor=current_actor(),
+                                              order_id=order_id, correction_id=correction_id,
+                                              now=utcnow(), **body)
+
+
+@blp.route("/orders/<int:order_id>/corrections/<int:correction_id>/reject")
+class OrderCorrectionReject(MethodView):
+    @blp.auth("supervisor")
+    @blp.arguments(schemas.CorrectionDecisionSchema)
+    @blp.response(200, schemas.CorrectionSchema)
+    @blp.problems(404, 409, 422)
+    def post(self, body, order_id, correction_id):
+        """Reject, with a `note` saying why; the recorded times stay"""
+        return corrections.reject_correction(session=db.session, actor=current_actor(),
+                                             order_id=order_id, correction_id=correction_id,
+                                             now=utcnow(), **body)

@@ -53,12 +53,24 @@ class ProcedureSchema(ma.Schema):
         "description": "Whether it is one of the service item's procedures (else free text)"})
 
 
+VISIT_CODE = validate.Regexp(r"^\d{6}$", error="must be the 6 digits the family reads out")
+
+
 class CheckInSchema(PlaceInSchema):
     accuracy_m = ma.fields.Float(load_default=None, allow_none=True,
                                  validate=validate.Range(0, 10000))
+    visit_code = Text(load_default=None, allow_none=True, validate=VISIT_CODE, metadata={
+        "description": "The family's visit code; without it (or the family's confirmation "
+                       "in the app) the check-in is flagged"})
 
 
-class CheckInOutSchema(PlaceOutFields):
+class DoorFields(ma.Schema):
+    door_verified = ma.fields.Boolean(metadata={
+        "description": "The family confirmed the nurse: by the visit code or in the app"})
+    door_verified_by = ma.fields.String(allow_none=True, metadata={"enum": ["code", "family"]})
+
+
+class CheckInOutSchema(PlaceOutFields, DoorFields):
     """The check-in: a place (top-level lat/lng), and how far it was from the address."""
 
     order_id = ma.fields.Integer()
@@ -70,6 +82,8 @@ class CheckInOutSchema(PlaceOutFields):
     within_geofence = ma.fields.Boolean(metadata={
         "description": "False: accepted but flagged, and a geofence alert was opened"})
     alert_id = ma.fields.Integer(allow_none=True)
+    door_alert_id = ma.fields.Integer(allow_none=True, metadata={
+        "description": "The door_unverified alert opened by an unconfirmed check-in"})
 
 
 class CheckOutSchema(PlaceInSchema):
@@ -85,7 +99,7 @@ class CheckOutSchema(PlaceInSchema):
                                  validate=validate.Length(max=50))
 
 
-class VisitRecordSchema(ma.Schema):
+class VisitRecordSchema(DoorFields):
     """The electronic visit record: service, recipient, nurse, date, place, start and
     end, with the care given."""
 
@@ -101,8 +115,16 @@ class VisitRecordSchema(ma.Schema):
     service_date = ma.fields.Date()
     address_text = ma.fields.String()
     address = ma.fields.Nested(LocationSchema, dump_only=True)
-    started_at = ma.fields.DateTime(metadata={"description": "Check-in"})
-    ended_at = ma.fields.DateTime(metadata={"description": "Check-out"})
+    started_at = ma.fields.DateTime(metadata={"description": "Check-in (as corrected)"})
+    ended_at = ma.fields.DateTime(metadata={"description": "Check-out (as corrected)"})
+    times_corrected = ma.fields.Boolean(metadata={
+        "description": "A supervisor approved a correction of the times"})
+    original_started_at = ma.fields.DateTime(allow_none=True, metadata={
+        "description": "The check-in as recorded at the door, before any correction"})
+    original_ended_at = ma.fields.DateTime(allow_none=True)
+    door_verified_at = ma.fields.DateTime(allow_none=True)
+    unverified_check_in = ma.fields.Boolean(metadata={
+        "description": "Flag: she checked in before the family confirmed her"})
     minutes_on_site = ma.fields.Integer()
     check_in_distance_m = ma.fields.Float(allow_none=True)
     check_out = ma.fields.Nested(LocationSchema, dump_only=True, allow_none=True)
@@ -204,3 +226,45 @@ class SosSchema(ma.Schema):
 class SosAlertSchema(AlertSchema):
     supervisors_paged = ma.fields.Integer(metadata={
         "description": "Supervisors an urgent message was queued for"})
+
+
+class ConfirmNurseSchema(DoorFields):
+    order_id = ma.fields.Integer()
+    door_verified_at = ma.fields.DateTime(allow_none=True)
+    unverified_check_in = ma.fields.Boolean()
+
+
+class CorrectionCreateSchema(ma.Schema):
+    """Corrected times of the visit (one or both) and why."""
+
+    checked_in_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
+    checked_out_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
+    reason = Text(required=True, validate=validate.Length(min=1, max=500))
+
+    @ma.validates_schema
+    def _some_time(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("checked_in_at") is None and data.get("checked_out_at") is None:
+            raise ma.ValidationError("give checked_in_at, checked_out_at or both",
+                                     "checked_in_at")
+
+
+class CorrectionDecisionSchema(ma.Schema):
+    note = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=500),
+                metadata={"description": "Why (required to reject)"})
+
+
+class CorrectionSchema(ma.Schema):
+    id = ma.fields.Integer()
+    order_id = ma.fields.Integer()
+    nurse_id = ma.fields.Integer()
+    requested_by = ma.fields.Integer()
+    checked_in_at = ma.fields.DateTime(allow_none=True)
+    checked_out_at = ma.fields.DateTime(allow_none=True)
+    original_checked_in_at = ma.fields.DateTime(allow_none=True)
+    original_checked_out_at = ma.fields.DateTime(allow_none=True)
+    reason = ma.fields.String()
+    status = ma.fields.String(metadata={"enum": ["pending", "approved", "rejected"]})
+    decided_by = ma.fields.Integer(allow_none=True)
+    decided_at = ma.fields.DateTime(allow_none=True)
+    decision_note = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime()

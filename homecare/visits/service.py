@@ -23,7 +23,8 @@ from homecare.orders.models import Order, OrderEvent
 from homecare.orders.service import OrderNotFound, get_order_for
 from homecare.orders.states import transition
 from homecare.orders.views import NURSE_SEES
-from homecare.visits.models import CareRecord
+from homecare.visits import corrections, door
+from homecare.visits.models import CareRecord, DoorCheck
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +71,15 @@ def depart(*, session: Session, actor: Actor, order_id: int, now: datetime,
     if order.status == "assigned":
         _check_not_too_early(order, now, config)
     transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
+    door.issue_code(session, order=order, now=now)
     session.commit()
     return {"order_id": order.id, "status": order.status, "departed_at": order.departed_at}
 
 
 @atomic
 def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: float,
-             now: datetime, config: Config, accuracy_m: float | None = None) -> dict[str, Any]:
+             now: datetime, config: Config, accuracy_m: float | None = None,
+             visit_code: str | None = None) -> dict[str, Any]:
     """The nurse is at the door: ``en_route`` -> ``in_service``, position in WGS-84.
 
     Her position is compared with the address. Outside the geofence
@@ -85,11 +88,15 @@ def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: 
     ``assigned`` departs first (she forgot to tap "depart"; refusing her at the door
     helps nobody). Her ``late`` and ``no_show`` alerts resolve (the state machine
     resolves them, in her name). The ``geofence`` alert stays open for a
-    supervisor to review.
+    supervisor to review. The door check (``visits.door``): ``visit_code`` is the
+    code the family read out; without it or the family's confirmation the check-in
+    is flagged and a ``door_unverified`` alert opens.
 
     :raises OrderNotFound: (404) no such order, or not assigned to the caller.
     :raises InvalidTransition: (409) the order is not ``assigned`` or ``en_route``.
     :raises TooEarlyToDepart: (409) still ``assigned`` and its window too far ahead.
+    :raises VisitCodeWrong: (422) a wrong visit code (counted).
+    :raises VisitCodeLocked: (429) too many wrong codes for this visit.
     """
     from homecare.patients.models import Address
 
@@ -97,6 +104,9 @@ def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: 
     if order.status == "assigned":
         _check_not_too_early(order, now, config)
         transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
+        door.issue_code(session, order=order, now=now)
+    at_door = door.check_at_door(session, order=order, visit_code=visit_code, actor=actor,
+                                 now=now, config=config)
     address = session.get(Address, order.address_id)
     distance_m = round(geodesic_km(Point(lat, lng), Point(address.lat, address.lng)) * 1000, 1)
     within = distance_m <= config.geofence_m
@@ -115,7 +125,8 @@ def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: 
     return {"order_id": order.id, "status": order.status, "departed_at": order.departed_at,
             "checked_in_at": order.checked_in_at, "lat": lat, "lng": lng,
             "distance_m": distance_m, "geofence_m": config.geofence_m,
-            "within_geofence": within, "alert_id": alert.id if alert is not None else None}
+            "within_geofence": within, "alert_id": alert.id if alert is not None else None,
+            **at_door}
 
 
 @atomic
@@ -200,6 +211,8 @@ def _record_view(session: Session, order: Order, care: CareRecord) -> dict[str, 
                       if order.check_out_lat is not None else None),
         "vitals": care.vitals, "procedures": care.procedures, "notes": care.notes,
         "consumables": care.consumables, "recorded_at": care.recorded_at,
+        **door.door_view(session.get(DoorCheck, order.id)),
+        **corrections.original_times(session, order.id),
     }
 
 

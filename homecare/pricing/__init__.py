@@ -1,0 +1,1 @@
+"""Published fees: the travel fee table, quotes and the cancellation policy."""
