@@ -92,7 +92,12 @@ def read_fee_table(*, session: Session, organization_id: int) -> dict[str, Any]:
 
     if session.get(Organization, organization_id) is None:
         raise OrganizationNotFound(organization_id=organization_id)
-    return fee_table(session, organization_id)
+    return _published(fee_table(session, organization_id))
+
+
+def _published(table: dict[str, Any]) -> dict[str, Any]:
+    # Holidays are kept as ISO strings (JSON); the response gives dates.
+    return {**table, "holidays": [date.fromisoformat(d) for d in table["holidays"]]}
 
 
 def replace_fee_table(*, session: Session, actor: Actor, organization_id: int,
@@ -126,7 +131,7 @@ def replace_fee_table(*, session: Session, actor: Actor, organization_id: int,
            object_id=organization_id, organization_id=organization_id, now=now,
            detail={"version": row.version, **values})
     session.commit()
-    return fee_table(session, organization_id)
+    return _published(fee_table(session, organization_id))
 
 
 # ---------------------------------------------------------------- the price
