@@ -187,6 +187,6 @@ def family_sees(session: Session, orders: Sequence[Order]) -> dict[int, dict[str
                                          if o.status in _NURSE_SHOWN])
     shown = [o.id for o in orders if o.status in _CODE_SHOWN]
     codes = dict(session.execute(sa.select(DoorCheck.order_id, DoorCheck.code)
-                                 .where(DoorCheck.order_id.in_(shown)))) if shown else {}
+                                 .where(DoorCheck.order_id.in_(shown))).all()) if shown else {}
     return {o.id: {"nurse": profiles.get(o.nurse_id) if o.status in _NURSE_SHOWN else None,
                    "visit_code": codes.get(o.id)} for o in orders}
