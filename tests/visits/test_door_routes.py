@@ -181,3 +181,16 @@ def test_visit_code_of_wrong_shape_is_422(client, session, departed, nurse_user)
     body = assert_problem(_check_in(client, session, order, nurse_user, visit_code="12ab"),
                           422, "validation_failed")
     assert "visit_code" in body["errors"]
+
+
+def test_visit_record_shows_the_unconfirmed_check_in(client, session, departed, nurse_user,
+                                                     supervisor):
+    order, _owner = departed
+    door = address_of(session, order)
+    assert _check_in(client, session, order, nurse_user).status_code == 200
+    r = client.post(f"{API}/orders/{order.id}/check-out", headers=auth(nurse_user),
+                    json={"lat": door.lat, "lng": door.lng, "procedures": ["venipuncture"]})
+    assert r.status_code == 200, r.get_json()
+    record = client.get(f"{API}/orders/{order.id}/care-record",
+                        headers=auth(supervisor)).get_json()
+    assert (record["door_verified"], record["unverified_check_in"]) == (False, True)
