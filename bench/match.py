@@ -67,6 +67,8 @@ from homecare.patients.models import Address, CareRecipient  # noqa: E402
 ZONE = ZoneInfo("Asia/Shanghai")
 DAY = date(2025, 3, 18)
 NOW = datetime(2025, 3, 18, 8, 0, tzinfo=ZONE).astimezone(UTC)
+# Every nurse's licence and insurance cover the benchmark's visits (rule credentials).
+CREDENTIALS_UNTIL = date(2099, 12, 31)
 KM_PER_DEG_LAT = 111.0
 
 # County towns of Jining prefecture (WGS-84), the share of people living there,
@@ -187,6 +189,8 @@ def build_city(engine: sa.Engine, n_nurses: int, n_orders: int, seed: int) -> di
             nurses.append({
                 "id": int(ids[k]), "user_id": int(ids[k]), "organization_id": int(org[k]),
                 "license_no": f"L{ids[k]:09d}", "title": TITLES[titles[k]],
+                "license_valid_until": CREDENTIALS_UNTIL, "insurance_no": f"P{ids[k]:09d}",
+                "insurer": "PICC", "insurance_valid_until": CREDENTIALS_UNTIL,
                 "years_experience": int(years[k]), "skills": skills,
                 "home_lat": float(lat[k]), "home_lng": float(lng[k]),
                 "service_radius_km": float(radius[k]), "max_visits_per_day": int(cap[k]),
