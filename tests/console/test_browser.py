@@ -195,6 +195,27 @@ def test_an_sos_appears_within_five_seconds_on_top_and_is_acknowledged(board, ap
     assert not _css(board, "#sos-banner")  # no open SOS left, the banner is gone
 
 
+def test_approve_at_the_assessment_gate_then_cancel_with_a_reason(board, api):
+    submitted = [o for o in api.board()["unassigned"] if o["status"] == "submitted"]
+    order_id = submitted[0]["id"]
+    board.execute_script("arguments[0].click()", _one(
+        board, f'#queue .queue-item[data-order-id="{order_id}"]'))
+    _wait(board, lambda d: _css(d, "#approve-btn"))
+    _one(board, "#approve-btn").click()
+    _wait(board, lambda d: not _css(d, "#approve-btn") and _css(d, "#cancel-btn"))
+    assert api.call("GET", f"/orders/{order_id}")["status"] in ("approved", "offered")
+
+    _one(board, "#action-reason").send_keys("家属改约")
+    _one(board, "#cancel-btn").click()
+    _wait(board, lambda d: not _css(d, "#cancel-btn"))
+    assert api.call("GET", f"/orders/{order_id}")["status"] == "cancelled"
+    events = api.call("GET", f"/orders/{order_id}/events")
+    assert (events[-1]["to_status"], events[-1]["reason"]) == ("cancelled", "家属改约")
+    _wait(board, lambda d: "家属改约" in _one(d, "#detail-body").text)
+    _one(board, "#detail-close").click()
+    _wait(board, lambda d: not _css(d, f'#queue .queue-item[data-order-id="{order_id}"]'))
+
+
 def test_plan_the_day_shows_each_nurses_route(board, api):
     _one(board, "#plan-btn").click()
     _wait(board, lambda d: _css(d, "#plan .route"), timeout=60)
