@@ -267,7 +267,27 @@ def test_family_beds_with_their_visits_and_closing_one(board, api):
     assert rows[0].find_element("css selector", ".planned").text == str(planned)
     assert rows[0].find_element("css selector", ".done").text == str(statuses.count("completed"))
 
-    bed = beds[0]["id"]
+    # Open one: a recipient without an open bed, her first address, a plan line.
+    from selenium.webdriver.support.ui import Select
+
+    taken = {b["patient_id"] for b in beds}
+    patient = next(p for p in api.call("GET", "/patients?page_size=100") if p["id"] not in taken)
+    _one(board, "#bed-new-btn").click()
+    option = f'#bed-form select[name=patient_id] option[value="{patient["id"]}"]'
+    _wait(board, lambda d: _css(d, option))
+    Select(_one(board, "#bed-form select[name=patient_id]")).select_by_value(str(patient["id"]))
+    _wait(board, lambda d: _css(d, "#bed-form select[name=address_id] option"))
+    _one(board, "#bed-form input[name=diagnosis]").send_keys("糖尿病足，伤口换药")
+    board.execute_script("document.querySelector('#bed-form input[name=end_date]').value = "
+                         "'2026-03-30'")
+    Select(_one(board, "#bed-form select[name=service_code]")).select_by_value("WO_DRESSING")
+    _one(board, "#bed-form button[type=submit]").click()
+    _wait(board, lambda d: len(_css(d, "#beds-body tr.bed")) == len(beds) + 1)
+    (opened,) = [b for b in api.call("GET", "/family-beds?status=open")
+                 if b["patient_id"] == patient["id"]]
+    assert (opened["diagnosis"], opened["plan"][0]["weekdays"]) == ("糖尿病足，伤口换药", [1, 3, 5])
+
+    bed = opened["id"]
     _one(board, f'.close-bed[data-bed-id="{bed}"]').click()
     _one(board, f"#close-{bed} .close-reason").send_keys("病情稳定")
     _one(board, f"#close-{bed} .close-summary").send_keys("转门诊随访")
