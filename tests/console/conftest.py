@@ -16,17 +16,15 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import uuid
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from werkzeug.serving import make_server
 
-from conftest import TEST_PG_URL, _pg_schema_url
+from conftest import database_of_its_own
 from homecare import create_app
 from homecare.demo import PASSWORD, SUPERVISOR_PHONE, load_demo
 from homecare.extensions import db
@@ -51,40 +49,24 @@ class PinnedClock:
 
 
 @pytest.fixture(scope="session")
-def console_database_url(tmp_path_factory):
-    if not TEST_PG_URL:
-        yield f"sqlite:///{tmp_path_factory.mktemp('console') / 'console.db'}"
-        return
-    schema = f"console_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(TEST_PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield _pg_schema_url(TEST_PG_URL, schema)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def live_app(console_database_url, tmp_path_factory):
-    upgrade(console_database_url)
-    clock = PinnedClock(PINNED)
-    app = create_app({
-        "database_url": console_database_url,
-        "secret_key": "console-test-secret-key-long-enough-for-hs256",
-        "data_key": Fernet.generate_key().decode(),
-        "instance_path": str(tmp_path_factory.mktemp("console-instance")),
-        "log_level": "WARNING",
-        "login_max_attempts_per_ip": 1000,
-    }, clock=clock)
-    app.config["TEST_CLOCK"] = clock
-    with app.app_context():
-        load_demo(session=db.session, config=app.config["HOMECARE"], now=clock())
-        db.session.remove()
-    yield app
-    app.extensions["homecare.db"]["engine"].dispose()
+def live_app(tmp_path_factory):
+    with database_of_its_own(tmp_path_factory, "console") as database_url:
+        upgrade(database_url)
+        clock = PinnedClock(PINNED)
+        app = create_app({
+            "database_url": database_url,
+            "secret_key": "console-test-secret-key-long-enough-for-hs256",
+            "data_key": Fernet.generate_key().decode(),
+            "instance_path": str(tmp_path_factory.mktemp("console-instance")),
+            "log_level": "WARNING",
+            "login_max_attempts_per_ip": 1000,
+        }, clock=clock)
+        app.config["TEST_CLOCK"] = clock
+        with app.app_context():
+            load_demo(session=db.session, config=app.config["HOMECARE"], now=clock())
+            db.session.remove()
+        yield app
+        app.extensions["homecare.db"]["engine"].dispose()
 
 
 @pytest.fixture(scope="session")
