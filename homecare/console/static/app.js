@@ -315,16 +315,17 @@ async function poll() {
   polling = true;
   try {
     const q = state.day ? `?date=${state.day}` : "";
-    const board = await api(`/dispatch/board${q}`);
-    state.board = board;
-    if (!state.day) { state.day = board.date; $("#day").value = board.date; }
-    const [orders, open, acked] = await Promise.all([
-      apiAll(`/orders?date=${board.date}`),
+    const [board, open, acked] = await Promise.all([
+      api(`/dispatch/board${q}`),
       apiAll("/alerts?status=open"), apiAll("/alerts?status=acknowledged"),
     ]);
-    state.orders = orders;
+    state.board = board;
+    if (!state.day) { state.day = board.date; $("#day").value = board.date; }
+    // Alerts first: an SOS is shown (and heard) before the day's orders are fetched.
     state.alerts = sortAlerts([...open, ...acked]);
     announceSos();
+    if (state.view === "board") renderAlerts();
+    state.orders = await apiAll(`/orders?date=${board.date}`);
     $("#live").className = "live ok";
     $("#live").title = dateTime(board.now);
     if (state.view === "board") renderBoard();
