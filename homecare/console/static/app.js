@@ -72,7 +72,7 @@ const I18N = {
     history: "History", care_record: "Care record", order: "Order", district: "District",
     round: "Round", at_risk: "at risk", none: "none", no_alerts: "No open alerts",
     queue_empty: "No order is waiting for a nurse", position_age: "Position",
-    no_position: "no fresh position (home shown)", load: "Visits", free: "free",
+    no_position: "no fresh ping (home shown)", load: "Visits", free: "free",
     status_assigned: "assigned", status_en_route: "en route", status_in_service: "in service",
     unplanned: "Could not be planned", nurses_used: "nurses out", travel: "travel", stops: "stops",
     no_plan: "The day has not been planned yet", plan_done: "Day planned",
