@@ -6,6 +6,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, g, request
@@ -40,8 +42,13 @@ def _blueprints() -> tuple:
             alerts, notifications, audit, family_beds, pricing)
 
 
-def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    """Build the application from the environment and ``overrides`` (tests)."""
+def create_app(overrides: dict[str, Any] | None = None, *,
+               clock: Callable[[], datetime] | None = None) -> Flask:
+    """Build the application from the environment and ``overrides`` (tests).
+
+    ``clock`` (tests) replaces the wall clock for everything the app does
+    (``utcnow``): requests, token lifetimes, services.
+    """
     app = Flask(__name__, instance_relative_config=False)
     config = load_config(overrides=overrides, default_instance_path=app.instance_path)
     configure_logging(config.log_level, config.log_format)
@@ -57,6 +64,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=1 << 20,
+        HOMECARE_CLOCK=clock,
     )
     app.json.ensure_ascii = False
     app.url_map.converters["int"] = BoundedIntConverter
@@ -73,6 +81,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from homecare.ops.routes import register_ops
 
     register_ops(app)
+    from homecare.console import register_console
+
+    register_console(app)
     _install_request_hooks(app)
     return app
 

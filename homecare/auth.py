@@ -64,11 +64,18 @@ def _encode(user_id: int, role: str, kind: str, ttl: timedelta) -> str:
 def decode_token(token: str, kind: str) -> dict:
     """The claims of a valid token of ``kind``; raises TokenInvalid otherwise."""
     try:
+        # Expiry is checked below against the app's clock (utcnow), the one that
+        # stamped the token, not PyJWT's wall clock.
         claims = jwt.decode(token, current_app.config["HOMECARE"].secret_key,
                             algorithms=[JWT_ALGORITHM],
-                            options={"require": ["exp", "sub", "typ"]})
+                            options={"require": ["exp", "sub", "typ"],
+                                     "verify_exp": False, "verify_iat": False})
     except jwt.PyJWTError as exc:
         raise TokenInvalid() from exc
+    exp = claims["exp"]
+    if (not isinstance(exp, int | float) or isinstance(exp, bool)
+            or exp <= utcnow().timestamp()):
+        raise TokenInvalid()
     if claims.get("typ") != kind:
         raise TokenInvalid(f"a {kind} token is required")
     return claims

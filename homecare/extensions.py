@@ -71,6 +71,12 @@ class Base(DeclarativeBase):
 
 
 def utcnow() -> datetime:
+    """Now, in UTC: the app's clock when it was given one (create_app(clock=...)),
+    so a live server in a browser test runs at a pinned instant; else the wall clock."""
+    if flask.has_app_context():
+        clock = flask.current_app.config.get("HOMECARE_CLOCK")
+        if clock is not None:
+            return clock()
     return datetime.now(UTC)
 
 

@@ -48,6 +48,7 @@ def dispatch_board(*, session: Session, actor: Actor, day: date | None, now: dat
     day = day or local_day(now, config.timezone)
     return {
         "date": day,
+        "now": now,
         "organization_id": organization_id,
         "counts": _counts(session, organization_id, day),
         "unassigned": _unassigned(session, organization_id, day),

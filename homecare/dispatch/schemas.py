@@ -184,6 +184,9 @@ class BoardAlertsSchema(ma.Schema):
 
 class BoardSchema(ma.Schema):
     date = ma.fields.Date()
+    now = ma.fields.DateTime(metadata={
+        "description": "The server's time of this answer: what a position's age is "
+                       "measured against"})
     organization_id = ma.fields.Integer()
     counts = ma.fields.Nested(BoardCountsSchema, metadata={
         "description": "The day's orders by status, every status, zeros included"})

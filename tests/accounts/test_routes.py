@@ -161,6 +161,14 @@ def test_expired_token_is_refused(client, patient, app):
                    401, "token_invalid")
 
 
+@pytest.mark.parametrize("exp", ["9999999999", True, None])
+def test_token_with_a_malformed_expiry_is_refused(client, patient, app, exp):
+    token = jwt.encode({"sub": str(patient.id), "typ": "access", "role": "patient", "exp": exp},
+                       app.config["HOMECARE"].secret_key, algorithm="HS256")
+    assert_problem(client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"}),
+                   401, "token_invalid")
+
+
 def test_deactivated_user_token_stops_working(client, supervisor, org):
     nurse = UserFactory(role="nurse", organization_id=org.id)
     headers = auth(nurse)
