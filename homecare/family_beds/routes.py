@@ -77,8 +77,11 @@ class FamilyBedById(MethodView):
 class FamilyBedRecord(MethodView):
     @blp.auth("patient", "supervisor", "admin")
     @blp.response(200, schemas.FamilyBedRecordSchema)
-    @blp.doc(responses={"200": {"content": {"text/html": {"schema": {
-        "type": "string", "description": "The record as a printable page"}}}}})
+    # Both media types spelled out: this doc replaces the response's content map.
+    @blp.doc(responses={"200": {"description": "OK", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/FamilyBedRecord"}},
+        "text/html": {"schema": {"type": "string",
+                                 "description": "The record as a printable page"}}}}})
     @blp.problems(404)
     def get(self, family_bed_id):
         """The episode's record in time order: plans, visits with care records, alerts,

@@ -115,3 +115,42 @@ def on_shift_nurse(session, org):
     ShiftFactory(nurse_id=nurse.id, start=local(TODAY, 7), end=local(TODAY, 21))
     session.commit()
     return nurse
+
+
+class Clock:
+    """The routes' clock: fixed at ``NOW`` until a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A controlled clock for every route a family-bed test calls (no wall clock)."""
+    fixed = Clock()
+    for module in ("family_beds", "dispatch", "orders", "visits", "alerts"):
+        monkeypatch.setattr(f"homecare.{module}.routes.utcnow", fixed)
+    return fixed
+
+
+@pytest.fixture
+def fixed_body(session, recipient, address, item):
+    """A POST /family-beds body for the fixed clock: from today (Tuesday 2030-05-07) for
+    30 days, every day 14:00-16:00, whose windows all lie ahead of ``NOW``."""
+    session.commit()
+    return {"patient_id": recipient.id, "address_id": address.id,
+            "diagnosis": "脑梗后遗症，长期卧床", "start_date": TODAY.isoformat(),
+            "end_date": (TODAY + timedelta(days=29)).isoformat(),
+            "plan": [line(item, start="14:00", end="16:00")]}
+
+
+def nurse_on_shift(session, org, *days: date):
+    """A qualified nurse of ``org`` on shift 07:00-21:00 local on each of ``days``."""
+    nurse = NurseFactory(organization_id=org.id)
+    for day in days:
+        ShiftFactory(nurse_id=nurse.id, start=local(day, 7), end=local(day, 21))
+    session.commit()
+    return nurse
