@@ -468,7 +468,8 @@ def test_close_family_bed_cancels_visits_not_started_with_the_reason(open_bed, s
     bed = open_bed()
     _close(session, supervisor, bed["id"], config)
     orders = _orders(session, bed["id"])
-    assert {(o.status, o.status_reason) for o in orders} == {("cancelled", f"family bed {bed['id']} closed: improved")}
+    reason = f"family bed {bed['id']} closed: improved"
+    assert {(o.status, o.status_reason) for o in orders} == {("cancelled", reason)}
     event = session.scalar(sa.select(OrderEvent).where(OrderEvent.order_id == orders[0].id)
                            .order_by(OrderEvent.id.desc()))
     assert (event.to_status, event.actor_id, event.reason) == (
