@@ -117,7 +117,12 @@ def _visit_entries(session: Session, bed: FamilyBed) -> list[dict[str, Any]]:
         .order_by(Order.window_start, Order.id)).all()
     entries = []
     for visit, order, care, nurse_name in rows:
-        entries.append({"at": order.window_start, "kind": "visit", "visit": {
+        # A visit stands at its window; one cancelled before it, when it was cancelled,
+        # so that nothing after the close seems to have happened.
+        at = order.window_start
+        if order.status == "cancelled" and order.updated_at < at:
+            at = order.updated_at
+        entries.append({"at": at, "kind": "visit", "visit": {
             "order_id": order.id, "service_code": order.service_code,
             "service_date": visit.service_date, "window_start": order.window_start,
             "window_end": order.window_end, "status": order.status,
