@@ -18,7 +18,6 @@ names the end date, so an extended episode is warned again before its new end.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,11 +28,8 @@ from sqlalchemy.orm import Session
 
 from homecare.alerts.service import page_supervisors, raise_alert
 from homecare.config import Config
-from homecare.errors import Problem
 from homecare.family_beds.models import FamilyBed, FamilyBedVisit
 from homecare.orders.models import Order, OrderEvent
-
-log = logging.getLogger(__name__)
 
 # What a visit that did not happen is called on the alert, by how it ended.
 _RISKS = {"no_show": "no-show", "expired": "missed (its window passed with no nurse)",
@@ -104,46 +100,37 @@ def _previous_missed(session: Session, order: Order) -> bool:
 def keep_end_dates(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
     """Close open episodes past their end date (``expired``) and warn before an end
     (the nightly job); commits. Idempotent: a closed episode is not seen again, and
-    an end date is warned about once (the alert's cause names it).
-
-    Each episode is handled under its row lock (one another writer holds is left to
-    the next run) in a savepoint of its own.
+    an end date is warned about once (the alert's cause names it). Each episode on
+    its own (``family_beds.service.each_open_bed``).
     """
-    from homecare.family_beds.service import close, lock_bed
+    from homecare.family_beds.service import close, each_open_bed
 
     zone = ZoneInfo(config.timezone)
     today = now.astimezone(zone).date()
     warn_until = today + timedelta(days=config.family_bed_end_alert_days)
-    counts: Counter[str] = Counter()
-    bed_ids = session.scalars(sa.select(FamilyBed.id).where(
-        FamilyBed.status == "open", FamilyBed.end_date <= warn_until)
-        .order_by(FamilyBed.id)).all()
-    for bed_id in bed_ids:
-        try:
-            with session.begin_nested():
-                bed = lock_bed(session, bed_id, skip_locked=True)
-                if bed is None or bed.status != "open":
-                    continue
-                if bed.end_date < today:
-                    close(session, bed, reason="expired", actor=None, now=now,
-                          summary=f"closed by the service: the end date "
-                                  f"{bed.end_date.isoformat()} passed")
-                    counts["family_beds_expired"] += 1
-                elif bed.end_date <= warn_until:
-                    days = (bed.end_date - today).days
-                    alert = raise_alert(
-                        session, kind="family_bed_ending",
-                        cause=ending_cause(bed.id, bed.end_date),
-                        organization_id=bed.organization_id, now=now,
-                        family_bed_id=bed.id, severity="warning",
-                        detail=f"family bed {bed.id} ends on {bed.end_date.isoformat()} "
-                               f"(in {days} days): extend it or close it with a summary")
-                    if alert is not None:
-                        page_supervisors(session, alert=alert, now=now, urgent=False)
-                        counts["family_bed_ending_raised"] += 1
-        except (Problem, sa.exc.IntegrityError) as exc:
-            log.warning("family bed %s end date not kept: %s", bed_id, exc)
-            counts["family_beds_failed"] += 1
+
+    def keep(bed: FamilyBed) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        if bed.end_date < today:
+            close(session, bed, reason="expired", actor=None, now=now,
+                  summary=f"closed by the service: the end date {bed.end_date.isoformat()} "
+                          "passed")
+            counts["family_beds_expired"] += 1
+            return counts
+        days = (bed.end_date - today).days
+        alert = raise_alert(
+            session, kind="family_bed_ending", cause=ending_cause(bed.id, bed.end_date),
+            organization_id=bed.organization_id, now=now, family_bed_id=bed.id,
+            severity="warning",
+            detail=f"family bed {bed.id} ends on {bed.end_date.isoformat()} (in {days} "
+                   "days): extend it or close it with a summary")
+        if alert is not None:
+            page_supervisors(session, alert=alert, now=now, urgent=False)
+            counts["family_bed_ending_raised"] += 1
+        return counts
+
+    counts = each_open_bed(session, [FamilyBed.end_date <= warn_until], keep,
+                           doing="kept to its end date")
     session.commit()
     return dict(counts)
 

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -480,33 +480,50 @@ def lock_bed(session: Session, bed_id: int, *, skip_locked: bool = False) -> Fam
                        with_for_update={"skip_locked": True} if skip_locked else True)
 
 
-def extend_family_beds(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
-    """Extend every open episode's visits to the horizon (the nightly job); commits.
+def each_open_bed(session: Session, where: list[sa.ColumnElement[bool]],
+                  work: Callable[[FamilyBed], Mapping[str, int]], *,
+                  doing: str) -> Counter[str]:
+    """Run ``work`` on every open episode matching ``where``, for the nightly job (no
+    commit); adds up the counts it returns.
 
-    Idempotent: a rerun, or a run after a crash, creates only the slots still
-    missing. Each episode is handled under its row lock (one another writer holds
-    is left to the next run) and in a savepoint of its own, so one failing
-    episode does not stop the others. Returns counts of what it did.
+    Each episode is handled under its row lock (one another writer holds is left to
+    the next run) and in a savepoint of its own, so one failing episode does not stop
+    the others (``family_beds_failed``).
     """
-    zone = ZoneInfo(config.timezone)
-    today = now.astimezone(zone).date()
-    through = today + timedelta(days=config.family_bed_horizon_days)
     counts: Counter[str] = Counter()
-    bed_ids = session.scalars(sa.select(FamilyBed.id).where(
-        FamilyBed.status == "open", FamilyBed.end_date >= today,
-        FamilyBed.start_date <= through).order_by(FamilyBed.id)).all()
+    bed_ids = session.scalars(sa.select(FamilyBed.id).where(FamilyBed.status == "open", *where)
+                              .order_by(FamilyBed.id)).all()
     for bed_id in bed_ids:
         try:
             with session.begin_nested():
                 bed = lock_bed(session, bed_id, skip_locked=True)
                 if bed is None or bed.status != "open":
                     continue
-                counts.update(generate(session, bed, lines_of(session, bed), actor=None,
-                                        now=now, config=config))
-                counts["family_beds"] += 1
+                counts.update(work(bed))
         except (Problem, sa.exc.IntegrityError) as exc:
-            log.warning("family bed %s not extended: %s", bed_id, exc)
+            log.warning("family bed %s not %s: %s", bed_id, doing, exc)
             counts["family_beds_failed"] += 1
+    return counts
+
+
+def extend_family_beds(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
+    """Extend every open episode's visits to the horizon (the nightly job); commits.
+
+    Idempotent: a rerun, or a run after a crash, creates only the slots still
+    missing. Each episode on its own (``each_open_bed``). Returns counts of what it did.
+    """
+    zone = ZoneInfo(config.timezone)
+    today = now.astimezone(zone).date()
+    through = today + timedelta(days=config.family_bed_horizon_days)
+
+    def extend(bed: FamilyBed) -> Counter[str]:
+        counts = generate(session, bed, lines_of(session, bed), actor=None, now=now,
+                          config=config)
+        counts["family_beds"] += 1
+        return counts
+
+    counts = each_open_bed(session, [FamilyBed.end_date >= today, FamilyBed.start_date <= through],
+                           extend, doing="extended")
     session.commit()
     return dict(counts)
 

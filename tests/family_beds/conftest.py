@@ -154,3 +154,37 @@ def nurse_on_shift(session, org, *days: date):
         ShiftFactory(nurse_id=nurse.id, start=local(day, 7), end=local(day, 21))
     session.commit()
     return nurse
+
+
+def post_bed(client, supervisor, body) -> dict:
+    """Open an episode through the API; it must succeed."""
+    from tests.factories import auth
+
+    r = client.post(f"{API}/family-beds", json=body, headers=auth(supervisor))
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
+def user_of(session, nurse):
+    from homecare.accounts.models import User
+
+    return session.get(User, nurse.user_id)
+
+
+def complete_visit(session, order, nurse) -> None:
+    """``nurse`` does the visit in its window, through the state machine (40 minutes)."""
+    import sqlalchemy as sa
+
+    from homecare.dispatch.models import Offer
+    from homecare.orders.states import transition
+
+    # As accepting would: her offers and the others' end.
+    session.execute(sa.update(Offer).where(Offer.order_id == order.id).values(status="withdrawn"))
+    at = order.window_start
+    transition(session, order, "assigned", actor=None, now=at, nurse_id=nurse.id)
+    as_nurse = actor_of(user_of(session, nurse))
+    transition(session, order, "en_route", actor=as_nurse, now=at)
+    transition(session, order, "in_service", actor=as_nurse, now=at, checked_in_at=at)
+    out = at + timedelta(minutes=40)
+    transition(session, order, "completed", actor=as_nurse, now=out, checked_out_at=out)
+    session.commit()

@@ -12,16 +12,10 @@ from homecare.notifications.models import Notification
 from homecare.orders.models import Order
 from homecare.orders.states import transition
 from tests.factories import NurseFactory, auth
-from tests.family_beds.conftest import API, TODAY, line
+from tests.family_beds.conftest import API, TODAY, line, post_bed
 
 # TODAY is a Tuesday: the horizon (TODAY ... TODAY + 7) runs Tue 7 ... Tue 14 May 2030.
 MON_WED_FRI = [1, 3, 5]
-
-
-def _open(client, supervisor, body) -> dict:
-    r = client.post(f"{API}/family-beds", json=body, headers=auth(supervisor))
-    assert r.status_code == 201, r.get_json()
-    return r.get_json()
 
 
 def _patch(client, user, bed_id, body):
@@ -45,7 +39,7 @@ def _day(n: int) -> str:
 
 def test_change_plan_cancels_what_no_longer_fits_creates_what_is_missing_keeps_the_rest(
         client, session, clock, supervisor, org, fixed_body, item, second_item):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     before = _by_date(bed)
     thursday = before[_day(2)]["order_id"]
     _accept(session, thursday, NurseFactory(organization_id=org.id))
@@ -76,7 +70,7 @@ def test_change_plan_cancels_what_no_longer_fits_creates_what_is_missing_keeps_t
 
 def test_change_plan_tells_the_family_of_each_cancelled_visit(
         client, session, clock, supervisor, patient, fixed_body, item):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     body = _patch(client, supervisor, bed["id"],
                   {"plan": [line(item, MON_WED_FRI, "14:00", "16:00")]}).get_json()
     session.expire_all()
@@ -87,7 +81,7 @@ def test_change_plan_tells_the_family_of_each_cancelled_visit(
 
 def test_change_plan_with_reschedule_accepted_cancels_an_accepted_visit(
         client, session, clock, supervisor, org, fixed_body, item):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     thursday = _by_date(bed)[_day(2)]["order_id"]
     nurse = NurseFactory(organization_id=org.id)
     _accept(session, thursday, nurse)
@@ -101,7 +95,7 @@ def test_change_plan_with_reschedule_accepted_cancels_an_accepted_visit(
 
 def test_change_plan_twice_keeps_each_version_in_the_record(client, clock, supervisor,
                                                             fixed_body, item):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     _patch(client, supervisor, bed["id"], {"plan": [line(item, MON_WED_FRI, "14:00", "16:00")]})
     clock.now += timedelta(minutes=5)
     _patch(client, supervisor, bed["id"], {"plan": [line(item, [2, 4], "14:00", "16:00")]})
@@ -114,7 +108,7 @@ def test_change_plan_twice_keeps_each_version_in_the_record(client, clock, super
 
 def test_change_end_date_earlier_cancels_the_visits_after_it(client, clock, supervisor,
                                                              fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     after = [v["order_id"] for v in bed["visits"] if v["service_date"] > _day(3)]
     body = _patch(client, supervisor, bed["id"], {"end_date": _day(3)}).get_json()
     assert body["end_date"] == _day(3)
@@ -126,7 +120,7 @@ def test_change_end_date_earlier_cancels_the_visits_after_it(client, clock, supe
 def test_change_end_date_later_generates_up_to_the_horizon(client, clock, supervisor,
                                                            fixed_body):
     fixed_body["end_date"] = _day(2)
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     assert len(bed["visits"]) == 3
     body = _patch(client, supervisor, bed["id"], {"end_date": _day(20)}).get_json()
     assert [v["service_date"] for v in body["visits"]] == [_day(n) for n in range(8)]
@@ -135,7 +129,7 @@ def test_change_end_date_later_generates_up_to_the_horizon(client, clock, superv
 
 def test_change_responsible_nurse_is_an_event_and_touches_no_visit(client, session, clock,
                                                                    supervisor, org, fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     nurse = NurseFactory(organization_id=org.id)
     session.commit()
     body = _patch(client, supervisor, bed["id"], {"responsible_nurse_id": nurse.id}).get_json()
@@ -150,7 +144,7 @@ def test_change_responsible_nurse_is_an_event_and_touches_no_visit(client, sessi
 
 def test_change_family_bed_with_another_organizations_nurse_is_422(
         client, session, clock, supervisor, other_org, fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     stranger = NurseFactory(organization_id=other_org.id)
     session.commit()
     body = assert_problem(_patch(client, supervisor, bed["id"],
@@ -159,30 +153,30 @@ def test_change_family_bed_with_another_organizations_nurse_is_422(
 
 
 def test_change_end_date_in_the_past_is_422(client, clock, supervisor, fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     assert_problem(_patch(client, supervisor, bed["id"], {"end_date": _day(-1)}), 422,
                    "end_date_in_past")
 
 
 def test_change_end_date_beyond_the_maximum_is_422(client, clock, supervisor, fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     assert_problem(_patch(client, supervisor, bed["id"], {"end_date": _day(90)}), 422,
                    "episode_too_long")
 
 
 def test_change_family_bed_with_nothing_is_422(client, clock, supervisor, fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     assert_problem(_patch(client, supervisor, bed["id"], {}), 422, "nothing_to_change")
 
 
 def test_change_family_bed_with_unknown_field_is_422(client, clock, supervisor, fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     assert_problem(_patch(client, supervisor, bed["id"], {"status": "closed"}), 422,
                    "validation_failed")
 
 
 def test_change_closed_family_bed_is_409(client, clock, supervisor, fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     client.post(f"{API}/family-beds/{bed['id']}/close", headers=auth(supervisor),
                 json={"reason": "improved", "summary": "病情稳定"})
     assert_problem(_patch(client, supervisor, bed["id"], {"end_date": _day(5)}), 409,
@@ -191,11 +185,11 @@ def test_change_closed_family_bed_is_409(client, clock, supervisor, fixed_body):
 
 def test_change_another_organizations_family_bed_is_404(client, clock, supervisor,
                                                         other_supervisor, fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     assert_problem(_patch(client, other_supervisor, bed["id"], {"end_date": _day(5)}), 404,
                    "family_bed_not_found")
 
 
 def test_change_family_bed_by_the_owner_is_403(client, clock, supervisor, patient, fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     assert_problem(_patch(client, patient, bed["id"], {"end_date": _day(5)}), 403, "forbidden")

@@ -9,16 +9,17 @@ import sqlalchemy as sa
 
 from homecare.dispatch.models import Offer
 from homecare.orders.models import Order
-from homecare.orders.states import transition
 from jobs import generate_family_bed_visits
 from tests.factories import auth
-from tests.family_beds.conftest import API, TODAY, actor_of, local, nurse_on_shift
-
-
-def _open(client, supervisor, body) -> dict:
-    r = client.post(f"{API}/family-beds", json=body, headers=auth(supervisor))
-    assert r.status_code == 201, r.get_json()
-    return r.get_json()
+from tests.family_beds.conftest import (
+    API,
+    TODAY,
+    complete_visit,
+    local,
+    nurse_on_shift,
+    post_bed,
+    user_of,
+)
 
 
 def _offered(session, order_id) -> list[int]:
@@ -40,7 +41,7 @@ def test_generated_visit_is_offered_to_the_responsible_nurse_alone(client, sessi
     other = nurse_on_shift(session, org, TODAY)
     responsible = nurse_on_shift(session, org, TODAY)
     fixed_body["responsible_nurse_id"] = responsible.id
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     today = _visit(bed, TODAY)
     assert bed["responsible_nurse_id"] == responsible.id
     assert (today["status"], _offered(session, today["order_id"])) == ("offered",
@@ -51,7 +52,7 @@ def test_generated_visit_is_offered_to_the_responsible_nurse_alone(client, sessi
 def test_without_a_responsible_nurse_the_round_is_as_usual(client, session, clock, supervisor,
                                                            org, fixed_body):
     nurses = [nurse_on_shift(session, org, TODAY) for _ in range(2)]
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     assert sorted(_offered(session, _visit(bed, TODAY)["order_id"])) == sorted(
         n.id for n in nurses)
 
@@ -61,13 +62,13 @@ def test_declined_by_the_responsible_nurse_goes_to_the_others_and_says_why(
     other = nurse_on_shift(session, org, TODAY)
     responsible = nurse_on_shift(session, org, TODAY)
     fixed_body["responsible_nurse_id"] = responsible.id
-    order_id = _visit(_open(client, supervisor, fixed_body), TODAY)["order_id"]
+    order_id = _visit(post_bed(client, supervisor, fixed_body), TODAY)["order_id"]
     r = client.post(f"{API}/offers/{_offer_of(session, order_id, responsible)}/decline",
-                    json={"reason": "家中有事"}, headers=auth(_user(session, responsible)))
+                    json={"reason": "家中有事"}, headers=auth(user_of(session, responsible)))
     assert r.status_code == 200, r.get_json()
     assert _offered(session, order_id) == [responsible.id, other.id]
     r = client.post(f"{API}/offers/{_offer_of(session, order_id, other)}/accept",
-                    headers=auth(_user(session, other)))
+                    headers=auth(user_of(session, other)))
     assert r.status_code == 200, r.get_json()
     bed = client.get(f"{API}/family-beds/{_bed_of(session, order_id)}",
                      headers=auth(supervisor)).get_json()
@@ -81,10 +82,10 @@ def test_responsible_nurse_not_eligible_is_passed_over_with_the_rule(
     responsible = nurse_on_shift(session, org, TODAY)  # no shift tomorrow
     other = nurse_on_shift(session, org, TODAY, tomorrow)
     fixed_body["responsible_nurse_id"] = responsible.id
-    order_id = _visit(_open(client, supervisor, fixed_body), tomorrow)["order_id"]
+    order_id = _visit(post_bed(client, supervisor, fixed_body), tomorrow)["order_id"]
     assert _offered(session, order_id) == [other.id]
     client.post(f"{API}/offers/{_offer_of(session, order_id, other)}/accept",
-                headers=auth(_user(session, other)))
+                headers=auth(user_of(session, other)))
     bed = client.get(f"{API}/family-beds/{_bed_of(session, order_id)}",
                      headers=auth(supervisor)).get_json()
     why = _visit(bed, tomorrow)["other_nurse"]
@@ -97,13 +98,11 @@ def test_the_nurse_who_served_the_episode_last_comes_before_the_others(
     last_day = TODAY + timedelta(days=8)
     served = nurse_on_shift(session, org, TODAY, last_day)
     other = nurse_on_shift(session, org, last_day)
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     today = session.get(Order, _visit(bed, TODAY)["order_id"])
-    _complete(session, today, served)
+    complete_visit(session, today, served)
     # The next night generates TODAY + 8: offered to her alone.
-    generate_family_bed_visits.run(app, local(TODAY + timedelta(days=1), 1))
-    new = session.scalar(sa.select(Order.id).where(Order.family_bed_id == bed["id"],
-                                                   Order.service_date == last_day))
+    new = _next_nights_visit(app, session, bed, last_day)
     assert _offered(session, new) == [served.id]
     assert other.id not in _offered(session, new)
 
@@ -113,34 +112,20 @@ def test_the_responsible_nurse_comes_before_the_one_who_served_last(
     last_day = TODAY + timedelta(days=8)
     served = nurse_on_shift(session, org, TODAY, last_day)
     responsible = nurse_on_shift(session, org, last_day)
-    bed = _open(client, supervisor, fixed_body)
-    _complete(session, session.get(Order, _visit(bed, TODAY)["order_id"]), served)
+    bed = post_bed(client, supervisor, fixed_body)
+    complete_visit(session, session.get(Order, _visit(bed, TODAY)["order_id"]), served)
     client.patch(f"{API}/family-beds/{bed['id']}", json={"responsible_nurse_id": responsible.id},
                  headers=auth(supervisor))
-    generate_family_bed_visits.run(app, local(TODAY + timedelta(days=1), 1))
-    new = session.scalar(sa.select(Order.id).where(Order.family_bed_id == bed["id"],
-                                                   Order.service_date == last_day))
+    new = _next_nights_visit(app, session, bed, last_day)
     assert _offered(session, new) == [responsible.id]
-
-
-def _user(session, nurse):
-    from homecare.accounts.models import User
-
-    return session.get(User, nurse.user_id)
 
 
 def _bed_of(session, order_id) -> int:
     return session.get(Order, order_id).family_bed_id
 
 
-def _complete(session, order: Order, nurse) -> None:
-    """She does the visit (withdrawing her offer first, as accepting does)."""
-    session.execute(sa.update(Offer).where(Offer.order_id == order.id).values(status="withdrawn"))
-    at = order.window_start
-    transition(session, order, "assigned", actor=None, now=at, nurse_id=nurse.id)
-    as_nurse = actor_of(_user(session, nurse))
-    for status in ("en_route", "in_service"):
-        transition(session, order, status, actor=as_nurse, now=at)
-    transition(session, order, "completed", actor=as_nurse, now=at + timedelta(minutes=40),
-               checked_out_at=at + timedelta(minutes=40))
-    session.commit()
+def _next_nights_visit(app, session, bed, day) -> int:
+    """Run the next night's job; the order it generated on ``day``."""
+    generate_family_bed_visits.run(app, local(TODAY + timedelta(days=1), 1))
+    return session.scalar(sa.select(Order.id).where(Order.family_bed_id == bed["id"],
+                                                    Order.service_date == day))

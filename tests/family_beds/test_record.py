@@ -12,10 +12,9 @@ from conftest import assert_problem
 from homecare.audit.models import AuditEntry
 from homecare.dispatch.service import expire_offers
 from homecare.orders.models import Order
-from homecare.orders.states import transition
 from homecare.visits.models import CareRecord
 from tests.factories import NurseFactory, UserFactory, auth
-from tests.family_beds.conftest import API, TODAY, actor_of, line, local
+from tests.family_beds.conftest import API, TODAY, complete_visit, line, local, post_bed, user_of
 
 VITALS = {"bp_systolic": 132, "bp_diastolic": 84, "pulse": 76}
 
@@ -24,17 +23,11 @@ VITALS = {"bp_systolic": 132, "bp_diastolic": 84, "pulse": 76}
 def episode(client, session, clock, supervisor, org, fixed_body, item):
     """An episode with a history: opened, its plan changed, a visit done with its care
     record, a visit missed (an alert), closed with a summary."""
-    r = client.post(f"{API}/family-beds", json=fixed_body, headers=auth(supervisor))
-    bed = r.get_json()
+    bed = post_bed(client, supervisor, fixed_body)
     nurse = NurseFactory(organization_id=org.id)
     done = session.get(Order, bed["visits"][0]["order_id"])
-    at = done.window_start
-    transition(session, done, "assigned", actor=None, now=at, nurse_id=nurse.id)
-    as_nurse = actor_of(session.get(_User(), nurse.user_id))
-    transition(session, done, "en_route", actor=as_nurse, now=at)
-    transition(session, done, "in_service", actor=as_nurse, now=at, checked_in_at=at)
-    out = at + timedelta(minutes=40)
-    transition(session, done, "completed", actor=as_nurse, now=out, checked_out_at=out)
+    complete_visit(session, done, nurse)
+    out = done.checked_out_at
     session.add(CareRecord(order_id=done.id, nurse_id=nurse.id, vitals=VITALS,
                            procedures=["blood_pressure"], notes="血压平稳 <b>良好</b>",
                            recorded_at=out))
@@ -108,7 +101,7 @@ def test_record_of_another_owners_recipient_is_404(client, session, episode):
 
 
 def test_record_for_a_nurse_is_403(client, session, episode):
-    assert_problem(_record(client, session.get(_User(), episode["nurse"].user_id),
+    assert_problem(_record(client, user_of(session, episode["nurse"]),
                            episode["id"]), 403, "forbidden")
 
 
@@ -139,12 +132,6 @@ def test_record_as_html_escapes_what_people_typed(client, session, clock, superv
 def test_record_prefers_json_when_the_client_accepts_anything(client, supervisor, episode):
     r = _record(client, supervisor, episode["id"], Accept="*/*")
     assert r.mimetype == "application/json"
-
-
-def _User():
-    from homecare.accounts.models import User
-
-    return User
 
 
 def _config(client):

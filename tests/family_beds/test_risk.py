@@ -16,13 +16,15 @@ from homecare.orders.models import Order
 from homecare.orders.states import transition
 from jobs import generate_family_bed_visits
 from tests.factories import NurseFactory, auth
-from tests.family_beds.conftest import API, TODAY, actor_of, local
-
-
-def _open(client, supervisor, body) -> dict:
-    r = client.post(f"{API}/family-beds", json=body, headers=auth(supervisor))
-    assert r.status_code == 201, r.get_json()
-    return r.get_json()
+from tests.family_beds.conftest import (
+    API,
+    TODAY,
+    actor_of,
+    complete_visit,
+    local,
+    post_bed,
+    user_of,
+)
 
 
 def _alerts(client, supervisor, kind) -> list[dict]:
@@ -41,7 +43,7 @@ def _night(days: int):
 
 def test_missed_visit_raises_an_alert_on_the_episode(client, session, clock, supervisor,
                                                      fixed_body, config):
-    bed = _open(client, supervisor, fixed_body)  # no nurse: nobody takes the visits
+    bed = post_bed(client, supervisor, fixed_body)  # no nurse: nobody takes the visits
     expire_offers(session=session, now=local(TODAY, 16, 1), config=config)
     [alert] = _alerts(client, supervisor, "family_bed_risk")
     first = bed["visits"][0]["order_id"]
@@ -52,7 +54,7 @@ def test_missed_visit_raises_an_alert_on_the_episode(client, session, clock, sup
 
 def test_two_missed_visits_in_a_row_escalate_to_critical(client, session, clock, supervisor,
                                                          fixed_body, config):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     expire_offers(session=session, now=local(TODAY, 16, 1), config=config)
     expire_offers(session=session, now=local(TODAY + timedelta(days=1), 16, 1), config=config)
     alerts = _alerts(client, supervisor, "family_bed_risk")
@@ -68,11 +70,11 @@ def test_two_missed_visits_in_a_row_escalate_to_critical(client, session, clock,
 
 def test_a_done_visit_between_two_missed_breaks_the_run(client, session, clock, supervisor, org,
                                                         fixed_body, config):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     expire_offers(session=session, now=local(TODAY, 16, 1), config=config)
     nurse = NurseFactory(organization_id=org.id)
     second = session.get(Order, bed["visits"][1]["order_id"])
-    _complete(session, second, nurse)
+    complete_visit(session, second, nurse)
     expire_offers(session=session, now=local(TODAY + timedelta(days=2), 16, 1), config=config)
     alerts = _alerts(client, supervisor, "family_bed_risk")
     assert [a["severity"] for a in alerts] == ["warning", "warning"]
@@ -83,7 +85,7 @@ def test_a_done_visit_between_two_missed_breaks_the_run(client, session, clock, 
 
 def test_visit_cancelled_by_the_service_raises_an_alert(client, session, clock, supervisor,
                                                         fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     order_id = bed["visits"][2]["order_id"]
     r = client.post(f"{API}/orders/{order_id}/cancel", json={"reason": "护士不足"},
                     headers=auth(supervisor))
@@ -95,7 +97,7 @@ def test_visit_cancelled_by_the_service_raises_an_alert(client, session, clock, 
 
 def test_visit_cancelled_by_the_family_raises_no_alert(client, clock, supervisor, patient,
                                                        fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     r = client.post(f"{API}/orders/{bed['visits'][2]['order_id']}/cancel",
                     json={"reason": "回老家"}, headers=auth(patient))
     assert r.status_code == 200, r.get_json()
@@ -104,7 +106,7 @@ def test_visit_cancelled_by_the_family_raises_no_alert(client, clock, supervisor
 
 def test_visits_cancelled_by_a_plan_change_raise_no_alert(client, clock, supervisor,
                                                           fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     r = client.patch(f"{API}/family-beds/{bed['id']}",
                      json={"end_date": (TODAY + timedelta(days=2)).isoformat()},
                      headers=auth(supervisor))
@@ -114,7 +116,7 @@ def test_visits_cancelled_by_a_plan_change_raise_no_alert(client, clock, supervi
 
 def test_no_show_raises_an_alert_on_the_episode(client, session, clock, supervisor, org,
                                                 fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     order = session.get(Order, bed["visits"][0]["order_id"])
     transition(session, order, "assigned", actor=None, now=clock.now,
                nurse_id=NurseFactory(organization_id=org.id).id)
@@ -131,7 +133,7 @@ def test_no_show_raises_an_alert_on_the_episode(client, session, clock, supervis
 def test_nightly_job_alerts_the_supervisor_three_days_before_the_end(
         app, client, clock, supervisor, fixed_body):
     fixed_body["end_date"] = (TODAY + timedelta(days=4)).isoformat()
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     generate_family_bed_visits.run(app, _night(0))
     assert _alerts(client, supervisor, "family_bed_ending") == []  # four days left
     generate_family_bed_visits.run(app, _night(1))
@@ -144,7 +146,7 @@ def test_nightly_job_alerts_the_supervisor_three_days_before_the_end(
 def test_pre_end_alert_days_follow_config(client, session, clock, supervisor, fixed_body,
                                           config):
     fixed_body["end_date"] = (TODAY + timedelta(days=6)).isoformat()
-    _open(client, supervisor, fixed_body)
+    post_bed(client, supervisor, fixed_body)
     keep_end_dates(session=session, now=_night(1), config=config)
     assert _alerts(client, supervisor, "family_bed_ending") == []
     keep_end_dates(session=session, now=_night(1),
@@ -155,7 +157,7 @@ def test_pre_end_alert_days_follow_config(client, session, clock, supervisor, fi
 def test_extending_resolves_the_pre_end_alert_and_warns_again_before_the_new_end(
         app, client, clock, supervisor, fixed_body):
     fixed_body["end_date"] = (TODAY + timedelta(days=2)).isoformat()
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     generate_family_bed_visits.run(app, _night(1))
     clock.now = _night(1)
     client.patch(f"{API}/family-beds/{bed['id']}",
@@ -171,7 +173,7 @@ def test_extending_resolves_the_pre_end_alert_and_warns_again_before_the_new_end
 def test_nightly_job_closes_an_episode_past_its_end_date_as_expired(
         app, client, clock, supervisor, fixed_body):
     fixed_body["end_date"] = (TODAY + timedelta(days=2)).isoformat()
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     generate_family_bed_visits.run(app, _night(2))
     assert client.get(f"{API}/family-beds/{bed['id']}",
                       headers=auth(supervisor)).get_json()["status"] == "open"
@@ -188,14 +190,20 @@ def test_nightly_job_closes_an_episode_past_its_end_date_as_expired(
 # ---------------------------------------------------------------- deceased
 
 
-def test_close_deceased_cancels_every_future_visit_and_tells_the_family_nothing(
-        client, session, clock, supervisor, patient, org, fixed_body):
-    bed = _open(client, supervisor, fixed_body)
+def _on_her_way(session, org, bed, clock):
+    """A nurse sets off for the episode's first visit: (the order, the nurse)."""
     order = session.get(Order, bed["visits"][0]["order_id"])
     nurse = NurseFactory(organization_id=org.id)
     transition(session, order, "assigned", actor=None, now=clock.now, nurse_id=nurse.id)
-    transition(session, order, "en_route", actor=actor_of(_user(session, nurse)), now=clock.now)
+    transition(session, order, "en_route", actor=actor_of(user_of(session, nurse)), now=clock.now)
     session.commit()
+    return order, nurse
+
+
+def test_close_deceased_cancels_every_future_visit_and_tells_the_family_nothing(
+        client, session, clock, supervisor, patient, org, fixed_body):
+    bed = post_bed(client, supervisor, fixed_body)
+    order, nurse = _on_her_way(session, org, bed, clock)
     r = client.post(f"{API}/family-beds/{bed['id']}/close", headers=auth(supervisor),
                     json={"reason": "deceased", "summary": "患者于家中安详离世"})
     assert r.status_code == 200, r.get_json()
@@ -212,12 +220,8 @@ def test_close_deceased_cancels_every_future_visit_and_tells_the_family_nothing(
 
 def test_close_improved_keeps_a_nurse_on_her_way_and_tells_the_family(
         client, session, clock, supervisor, patient, org, fixed_body):
-    bed = _open(client, supervisor, fixed_body)
-    order = session.get(Order, bed["visits"][0]["order_id"])
-    nurse = NurseFactory(organization_id=org.id)
-    transition(session, order, "assigned", actor=None, now=clock.now, nurse_id=nurse.id)
-    transition(session, order, "en_route", actor=actor_of(_user(session, nurse)), now=clock.now)
-    session.commit()
+    bed = post_bed(client, supervisor, fixed_body)
+    order, nurse = _on_her_way(session, org, bed, clock)
     client.post(f"{API}/family-beds/{bed['id']}/close", headers=auth(supervisor),
                 json={"reason": "improved", "summary": "病情稳定"})
     assert session.get(Order, order.id).status == "en_route"
@@ -229,26 +233,9 @@ def test_close_improved_keeps_a_nurse_on_her_way_and_tells_the_family(
 def test_close_with_a_reason_outside_the_set_is_422(client, clock, supervisor, fixed_body):
     from conftest import assert_problem
 
-    bed = _open(client, supervisor, fixed_body)
+    bed = post_bed(client, supervisor, fixed_body)
     body = assert_problem(client.post(f"{API}/family-beds/{bed['id']}/close",
                                       headers=auth(supervisor),
                                       json={"reason": "好转", "summary": "病情稳定"}),
                           422, "validation_failed")
     assert "reason" in body["errors"]
-
-
-def _user(session, nurse):
-    from homecare.accounts.models import User
-
-    return session.get(User, nurse.user_id)
-
-
-def _complete(session, order: Order, nurse) -> None:
-    at = order.window_start
-    transition(session, order, "assigned", actor=None, now=at, nurse_id=nurse.id)
-    as_nurse = actor_of(_user(session, nurse))
-    for status in ("en_route", "in_service"):
-        transition(session, order, status, actor=as_nurse, now=at)
-    transition(session, order, "completed", actor=as_nurse, now=at + timedelta(minutes=40),
-               checked_out_at=at + timedelta(minutes=40))
-    session.commit()
