@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session
 
 from homecare.auth import Actor
 from homecare.config import Config
-from homecare.family_beds.models import FamilyBed, FamilyBedEvent, FamilyBedPlanLine, FamilyBedVisit
+from homecare.family_beds.models import (
+    FamilyBed,
+    FamilyBedEvent,
+    FamilyBedPlanLine,
+    FamilyBedVisit,
+)
 from homecare.family_beds.service import FamilyBedNotFound, _view, _visible, plan_snapshot
 from homecare.orders.models import Order
 
@@ -43,6 +48,7 @@ def read_record(*, session: Session, actor: Actor, family_bed_id: int, now: date
     if bed is None:
         raise FamilyBedNotFound(family_bed_id=family_bed_id)
     result = {"family_bed": _view(session=session, bed=bed, config=config),
+              "responsible_nurse_name": _nurse_name(session, bed.responsible_nurse_id),
               "patient": _patient(session, bed, actor, config),
               "entries": _entries(session, bed), "generated_at": now}
     result["vitals"] = [{"at": e["at"], "order_id": e["visit"]["order_id"],
@@ -54,6 +60,16 @@ def read_record(*, session: Session, actor: Actor, family_bed_id: int, now: date
                            part="family_bed_record", detail={"family_bed_id": bed.id})
     session.commit()
     return result
+
+
+def _nurse_name(session: Session, nurse_id: int | None) -> str | None:
+    from homecare.accounts.models import User
+    from homecare.nurses.models import Nurse
+
+    if nurse_id is None:
+        return None
+    return session.scalar(sa.select(User.name).join(Nurse, Nurse.user_id == User.id)
+                          .where(Nurse.id == nurse_id))
 
 
 def _patient(session: Session, bed: FamilyBed, actor: Actor, config: Config) -> dict[str, Any]:

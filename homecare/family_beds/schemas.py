@@ -222,6 +222,7 @@ class RecordEntrySchema(ma.Schema):
 
 class FamilyBedRecordSchema(ma.Schema):
     family_bed = ma.fields.Nested(FamilyBedSchema)
+    responsible_nurse_name = ma.fields.String(allow_none=True)
     patient = ma.fields.Nested(RecordPatientSchema)
     entries = ma.fields.List(ma.fields.Nested(RecordEntrySchema), metadata={
         "description": "In time order"})

@@ -36,7 +36,8 @@ def episode(client, session, clock, supervisor, org, fixed_body, item):
                   config=_config(client))
     clock.now = local(TODAY + timedelta(days=1), 18)
     client.patch(f"{API}/family-beds/{bed['id']}",
-                 json={"plan": [line(item, [1, 3, 5], "14:00", "16:00")]},
+                 json={"plan": [line(item, [1, 3, 5], "14:00", "16:00")],
+                       "responsible_nurse_id": nurse.id},
                  headers=auth(supervisor))
     clock.now = local(TODAY + timedelta(days=1), 19)
     client.post(f"{API}/family-beds/{bed['id']}/close", headers=auth(supervisor),
@@ -109,13 +110,15 @@ def test_record_of_an_unknown_episode_is_404(client, clock, supervisor):
     assert_problem(_record(client, supervisor, 999999), 404, "family_bed_not_found")
 
 
-def test_record_as_html_is_a_printable_page(client, supervisor, episode):
+def test_record_as_html_is_a_printable_page(client, session, supervisor, episode):
     r = _record(client, supervisor, episode["id"], Accept="text/html")
     assert r.status_code == 200 and r.mimetype == "text/html"
     page = r.get_data(as_text=True)
     assert page.startswith("<!DOCTYPE html>") and "@media print" in page
     assert "血压控制良好，转社区随访" in page and "bp_systolic 132" in page
     assert "<script" not in page
+    name = user_of(session, episode["nurse"]).name
+    assert f"<th>Responsible nurse</th><td>{name}</td>" in page
 
 
 def test_record_as_html_escapes_what_people_typed(client, session, clock, supervisor, episode):
