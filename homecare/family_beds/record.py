@@ -131,6 +131,9 @@ def _visit_entries(session: Session, bed: FamilyBed) -> list[dict[str, Any]]:
         .outerjoin(User, User.id == Nurse.user_id)
         .where(FamilyBedVisit.family_bed_id == bed.id)
         .order_by(Order.window_start, Order.id)).all()
+    from homecare.family_beds.continuity import elsewhere
+
+    other = elsewhere(session, bed, [order for _visit, order, *_ in rows])
     entries = []
     for visit, order, care, nurse_name in rows:
         # A visit stands at its window; one cancelled before it, when it was cancelled,
@@ -145,6 +148,7 @@ def _visit_entries(session: Session, bed: FamilyBed) -> list[dict[str, Any]]:
             "status_reason": order.status_reason, "first_round": visit.first_round,
             "withdrawn": visit.withdrawn, "nurse_id": order.nurse_id, "nurse_name": nurse_name,
             "checked_in_at": order.checked_in_at, "checked_out_at": order.checked_out_at,
+            "other_nurse": other.get(order.id),
             "care_record": None if care is None else {
                 "vitals": care.vitals or {}, "procedures": care.procedures or [],
                 "notes": care.notes, "recorded_at": care.recorded_at}}})

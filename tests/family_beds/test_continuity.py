@@ -91,6 +91,11 @@ def test_responsible_nurse_not_eligible_is_passed_over_with_the_rule(
     why = _visit(bed, tomorrow)["other_nurse"]
     assert (why["preferred_nurse_id"], why["reason"]) == (responsible.id, "not_eligible")
     assert why["detail"].startswith("shift")
+    record = client.get(f"{API}/family-beds/{bed['id']}/record",
+                        headers=auth(supervisor)).get_json()
+    [visit] = [e["visit"] for e in record["entries"]
+               if e["kind"] == "visit" and e["visit"]["order_id"] == order_id]
+    assert visit["other_nurse"] == why
 
 
 def test_the_nurse_who_served_the_episode_last_comes_before_the_others(
