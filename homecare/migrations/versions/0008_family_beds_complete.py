@@ -35,10 +35,17 @@ def upgrade() -> None:
     with op.batch_alter_table('family_bed_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_family_bed_events_family_bed_id'), ['family_bed_id'], unique=False)
 
-    with op.batch_alter_table('family_beds', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('responsible_nurse_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('plan_version', sa.Integer(), server_default='1', nullable=False))
-        batch_op.create_foreign_key(batch_op.f('fk_family_beds_responsible_nurse_id_nurses'), 'nurses', ['responsible_nurse_id'], ['id'])
+    if op.get_bind().dialect.name == 'sqlite':
+        # Batch mode would copy family_beds, and dropping the old copy fails while
+        # orders, plan lines and visits reference it (foreign keys are enforced). SQLite
+        # adds a nullable column with its REFERENCES clause in place.
+        op.execute('ALTER TABLE family_beds ADD COLUMN responsible_nurse_id INTEGER '
+                   'CONSTRAINT fk_family_beds_responsible_nurse_id_nurses REFERENCES nurses (id)')
+        op.execute("ALTER TABLE family_beds ADD COLUMN plan_version INTEGER DEFAULT '1' NOT NULL")
+    else:
+        op.add_column('family_beds', sa.Column('responsible_nurse_id', sa.Integer(), nullable=True))
+        op.add_column('family_beds', sa.Column('plan_version', sa.Integer(), server_default='1', nullable=False))
+        op.create_foreign_key(op.f('fk_family_beds_responsible_nurse_id_nurses'), 'family_beds', 'nurses', ['responsible_nurse_id'], ['id'])
 
     with op.batch_alter_table('family_bed_plan_lines', schema=None) as batch_op:
         batch_op.add_column(sa.Column('plan_version', sa.Integer(), server_default='1', nullable=False))
@@ -74,10 +81,14 @@ def downgrade() -> None:
         batch_op.create_unique_constraint('uq_family_bed_plan_lines_line', ['family_bed_id', 'line_no'])
         batch_op.drop_column('plan_version')
 
-    with op.batch_alter_table('family_beds', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_family_beds_responsible_nurse_id_nurses'), type_='foreignkey')
-        batch_op.drop_column('plan_version')
-        batch_op.drop_column('responsible_nurse_id')
+    if op.get_bind().dialect.name == 'sqlite':
+        # In place, as the upgrade (SQLite 3.35+ drops a column no index or key names).
+        op.execute('ALTER TABLE family_beds DROP COLUMN plan_version')
+        op.execute('ALTER TABLE family_beds DROP COLUMN responsible_nurse_id')
+    else:
+        op.drop_constraint(op.f('fk_family_beds_responsible_nurse_id_nurses'), 'family_beds', type_='foreignkey')
+        op.drop_column('family_beds', 'plan_version')
+        op.drop_column('family_beds', 'responsible_nurse_id')
 
     with op.batch_alter_table('family_bed_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_family_bed_events_family_bed_id'))
