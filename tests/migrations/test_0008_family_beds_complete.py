@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from conftest import TEST_PG_URL, _pg_schema_url
 from homecare.migrations import alembic_config, upgrade
 
 T = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -17,25 +16,9 @@ REVISION = "0008_family_beds_complete"
 
 
 @pytest.fixture
-def url_at_0006(tmp_path):
+def url_at_0006(migrated_to):
     """A database of the test's own, migrated to 0006 (the revision before)."""
-    if not TEST_PG_URL:
-        url = f"sqlite:///{tmp_path / 'm.db'}"
-        upgrade(url, "0006")
-        yield url
-        return
-    schema = f"mig_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(TEST_PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = _pg_schema_url(TEST_PG_URL, schema)
-    try:
-        upgrade(url, "0006")
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return migrated_to("0006")
 
 
 def _episode(url: str) -> int:
