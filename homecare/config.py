@@ -113,6 +113,8 @@ class Config:
 
     family_bed_max_days: int = 90
     family_bed_horizon_days: int = 7
+    # The supervisor is alerted this many days before an episode's end date.
+    family_bed_end_alert_days: int = 3
 
     scheduler_heartbeat_seconds: int = 10
     scheduler_stale_seconds: int = 60

@@ -1,5 +1,5 @@
 """The Jining demo city: one organization, its nurses and shifts, families, the catalogue,
-the day's bookings and two family beds."""
+the day's bookings and three family beds."""
 
 from __future__ import annotations
 
@@ -407,22 +407,29 @@ def _todays_orders(session: Session, config: Config, org: Organization, now: dat
     return booked
 
 
-# Two episodes (家庭病床) the demo opens: eligibility of the recipient, diagnosis, plan.
+# The episodes (家庭病床) the demo opens: eligibility of the recipient, diagnosis, plan,
+# days it lasts, and how it stands: ``responsible`` (open, with a responsible nurse),
+# ``ending`` (its end within the pre-end alert's days: the supervisor is alerted), or
+# ``closed`` (with a reason and a summary).
 FAMILY_BEDS = (
     ("post_discharge", "股骨颈骨折术后，切口换药", (
         ("WO_DRESSING", [1, 3, 5], time(9), time(11)),
-        ("BASIC_VITALS", [2, 4], time(15), time(16)))),
+        ("BASIC_VITALS", [2, 4], time(15), time(16))), 60, "responsible"),
     ("elderly_disabled", "脑梗后遗症，长期卧床", (
-        ("ELDER_PRESSURE_PREVENTION", [1, 2, 3, 4, 5], time(10), time(12)),)),
+        ("ELDER_PRESSURE_PREVENTION", [1, 2, 3, 4, 5], time(10), time(12)),), 3, "ending"),
+    ("chronic", "慢阻肺急性加重后，家庭氧疗", (
+        ("BASIC_VITALS", [1, 4], time(9), time(11)),), 30, "closed"),
 )
 
 
 def _family_beds(session: Session, config: Config, org: Organization, now: datetime,
                  zone: ZoneInfo) -> int:
-    """Open the demo's family beds through the service, as the supervisor would."""
+    """Open the demo's family beds through the service, as the supervisor would; close
+    one, and let the nightly job's pre-end alert see the one about to end."""
     from homecare.auth import Actor
     from homecare.family_beds.models import FamilyBed
-    from homecare.family_beds.service import open_family_bed
+    from homecare.family_beds.risk import keep_end_dates
+    from homecare.family_beds.service import close_family_bed, open_family_bed
 
     if session.scalar(sa.select(FamilyBed.id).where(FamilyBed.organization_id == org.id)
                       .limit(1)) is not None:
@@ -431,7 +438,7 @@ def _family_beds(session: Session, config: Config, org: Organization, now: datet
     actor = Actor(user_id=supervisor.id, role="supervisor", organization_id=org.id)
     today = now.astimezone(zone).date()
     opened = 0
-    for eligibility, diagnosis, plan in FAMILY_BEDS:
+    for eligibility, diagnosis, plan, days, state in FAMILY_BEDS:
         recipient, address = session.execute(
             sa.select(CareRecipient, Address).join(Address, Address.patient_id ==
                                                    CareRecipient.id)
@@ -439,14 +446,38 @@ def _family_beds(session: Session, config: Config, org: Organization, now: datet
             .where(Address.organization_id == org.id, User.phone.in_(PATIENT_PHONES),
                    CareRecipient.eligibility == eligibility)
             .order_by(CareRecipient.id).limit(1)).one()
-        open_family_bed(session=session, actor=actor, patient_id=recipient.id,
-                        address_id=address.id, diagnosis=diagnosis, start_date=today,
-                        end_date=today + timedelta(days=59),
-                        plan=[{"service_code": code, "weekdays": days, "window_start": start,
-                               "window_end": end} for code, days, start, end in plan],
-                        now=now, config=config)
+        responsible = (_responsible_nurse(session, org, address, [code for code, *_ in plan])
+                       if state == "responsible" else None)
+        bed = open_family_bed(
+            session=session, actor=actor, patient_id=recipient.id, address_id=address.id,
+            diagnosis=diagnosis, start_date=today, end_date=today + timedelta(days=days - 1),
+            plan=[{"service_code": code, "weekdays": weekdays, "window_start": start,
+                   "window_end": end} for code, weekdays, start, end in plan],
+            responsible_nurse_id=responsible, now=now, config=config)
+        if state == "closed":
+            close_family_bed(session=session, actor=actor, family_bed_id=bed["id"],
+                             reason="transferred", summary="转上级医院呼吸科住院治疗，撤床",
+                             now=now, config=config)
         opened += 1
+    keep_end_dates(session=session, now=now, config=config)
     return opened
+
+
+def _responsible_nurse(session: Session, org: Organization, address: Address,
+                       codes: list[str]) -> int | None:
+    """The first active nurse (by id) with every skill the plan's items need who serves
+    the address (within her service radius of home)."""
+    from homecare.catalogue.models import ServiceItem
+
+    needed = {skill for item in session.scalars(sa.select(ServiceItem).where(
+        ServiceItem.code.in_(codes))) for skill in item.required_skills}
+    for nurse in session.scalars(sa.select(Nurse).where(
+            Nurse.organization_id == org.id, Nurse.active.is_(True)).order_by(Nurse.id)):
+        home = Point(nurse.home_lat, nurse.home_lng)
+        if needed <= set(nurse.skills) and geodesic_km(
+                home, Point(address.lat, address.lng)) <= nurse.service_radius_km:
+            return nurse.id
+    return None
 
 
 def _counts(session: Session, org: Organization, today: date, zone: ZoneInfo

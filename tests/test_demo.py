@@ -66,3 +66,21 @@ def test_demo_nurse_login_is_active_and_on_shift_today(session, app):
     assert nurse.active
     assert shifts_covering(session=session, nurse_ids=[nurse.id], start=day,
                            end=day.replace(day=2))[nurse.id]
+
+
+def test_demo_family_beds_stand_in_several_states(session, app):
+    from datetime import timedelta
+
+    from homecare.alerts.models import Alert
+    from homecare.family_beds.models import FamilyBed
+
+    load_demo(session=session, config=app.config["HOMECARE"], now=NOW)
+    beds = session.scalars(sa.select(FamilyBed).order_by(FamilyBed.id)).all()
+    today = NOW.date()  # 09:00 in Jining
+    with_nurse = [b for b in beds if b.status == "open" and b.responsible_nurse_id]
+    ending = [b for b in beds if b.status == "open" and b.end_date <= today + timedelta(days=3)]
+    closed = [b for b in beds if b.status == "closed"]
+    assert with_nurse and ending and closed
+    assert closed[0].close_reason == "transferred" and closed[0].summary
+    assert session.scalar(sa.select(Alert.family_bed_id).where(
+        Alert.kind == "family_bed_ending")) == ending[0].id

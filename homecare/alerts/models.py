@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from homecare.extensions import Base, utcnow
 
 ALERT_KINDS = ("sos", "late", "no_show", "overtime", "geofence", "unassigned",
-               "credential_expiring", "door_unverified")
+               "credential_expiring", "door_unverified", "family_bed_ending",
+               "family_bed_risk")
 
 
 class Alert(Base):
@@ -26,6 +27,9 @@ class Alert(Base):
     cause: Mapped[str] = mapped_column(sa.String(120), unique=True)
     order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("orders.id"), index=True)
     nurse_id: Mapped[int | None] = mapped_column(sa.ForeignKey("nurses.id"))
+    # The family-bed episode it is about (``family_bed_*`` kinds).
+    family_bed_id: Mapped[int | None] = mapped_column(sa.ForeignKey("family_beds.id"),
+                                                      index=True)
     status: Mapped[str] = mapped_column(sa.String(20), default="open")
     detail: Mapped[str | None] = mapped_column(sa.String(500))
     lat: Mapped[float | None]

@@ -20,6 +20,8 @@ class AlertSchema(ma.Schema):
     status = ma.fields.String(metadata={"enum": list(ALERT_STATUSES)})
     order_id = ma.fields.Integer(allow_none=True)
     nurse_id = ma.fields.Integer(allow_none=True)
+    family_bed_id = ma.fields.Integer(allow_none=True, metadata={
+        "description": "The family-bed episode it is about (family_bed_* kinds)"})
     detail = ma.fields.String(allow_none=True)
     position = ma.fields.Nested(LocationSchema, allow_none=True, dump_only=True, metadata={
         "description": "Where the nurse was (SOS), WGS-84 with a GCJ-02 copy"})

@@ -74,6 +74,7 @@ def geofence_cause(order_id: int, nurse_id: int | None) -> str:
 
 def raise_alert(session: Session, *, kind: str, cause: str, organization_id: int,
                 now: datetime, order_id: int | None = None, nurse_id: int | None = None,
+                family_bed_id: int | None = None,
                 severity: str = "warning", detail: str | None = None,
                 lat: float | None = None, lng: float | None = None,
                 actor: Actor | None = None) -> Alert | None:
@@ -90,8 +91,8 @@ def raise_alert(session: Session, *, kind: str, cause: str, organization_id: int
     if session.scalar(sa.select(Alert.id).where(Alert.cause == cause)) is not None:
         return None
     alert = Alert(kind=kind, cause=cause, organization_id=organization_id, order_id=order_id,
-                  nurse_id=nurse_id, severity=severity, detail=detail, lat=lat, lng=lng,
-                  status="open", raised_at=now)
+                  nurse_id=nurse_id, family_bed_id=family_bed_id, severity=severity,
+                  detail=detail, lat=lat, lng=lng, status="open", raised_at=now)
     try:
         with session.begin_nested():
             session.add(alert)

@@ -15,6 +15,7 @@ from homecare.audit.service import record
 from homecare.config import Config
 from homecare.dispatch.matching import Candidate, list_candidates
 from homecare.dispatch.models import Offer
+from homecare.family_beds.continuity import preferred_round
 from homecare.notifications.service import notify
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order, OrderEvent
@@ -65,7 +66,10 @@ def _fresh_candidates(session: Session, order: Order, now: datetime,
     """The next nurses to offer to: eligible, best first, never offered this order before."""
     offered = set(session.scalars(sa.select(Offer.nurse_id).where(Offer.order_id == order.id)))
     ranked = list_candidates(session=session, order=order, now=now, config=config)
-    return [c for c in ranked if c.nurse_id not in offered][:max(config.offer_fanout, 0)]
+    fresh = [c for c in ranked if c.nurse_id not in offered]
+    # A family bed's visit goes to its responsible nurse first, alone (family_beds.continuity).
+    return (preferred_round(session, order, fresh, offered, now=now, config=config)
+            or fresh[:max(config.offer_fanout, 0)])
 
 
 def _write_offers(session: Session, order: Order, chosen: list[Candidate], round_no: int,

@@ -10,14 +10,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from homecare.extensions import Base, utcnow
 
 FAMILY_BED_STATUSES = ("open", "closed")
+# Why an episode ends (撤床); ``expired`` is also what the nightly job closes with.
+CLOSE_REASONS = ("improved", "transferred", "deceased", "expired", "other")
 
 
 class FamilyBed(Base):
     """An episode opened (建床) by an organization for a care recipient at home.
 
-    The plan is fixed when the episode opens; visits are generated from it ahead
-    of time (``FamilyBedVisit``). Closing (撤床) keeps the row with who closed it,
-    when, why and the summary.
+    Visits are generated from the plan ahead of time (``FamilyBedVisit``). A changed
+    plan is a new ``plan_version``: the lines of every version are kept, so the plan's
+    history stays readable. Closing (撤床) keeps the row with who closed it, when,
+    why and the summary.
     """
 
     __tablename__ = "family_beds"
@@ -31,8 +34,12 @@ class FamilyBed(Base):
     start_date: Mapped[date]
     end_date: Mapped[date]
     status: Mapped[str] = mapped_column(sa.String(20), default="open")
+    # 责任护士: generated visits are offered to her first (``family_beds.continuity``).
+    responsible_nurse_id: Mapped[int | None] = mapped_column(sa.ForeignKey("nurses.id"))
+    plan_version: Mapped[int] = mapped_column(default=1, server_default="1")
     opened_by: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # None when the service closed it (``expired``: the end date passed).
     closed_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     closed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(sa.String(500))
@@ -57,6 +64,7 @@ class FamilyBedPlanLine(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     family_bed_id: Mapped[int] = mapped_column(sa.ForeignKey("family_beds.id"))
+    plan_version: Mapped[int] = mapped_column(default=1, server_default="1")
     # 1, 2, ... in the order the plan was given; part of every visit's key.
     line_no: Mapped[int]
     service_code: Mapped[str] = mapped_column(sa.ForeignKey("service_items.code"))
@@ -66,7 +74,7 @@ class FamilyBedPlanLine(Base):
     window_start: Mapped[time]
     window_end: Mapped[time]
 
-    __table_args__ = (sa.UniqueConstraint("family_bed_id", "line_no",
+    __table_args__ = (sa.UniqueConstraint("family_bed_id", "plan_version", "line_no",
                                           name="uq_family_bed_plan_lines_line"),)
 
 
@@ -82,13 +90,33 @@ class FamilyBedVisit(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     family_bed_id: Mapped[int] = mapped_column(sa.ForeignKey("family_beds.id"))
+    # The plan version and line it belongs to; a visit a new plan keeps moves to it.
+    plan_version: Mapped[int] = mapped_column(default=1, server_default="1")
     line_no: Mapped[int]
     service_date: Mapped[date]
     order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), unique=True)
     # The episode's first round (查床): planned, or added because the plan had
     # no visit within 24 h of the opening (see ``family_beds.service``).
     first_round: Mapped[bool] = mapped_column(default=False)
+    # Set when the episode itself cancelled the visit (``plan_changed``, ``end_date``,
+    # ``closed``): such a cancellation is no risk to report (``family_beds.risk``).
+    withdrawn: Mapped[str | None] = mapped_column(sa.String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (sa.UniqueConstraint("family_bed_id", "line_no", "service_date",
-                                          name="uq_family_bed_visits_slot"),)
+    __table_args__ = (sa.UniqueConstraint("family_bed_id", "plan_version", "line_no",
+                                          "service_date", name="uq_family_bed_visits_slot"),)
+
+
+class FamilyBedEvent(Base):
+    """One change of an episode, kept for its record: opened, plan, end date or
+    responsible nurse changed, visits cancelled or created, a preferred nurse passed
+    over, closed. ``actor_id`` None is the service."""
+
+    __tablename__ = "family_bed_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    family_bed_id: Mapped[int] = mapped_column(sa.ForeignKey("family_beds.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[dict] = mapped_column(sa.JSON, default=dict)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from flask import Response, request
 from flask.views import MethodView
 
 from homecare.auth import current_actor
 from homecare.extensions import Blueprint, ViewPage, current_config, db, utcnow
-from homecare.family_beds import schemas, service
+from homecare.family_beds import changes, record, schemas, service
 
 blp = Blueprint("family_beds", __name__,
                 description="Family beds (家庭病床): episodes of care at home with a plan")
@@ -53,6 +54,49 @@ class FamilyBedById(MethodView):
                                       family_bed_id=family_bed_id, config=current_config())
 
 
+    @blp.auth("supervisor")
+    @blp.arguments(schemas.FamilyBedUpdateSchema)
+    @blp.response(200, schemas.FamilyBedSchema)
+    @blp.problems(404, 409, 422)
+    def patch(self, body, family_bed_id):
+        """Change an open episode's plan, end date or responsible nurse.
+
+        Future generated visits follow: those that no longer fit are cancelled with
+        notifications to the family and nurse, those that fit are kept (and belong
+        to the new plan), missing ones are generated up to the horizon. A visit a
+        nurse has accepted stays unless `reschedule_accepted` is true; visits under
+        way or done are never touched. Every change is an event on the episode (see
+        its record); `changes` lists the order ids cancelled, created and kept.
+        """
+        return changes.change_family_bed(session=db.session, actor=current_actor(),
+                                         family_bed_id=family_bed_id, now=utcnow(),
+                                         config=current_config(), **body)
+
+
+@blp.route("/family-beds/<int:family_bed_id>/record")
+class FamilyBedRecord(MethodView):
+    @blp.auth("patient", "supervisor", "admin")
+    @blp.response(200, schemas.FamilyBedRecordSchema)
+    # Both media types spelled out: this doc replaces the response's content map.
+    @blp.doc(responses={"200": {"description": "OK", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/FamilyBedRecord"}},
+        "text/html": {"schema": {"type": "string",
+                                 "description": "The record as a printable page"}}}}})
+    @blp.problems(404)
+    def get(self, family_bed_id):
+        """The episode's record in time order: plans, visits with care records, alerts,
+        changes and the close summary, for its supervisor or the recipient's owner
+        (numbers masked for staff). With `Accept: text/html`, a printable page."""
+        result = record.read_record(session=db.session, actor=current_actor(),
+                                    family_bed_id=family_bed_id, now=utcnow(),
+                                    config=current_config())
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) \
+                == "text/html":
+            return Response(record.render_record_html(result, config=current_config()),
+                            mimetype="text/html")
+        return result
+
+
 @blp.route("/family-beds/<int:family_bed_id>/close")
 class FamilyBedClose(MethodView):
     @blp.auth("supervisor")
@@ -60,7 +104,9 @@ class FamilyBedClose(MethodView):
     @blp.response(200, schemas.FamilyBedSchema)
     @blp.problems(404, 409)
     def post(self, body, family_bed_id):
-        """Close a family bed (撤床): visits not yet started are cancelled with the reason"""
+        """Close a family bed (撤床) with a reason and a summary: visits not yet started are
+        cancelled; `deceased` also calls back a nurse on her way and withholds every
+        further message to the family about the episode's visits"""
         return service.close_family_bed(session=db.session, actor=current_actor(),
                                         family_bed_id=family_bed_id, now=utcnow(),
                                         config=current_config(), **body)

@@ -10,7 +10,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from homecare.catalogue.schemas import CODE
-from homecare.family_beds.models import FAMILY_BED_STATUSES
+from homecare.family_beds.models import CLOSE_REASONS, FAMILY_BED_STATUSES
 from homecare.schemas import RowId, Text
 
 HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -81,17 +81,48 @@ class FamilyBedCreateSchema(ma.Schema):
                           validate=validate.Length(min=1, max=20), metadata={
         "description": "The care plan. Its first line's item is the first round (查床) "
                        "when the plan itself has no visit within 24 h of the opening"})
+    responsible_nurse_id = RowId(strict=True, allow_none=True, load_default=None, metadata={
+        "description": "The responsible nurse (责任护士), an active nurse of the organization: "
+                       "generated visits are offered to her first, alone"})
+
+
+PLAN = ("The new care plan: a new plan version. Future visits that no longer fit are "
+        "cancelled (with notifications), those that fit are kept, missing ones are "
+        "generated up to the horizon")
+
+
+class FamilyBedUpdateSchema(ma.Schema):
+    plan = ma.fields.List(ma.fields.Nested(PlanLineSchema), validate=validate.Length(
+        min=1, max=20), metadata={"description": PLAN})
+    end_date = ma.fields.Date(validate=DATES, metadata={
+        "description": "Local date, today or later, within HOMECARE_FAMILY_BED_MAX_DAYS of "
+                       "start_date; visits after it are cancelled, new ones generated"})
+    responsible_nurse_id = RowId(strict=True, allow_none=True, metadata={
+        "description": "The responsible nurse (责任护士); null for none"})
+    reschedule_accepted = ma.fields.Boolean(load_default=False, metadata={
+        "description": "Also cancel visits a nurse has accepted that no longer fit "
+                       "(by default they stay)"})
 
 
 class FamilyBedCloseSchema(ma.Schema):
-    reason = _text(500, required=True, metadata={
-        "description": "Why the episode ends (撤床); also the cancelled visits' reason"})
+    reason = Text(required=True, validate=validate.OneOf(CLOSE_REASONS), metadata={
+        "description": "Why the episode ends (撤床). `deceased` also calls back a nurse on her "
+                       "way and sends the family nothing more about the episode's visits"})
     summary = _text(2000, required=True, metadata={"description": "The discharge summary"})
 
 
 class FamilyBedQueryArgsSchema(ma.Schema):
     status = Text(validate=validate.OneOf(FAMILY_BED_STATUSES))
     patient_id = RowId()
+
+
+class OtherNurseSchema(ma.Schema):
+    preferred_nurse_id = ma.fields.Integer()
+    reason = ma.fields.String(metadata={"enum": [
+        "declined", "offer_expired", "offer_withdrawn", "offer_open", "not_eligible",
+        "assigned_by_supervisor", "not_offered"]})
+    detail = ma.fields.String(allow_none=True, metadata={
+        "description": "For not_eligible: the dispatch rule that excluded her and why"})
 
 
 class FamilyBedVisitSchema(ma.Schema):
@@ -104,6 +135,27 @@ class FamilyBedVisitSchema(ma.Schema):
     status = ma.fields.String(metadata={"description": "The order's status"})
     nurse_id = ma.fields.Integer(allow_none=True)
     first_round = ma.fields.Boolean(metadata={"description": "This visit is the first round"})
+    plan_version = ma.fields.Integer(metadata={"description": "The plan version it belongs to"})
+    withdrawn = ma.fields.String(allow_none=True, metadata={
+        "description": "Why the episode itself cancelled it: plan_changed, end_date, closed",
+        "enum": ["plan_changed", "end_date", "closed", None]})
+    other_nurse = ma.fields.Nested(OtherNurseSchema, allow_none=True, metadata={
+        "description": "Held or done by another nurse than the responsible one: why"})
+
+
+class VisitCountsSchema(ma.Schema):
+    done = ma.fields.Integer(metadata={"description": "Completed"})
+    missed = ma.fields.Integer(metadata={"description": "Window passed with no nurse"})
+    no_show = ma.fields.Integer()
+    planned = ma.fields.Integer(metadata={"description": "Still to happen"})
+
+
+class VisitChangesSchema(ma.Schema):
+    cancelled = ma.fields.List(ma.fields.Integer())
+    created = ma.fields.List(ma.fields.Integer())
+    kept = ma.fields.List(ma.fields.Integer(), metadata={
+        "description": "No longer fitting but kept: accepted (without reschedule_accepted) "
+                       "or under way"})
 
 
 class FamilyBedSchema(ma.Schema):
@@ -117,7 +169,13 @@ class FamilyBedSchema(ma.Schema):
     diagnosis = ma.fields.String()
     start_date = ma.fields.Date()
     end_date = ma.fields.Date()
-    plan = ma.fields.List(ma.fields.Nested(PlanLineSchema))
+    responsible_nurse_id = ma.fields.Integer(allow_none=True)
+    plan_version = ma.fields.Integer(metadata={"description": "1, then one more per change"})
+    plan = ma.fields.List(ma.fields.Nested(PlanLineSchema), metadata={
+        "description": "The current plan"})
+    visit_counts = ma.fields.Nested(VisitCountsSchema)
+    last_round_on = ma.fields.Date(allow_none=True, metadata={
+        "description": "Local date of the last visit a nurse completed"})
     first_round_due = ma.fields.DateTime(metadata={
         "description": "24 h after the opening (the later of the time it was opened "
                        "and the start of start_date): the first round is due by then"})
@@ -125,7 +183,49 @@ class FamilyBedSchema(ma.Schema):
     opened_at = ma.fields.DateTime()
     closed_by = ma.fields.Integer(allow_none=True)
     closed_at = ma.fields.DateTime(allow_none=True)
-    close_reason = ma.fields.String(allow_none=True)
+    close_reason = ma.fields.String(allow_none=True, metadata={
+        "enum": [*CLOSE_REASONS, None]})
     summary = ma.fields.String(allow_none=True)
     visits = ma.fields.List(ma.fields.Nested(FamilyBedVisitSchema), metadata={
         "description": "Generated visits, by window; absent from lists"})
+    changes = ma.fields.Nested(VisitChangesSchema, metadata={
+        "description": "Only in the answer to PATCH: the future visits it changed"})
+
+
+class RecordPatientSchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    gender = ma.fields.String()
+    birth_date = ma.fields.Date()
+    masked = ma.fields.Boolean()
+    id_number = ma.fields.String(allow_none=True, metadata={
+        "description": "In full for the owner; masked for staff"})
+    phone = ma.fields.String(allow_none=True, metadata={
+        "description": "In full for the owner; masked for staff"})
+    address = ma.fields.String(allow_none=True)
+
+
+class RecordEntrySchema(ma.Schema):
+    at = ma.fields.DateTime()
+    kind = ma.fields.String(metadata={"enum": list(
+        ("opened", "plan", "event", "visit", "alert", "closed"))})
+    data = ma.fields.Dict(metadata={
+        "description": "opened, plan (plan_version, plan), event (event: end_date_changed, "
+                       "responsible_nurse_changed, visits_changed, nurse_passed_over; its "
+                       "details), closed (reason, summary)"})
+    visit = ma.fields.Dict(metadata={
+        "description": "For a visit: order_id, service_code, window, status, nurse, "
+                       "check-in/out and care_record (vitals, procedures, notes)"})
+    alert = ma.fields.Dict(metadata={"description": "For an alert: kind, severity, status, "
+                                                    "detail"})
+
+
+class FamilyBedRecordSchema(ma.Schema):
+    family_bed = ma.fields.Nested(FamilyBedSchema)
+    responsible_nurse_name = ma.fields.String(allow_none=True)
+    patient = ma.fields.Nested(RecordPatientSchema)
+    entries = ma.fields.List(ma.fields.Nested(RecordEntrySchema), metadata={
+        "description": "In time order"})
+    vitals = ma.fields.List(ma.fields.Dict(), metadata={
+        "description": "Vitals over time: at, order_id, vitals"})
+    generated_at = ma.fields.DateTime()

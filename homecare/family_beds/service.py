@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,7 +62,12 @@ from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
 from homecare.errors import Conflict, NotFound, Problem, ValidationProblem
 from homecare.extensions import Listing, atomic
-from homecare.family_beds.models import FamilyBed, FamilyBedPlanLine, FamilyBedVisit
+from homecare.family_beds.models import (
+    FamilyBed,
+    FamilyBedEvent,
+    FamilyBedPlanLine,
+    FamilyBedVisit,
+)
 from homecare.orders.models import Order
 from homecare.orders.service import (
     OutsideServiceArea,
@@ -72,7 +77,13 @@ from homecare.orders.service import (
     apply_cancellation,
     check_window,
 )
-from homecare.orders.states import AWAITING_NURSE, InvalidTransition, open_order, transition
+from homecare.orders.states import (
+    AWAITING_NURSE,
+    InvalidTransition,
+    TransitionForbidden,
+    open_order,
+    transition,
+)
 from homecare.patients.service import mark_assessed
 
 log = logging.getLogger(__name__)
@@ -108,6 +119,48 @@ class FamilyBedAlreadyOpen(Conflict):
 
 class FamilyBedAlreadyClosed(Conflict):
     code, title = "family_bed_already_closed", "The family bed is closed already"
+
+
+class UnknownNurse(ValidationProblem):
+    code, title = "unknown_nurse", "No such active nurse in the organization"
+
+
+# ---------------------------------------------------------------- the episode's events
+
+
+def add_event(session: Session, bed: FamilyBed, kind: str, *, actor: Actor | None,
+              now: datetime, **detail: Any) -> FamilyBedEvent:
+    """Keep one change of the episode for its record (no commit)."""
+    event = FamilyBedEvent(family_bed_id=bed.id, kind=kind,
+                           actor_id=actor.user_id if actor is not None else None, at=now,
+                           detail=detail)
+    session.add(event)
+    return event
+
+
+def plan_snapshot(lines: Sequence[FamilyBedPlanLine]) -> list[dict[str, Any]]:
+    """A plan as JSON for an event and the record: what the API shows of each line."""
+    return [{"line_no": line.line_no, "service_code": line.service_code,
+             "weekdays": list(line.weekdays),
+             "window_start": line.window_start.strftime("%H:%M"),
+             "window_end": line.window_end.strftime("%H:%M")} for line in lines]
+
+
+def check_responsible_nurse(session: Session, organization_id: int,
+                            nurse_id: int | None) -> int | None:
+    """The responsible nurse's id if she is an active nurse of the organization.
+
+    :raises UnknownNurse: (422) no such nurse, another organization's, or inactive.
+    """
+    from homecare.nurses.models import Nurse
+
+    if nurse_id is None:
+        return None
+    nurse = session.get(Nurse, nurse_id)
+    if nurse is None or nurse.organization_id != organization_id or not nurse.active:
+        raise UnknownNurse(nurse_id=nurse_id, errors={
+            "responsible_nurse_id": ["no active nurse of this organization"]})
+    return nurse.id
 
 
 # ---------------------------------------------------------------- the calendar
@@ -244,15 +297,16 @@ def _ensure_none_open(session: Session, patient_id: int) -> None:
 @atomic
 def open_family_bed(*, session: Session, actor: Actor, patient_id: int, address_id: int,
                     diagnosis: str, start_date: date, end_date: date,
-                    plan: list[dict[str, Any]], now: datetime, config: Config
-                    ) -> dict[str, Any]:
+                    plan: list[dict[str, Any]], now: datetime, config: Config,
+                    responsible_nurse_id: int | None = None) -> dict[str, Any]:
     """A supervisor opens a family bed (建床) for a recipient her organization serves.
 
     The organization owns the episode. Opening is its assessment: the recipient is
     marked assessed, and the visits of the first ``family_bed_horizon_days`` (with
     the first round, see the module docstring) are generated, approved and put to
     dispatch. ``plan`` is a list of ``{service_code, weekdays, window_start,
-    window_end}`` with local times of day.
+    window_end}`` with local times of day. ``responsible_nurse_id`` (责任护士), if
+    given, is offered the generated visits first (``family_beds.continuity``).
 
     :raises UnknownPatient: (422) no such recipient, or not one the organization serves.
     :raises UnknownAddress: (422) not an address of that recipient in the organization's area.
@@ -264,14 +318,19 @@ def open_family_bed(*, session: Session, actor: Actor, patient_id: int, address_
     :raises WindowTooShort: (422) a plan line's window is shorter than its item.
     :raises OutsideServiceHours: (422) a plan line's window leaves the service hours.
     :raises FirstRoundNotPossible: (422) the episode ends before any first-round window.
+    :raises UnknownNurse: (422) the responsible nurse is not an active nurse of the
+        organization.
     :raises FamilyBedAlreadyOpen: (409) the recipient has an open episode.
     """
     recipient, address = _check_recipient_and_address(session, actor, patient_id, address_id)
     _check_dates(start_date, end_date, now=now, config=config)
     lines = _check_plan(session, plan, start_date, config)
+    responsible_nurse_id = check_responsible_nurse(session, actor.organization_id,
+                                                   responsible_nurse_id)
     bed = FamilyBed(organization_id=address.organization_id, patient_id=recipient.id,
                     address_id=address.id, diagnosis=diagnosis, start_date=start_date,
                     end_date=end_date, status="open", opened_by=actor.user_id, opened_at=now,
+                    responsible_nurse_id=responsible_nurse_id, plan_version=1,
                     created_at=now, updated_at=now)
     _first_round(bed, lines, ZoneInfo(config.timezone))
     _ensure_none_open(session, recipient.id)
@@ -282,16 +341,19 @@ def open_family_bed(*, session: Session, actor: Actor, patient_id: int, address_
     except sa.exc.IntegrityError:  # a concurrent opening for the same recipient won
         raise FamilyBedAlreadyOpen(patient_id=recipient.id) from None
     for line in lines:
-        line.family_bed_id = bed.id
+        line.family_bed_id, line.plan_version = bed.id, 1
     session.add_all(lines)
     session.flush()
+    add_event(session, bed, "opened", actor=actor, now=now, plan_version=1,
+              plan=plan_snapshot(lines), start_date=start_date.isoformat(),
+              end_date=end_date.isoformat(), responsible_nurse_id=responsible_nurse_id)
     mark_assessed(session, patient_id=recipient.id, organization_id=bed.organization_id,
                   now=now)
     record(session, actor=actor, action="family_bed.opened", object_type="family_bed",
            object_id=bed.id, organization_id=bed.organization_id, now=now,
            detail={"patient_id": bed.patient_id, "start_date": start_date.isoformat(),
                    "end_date": end_date.isoformat(), "plan_lines": len(lines)})
-    _generate(session, bed, lines, actor=actor, now=now, config=config)
+    generate(session, bed, lines, actor=actor, now=now, config=config)
     session.commit()
     return _view(session=session, bed=bed, config=config, with_visits=True)
 
@@ -299,9 +361,11 @@ def open_family_bed(*, session: Session, actor: Actor, patient_id: int, address_
 # ---------------------------------------------------------------- generation
 
 
-def _generate(session: Session, bed: FamilyBed, lines: Sequence[FamilyBedPlanLine], *,
-              actor: Actor | None, now: datetime, config: Config) -> Counter[str]:
-    """Create the missing visits of the horizon (no commit); counts what it did."""
+def generate(session: Session, bed: FamilyBed, lines: Sequence[FamilyBedPlanLine], *,
+             actor: Actor | None, now: datetime, config: Config,
+             created: list[int] | None = None) -> Counter[str]:
+    """Create the missing visits of the horizon (no commit); counts what it did and
+    adds the new orders' ids to ``created``, if given."""
     from homecare.catalogue.models import ServiceItem
 
     zone = ZoneInfo(config.timezone)
@@ -311,20 +375,24 @@ def _generate(session: Session, bed: FamilyBed, lines: Sequence[FamilyBedPlanLin
     last = min(bed.end_date, today + timedelta(days=config.family_bed_horizon_days))
     if first > last:
         return counts
-    round_slot = _first_round(bed, lines, zone)
+    round_slot = _pending_first_round(session, bed, lines, zone)
     slots = _plan_slots(lines, first, last, zone)
-    by_no = {line.line_no: line for line in lines}
-    round_line, round_day = by_no[round_slot[0]], round_slot[1]
-    if first <= round_day <= last and not any(
-            (line.line_no, day) == round_slot for line, day, *_ in slots):
-        slots = sorted([*slots, (round_line, round_day, *_window(round_line, round_day, zone))],
-                       key=lambda s: (s[2], s[0].line_no))
+    if round_slot is not None:
+        by_no = {line.line_no: line for line in lines}
+        round_line, round_day = by_no[round_slot[0]], round_slot[1]
+        if first <= round_day <= last and not any(
+                (line.line_no, day) == round_slot for line, day, *_ in slots):
+            slots = sorted([*slots, (round_line, round_day,
+                                     *_window(round_line, round_day, zone))],
+                           key=lambda s: (s[2], s[0].line_no))
     taken = {(row.line_no, row.service_date) for row in session.execute(
         sa.select(FamilyBedVisit.line_no, FamilyBedVisit.service_date)
-        .where(FamilyBedVisit.family_bed_id == bed.id))}
+        .where(FamilyBedVisit.family_bed_id == bed.id,
+               FamilyBedVisit.plan_version == bed.plan_version))}
     items = {item.code: item for item in session.scalars(sa.select(ServiceItem).where(
         ServiceItem.code.in_({line.service_code for line in lines})))}
-    created = []
+    created = [] if created is None else created
+    first_new = len(created)
     for line, day, start, end in slots:
         if (line.line_no, day) in taken or start <= now:
             continue
@@ -347,13 +415,33 @@ def _generate(session: Session, bed: FamilyBed, lines: Sequence[FamilyBedPlanLin
             counts["skipped_taken"] += 1
             continue
         created.append(order.id)
-    if created:
-        counts["orders_created"] += len(created)
+    if len(created) > first_new:
+        counts["orders_created"] += len(created) - first_new
         record(session, actor=actor, action="family_bed.visits_generated",
                object_type="family_bed", object_id=bed.id,
                organization_id=bed.organization_id, now=now,
-               detail={"order_ids": created, "through": last.isoformat()})
+               detail={"order_ids": created[first_new:], "through": last.isoformat()})
     return counts
+
+
+def _pending_first_round(session: Session, bed: FamilyBed, lines: Sequence[FamilyBedPlanLine],
+                         zone: ZoneInfo) -> tuple[int, date] | None:
+    """The first round's slot under the current plan, or None once the episode has one.
+
+    The first round belongs to the opening: once generated it is pinned, so a
+    changed plan does not add a second one. Only if a plan change withdrew it (or
+    it was never generated) is it worked out from the current plan, if it still can be.
+    """
+    if bed.plan_version > 1 and session.scalar(sa.select(FamilyBedVisit.id).where(
+            FamilyBedVisit.family_bed_id == bed.id, FamilyBedVisit.first_round.is_(True),
+            FamilyBedVisit.withdrawn.is_(None)).limit(1)) is not None:
+        return None
+    try:
+        return _first_round(bed, lines, zone)
+    except FirstRoundNotPossible:
+        if bed.plan_version == 1:
+            raise
+        return None
 
 
 def _open_visit(session: Session, bed: FamilyBed, line: FamilyBedPlanLine, item: Any,
@@ -368,8 +456,9 @@ def _open_visit(session: Session, bed: FamilyBed, line: FamilyBedPlanLine, item:
                   notes=f"家庭病床 #{bed.id}" + (" 查床" if first_round else ""),
                   family_bed_id=bed.id)
     open_order(session, order, actor=actor, now=now)
-    session.add(FamilyBedVisit(family_bed_id=bed.id, line_no=line.line_no, service_date=day,
-                               order_id=order.id, first_round=first_round, created_at=now))
+    session.add(FamilyBedVisit(family_bed_id=bed.id, plan_version=bed.plan_version,
+                               line_no=line.line_no, service_date=day, order_id=order.id,
+                               first_round=first_round, created_at=now))
     # The slot key is written before dispatch: a duplicate fails here, having offered
     # nothing to anybody.
     session.flush()
@@ -379,43 +468,62 @@ def _open_visit(session: Session, bed: FamilyBed, line: FamilyBedPlanLine, item:
     return order
 
 
-def _lines_of(session: Session, bed_id: int) -> list[FamilyBedPlanLine]:
+def lines_of(session: Session, bed: FamilyBed) -> list[FamilyBedPlanLine]:
+    """The episode's current plan, by line."""
     return list(session.scalars(sa.select(FamilyBedPlanLine).where(
-        FamilyBedPlanLine.family_bed_id == bed_id).order_by(FamilyBedPlanLine.line_no)))
+        FamilyBedPlanLine.family_bed_id == bed.id,
+        FamilyBedPlanLine.plan_version == bed.plan_version).order_by(FamilyBedPlanLine.line_no)))
 
 
-def _lock(session: Session, bed_id: int, *, skip_locked: bool = False) -> FamilyBed | None:
+def lock_bed(session: Session, bed_id: int, *, skip_locked: bool = False) -> FamilyBed | None:
     return session.get(FamilyBed, bed_id, populate_existing=True,
                        with_for_update={"skip_locked": True} if skip_locked else True)
+
+
+def each_open_bed(session: Session, where: list[sa.ColumnElement[bool]],
+                  work: Callable[[FamilyBed], Mapping[str, int]], *,
+                  doing: str) -> Counter[str]:
+    """Run ``work`` on every open episode matching ``where``, for the nightly job (no
+    commit); adds up the counts it returns.
+
+    Each episode is handled under its row lock (one another writer holds is left to
+    the next run) and in a savepoint of its own, so one failing episode does not stop
+    the others (``family_beds_failed``).
+    """
+    counts: Counter[str] = Counter()
+    bed_ids = session.scalars(sa.select(FamilyBed.id).where(FamilyBed.status == "open", *where)
+                              .order_by(FamilyBed.id)).all()
+    for bed_id in bed_ids:
+        try:
+            with session.begin_nested():
+                bed = lock_bed(session, bed_id, skip_locked=True)
+                if bed is None or bed.status != "open":
+                    continue
+                counts.update(work(bed))
+        except (Problem, sa.exc.IntegrityError) as exc:
+            log.warning("family bed %s not %s: %s", bed_id, doing, exc)
+            counts["family_beds_failed"] += 1
+    return counts
 
 
 def extend_family_beds(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
     """Extend every open episode's visits to the horizon (the nightly job); commits.
 
     Idempotent: a rerun, or a run after a crash, creates only the slots still
-    missing. Each episode is handled under its row lock (one another writer holds
-    is left to the next run) and in a savepoint of its own, so one failing
-    episode does not stop the others. Returns counts of what it did.
+    missing. Each episode on its own (``each_open_bed``). Returns counts of what it did.
     """
     zone = ZoneInfo(config.timezone)
     today = now.astimezone(zone).date()
     through = today + timedelta(days=config.family_bed_horizon_days)
-    counts: Counter[str] = Counter()
-    bed_ids = session.scalars(sa.select(FamilyBed.id).where(
-        FamilyBed.status == "open", FamilyBed.end_date >= today,
-        FamilyBed.start_date <= through).order_by(FamilyBed.id)).all()
-    for bed_id in bed_ids:
-        try:
-            with session.begin_nested():
-                bed = _lock(session, bed_id, skip_locked=True)
-                if bed is None or bed.status != "open":
-                    continue
-                counts.update(_generate(session, bed, _lines_of(session, bed.id), actor=None,
-                                        now=now, config=config))
-                counts["family_beds"] += 1
-        except (Problem, sa.exc.IntegrityError) as exc:
-            log.warning("family bed %s not extended: %s", bed_id, exc)
-            counts["family_beds_failed"] += 1
+
+    def extend(bed: FamilyBed) -> Counter[str]:
+        counts = generate(session, bed, lines_of(session, bed), actor=None, now=now,
+                          config=config)
+        counts["family_beds"] += 1
+        return counts
+
+    counts = each_open_bed(session, [FamilyBed.end_date >= today, FamilyBed.start_date <= through],
+                           extend, doing="extended")
     session.commit()
     return dict(counts)
 
@@ -426,43 +534,97 @@ def extend_family_beds(*, session: Session, now: datetime, config: Config) -> di
 @atomic
 def close_family_bed(*, session: Session, actor: Actor, family_bed_id: int, reason: str,
                      summary: str, now: datetime, config: Config) -> dict[str, Any]:
-    """A supervisor closes an episode (撤床) with the reason and a summary.
+    """A supervisor closes an episode (撤床) with a reason and a summary.
 
-    Who closed it and when are kept. Its generated visits that have not started
-    are cancelled with ``reason``; the family and any nurse holding one are told,
-    open offers are withdrawn. Visits under way (en route, in service) or done
-    are kept, and so is one a nurse sets off for while the episode closes.
+    ``reason`` is one of ``CLOSE_REASONS``. Who closed it and when are kept. Its
+    generated visits that have not started are cancelled; the family and any nurse
+    holding one are told, open offers are withdrawn. Visits under way (en route, in
+    service) or done are kept, and so is one a nurse sets off for while the episode
+    closes. ``deceased`` also calls back a nurse on her way, and withholds every
+    message to the family about the episode's visits not yet sent (no reminders,
+    no cancellation notices).
 
     :raises FamilyBedNotFound: (404) no such episode in the supervisor's organization.
     :raises FamilyBedAlreadyClosed: (409) it is closed already.
     """
-    bed = _lock(session, family_bed_id)
+    bed = lock_bed(session, family_bed_id)
     if bed is None:
         raise FamilyBedNotFound(family_bed_id=family_bed_id)
     ensure_visible(actor, bed.organization_id, FamilyBedNotFound, family_bed_id=family_bed_id)
     if bed.status == "closed":
         raise FamilyBedAlreadyClosed(family_bed_id=bed.id, closed_at=bed.closed_at.isoformat())
-    bed.status, bed.closed_by, bed.closed_at = "closed", actor.user_id, now
+    close(session, bed, reason=reason, summary=summary, actor=actor, now=now)
+    session.commit()
+    return _view(session=session, bed=bed, config=config, with_visits=True)
+
+
+def close(session: Session, bed: FamilyBed, *, reason: str, summary: str,
+          actor: Actor | None, now: datetime) -> dict[str, list[int]]:
+    """Close a locked open episode (no commit): the rules of ``close_family_bed``;
+    ``actor`` None is the service (the end date passed)."""
+    from homecare.alerts.service import resolve_cause
+    from homecare.family_beds.risk import ending_cause
+
+    bed.status, bed.closed_by, bed.closed_at = "closed", actor.user_id if actor else None, now
     bed.close_reason, bed.summary, bed.updated_at = reason, summary, now
+    statuses = (*NOT_STARTED, "en_route") if reason == "deceased" else NOT_STARTED
     pending = session.scalars(
-        sa.select(Order).where(Order.family_bed_id == bed.id, Order.status.in_(NOT_STARTED))
+        sa.select(Order).where(Order.family_bed_id == bed.id, Order.status.in_(statuses))
         .order_by(Order.window_start, Order.id)
         .execution_options(populate_existing=True)).all()
-    cancelled, kept = [], []
-    for order in pending:
-        try:
-            with session.begin_nested():
-                apply_cancellation(session=session, order=order, actor=actor, now=now,
-                                   reason=reason)
-            cancelled.append(order.id)
-        except InvalidTransition:  # the nurse set off meanwhile: a started visit stays
-            kept.append(order.id)
+    cancelled, kept = withdraw_visits(session, pending, why="closed", actor=actor, now=now,
+                                      reason=f"family bed {bed.id} closed: {reason}")
+    if reason == "deceased":
+        session.flush()
+        _withhold_family_messages(session, bed, now)
+    resolve_cause(session, cause=ending_cause(bed.id, bed.end_date), now=now, actor=actor)
+    add_event(session, bed, "closed", actor=actor, now=now, reason=reason, summary=summary,
+              cancelled_order_ids=cancelled, kept_order_ids=kept)
     record(session, actor=actor, action="family_bed.closed", object_type="family_bed",
            object_id=bed.id, organization_id=bed.organization_id, now=now,
            detail={"reason": reason, "cancelled_order_ids": cancelled,
                    "kept_order_ids": kept})
-    session.commit()
-    return _view(session=session, bed=bed, config=config, with_visits=True)
+    return {"cancelled_order_ids": cancelled, "kept_order_ids": kept}
+
+
+def withdraw_visits(session: Session, orders: Sequence[Order], *, why: str,
+                    actor: Actor | None, now: datetime,
+                    reason: str) -> tuple[list[int], list[int]]:
+    """Cancel generated visits because the episode changed (no commit): through the
+    orders' own cancellation (notifies, withdraws offers), each visit marked as
+    withdrawn by the episode (``why``). A visit that cannot be cancelled any more
+    (the nurse set off meanwhile) is kept. Returns (cancelled, kept) order ids."""
+    cancelled, kept = [], []
+    for order in orders:
+        try:
+            with session.begin_nested():
+                session.execute(sa.update(FamilyBedVisit)
+                                .where(FamilyBedVisit.order_id == order.id)
+                                .values(withdrawn=why)
+                                .execution_options(synchronize_session=False))
+                apply_cancellation(session=session, order=order, actor=actor, now=now,
+                                   reason=reason)
+            cancelled.append(order.id)
+        except (InvalidTransition, TransitionForbidden):
+            kept.append(order.id)
+    return cancelled, kept
+
+
+def _withhold_family_messages(session: Session, bed: FamilyBed, now: datetime) -> None:
+    """The care recipient died: nothing more about the episode's visits reaches the
+    family. Unsent messages are dead-lettered (kept, visibly never sent), not deleted."""
+    from homecare.notifications.models import Notification
+    from homecare.patients.models import CareRecipient
+
+    owner = sa.select(CareRecipient.owner_id).where(CareRecipient.id == bed.patient_id)
+    session.execute(
+        sa.update(Notification)
+        .where(Notification.user_id.in_(owner), Notification.sent_at.is_(None),
+               Notification.failed_at.is_(None),
+               Notification.order_id.in_(sa.select(Order.id).where(
+                   Order.family_bed_id == bed.id)))
+        .values(failed_at=now, last_error="withheld: the family bed closed, deceased")
+        .execution_options(synchronize_session=False))
 
 
 # ---------------------------------------------------------------- reads
@@ -517,18 +679,26 @@ def _views(*, session: Session, beds: Sequence[FamilyBed], config: Config,
         return []
     lines: dict[int, list[FamilyBedPlanLine]] = {bed.id: [] for bed in beds}
     for line in session.scalars(sa.select(FamilyBedPlanLine).where(
-            FamilyBedPlanLine.family_bed_id.in_(lines)).order_by(FamilyBedPlanLine.line_no)):
+            FamilyBedPlanLine.family_bed_id.in_(lines),
+            FamilyBedPlanLine.plan_version == sa.select(FamilyBed.plan_version).where(
+                FamilyBed.id == FamilyBedPlanLine.family_bed_id).scalar_subquery())
+            .order_by(FamilyBedPlanLine.line_no)):
         lines[line.family_bed_id].append(line)
+    from homecare.family_beds.risk import visit_counts
+
+    counts = visit_counts(session, list(lines), config)
     views = []
     for bed in beds:
         view = {name: getattr(bed, name) for name in (
             "id", "status", "organization_id", "patient_id", "address_id", "diagnosis",
-            "start_date", "end_date", "opened_by", "opened_at", "closed_by", "closed_at",
-            "close_reason", "summary")}
+            "start_date", "end_date", "responsible_nurse_id", "plan_version", "opened_by",
+            "opened_at", "closed_by", "closed_at", "close_reason", "summary")}
         view["plan"] = lines[bed.id]
         view["first_round_due"] = _first_round_due(bed, config)
+        view["last_round_on"] = counts[bed.id].pop("last_round_on")
+        view["visit_counts"] = counts[bed.id]
         if with_visits:
-            view["visits"] = _visits(session, bed.id)
+            view["visits"] = _visits(session, bed)
         views.append(view)
     return views
 
@@ -538,14 +708,19 @@ def _view(*, session: Session, bed: FamilyBed, config: Config,
     return _views(session=session, beds=[bed], config=config, with_visits=with_visits)[0]
 
 
-def _visits(session: Session, bed_id: int) -> list[dict[str, Any]]:
+def _visits(session: Session, bed: FamilyBed) -> list[dict[str, Any]]:
+    from homecare.family_beds.continuity import elsewhere
+
     rows = session.execute(
         sa.select(FamilyBedVisit, Order).join(Order, Order.id == FamilyBedVisit.order_id)
-        .where(FamilyBedVisit.family_bed_id == bed_id)
+        .where(FamilyBedVisit.family_bed_id == bed.id)
         .order_by(Order.window_start, FamilyBedVisit.line_no)
         .execution_options(populate_existing=True)).all()
-    return [{"order_id": order.id, "line_no": visit.line_no, "service_code": order.service_code,
-             "service_date": visit.service_date, "window_start": order.window_start,
-             "window_end": order.window_end, "status": order.status,
-             "nurse_id": order.nurse_id, "first_round": visit.first_round}
+    other = elsewhere(session, bed, [order for _visit, order in rows])
+    return [{"order_id": order.id, "line_no": visit.line_no, "plan_version": visit.plan_version,
+             "service_code": order.service_code, "service_date": visit.service_date,
+             "window_start": order.window_start, "window_end": order.window_end,
+             "status": order.status, "nurse_id": order.nurse_id,
+             "first_round": visit.first_round, "withdrawn": visit.withdrawn,
+             "other_nurse": other.get(order.id)}
             for visit, order in rows]

@@ -141,6 +141,9 @@ def transition(session: Session, order: Order, to_status: str, *, actor: Actor |
     from homecare.alerts.service import resolve_gone
 
     resolve_gone(session, now=now, order_id=order.id, actor=actor)
+    from homecare.family_beds.risk import after_visit_transition
+
+    after_visit_transition(session, order, event, now)
     return event
 
 

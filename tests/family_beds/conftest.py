@@ -115,3 +115,76 @@ def on_shift_nurse(session, org):
     ShiftFactory(nurse_id=nurse.id, start=local(TODAY, 7), end=local(TODAY, 21))
     session.commit()
     return nurse
+
+
+class Clock:
+    """The routes' clock: fixed at ``NOW`` until a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A controlled clock for every route a family-bed test calls (no wall clock)."""
+    fixed = Clock()
+    for module in ("family_beds", "dispatch", "orders", "visits", "alerts"):
+        monkeypatch.setattr(f"homecare.{module}.routes.utcnow", fixed)
+    return fixed
+
+
+@pytest.fixture
+def fixed_body(session, recipient, address, item):
+    """A POST /family-beds body for the fixed clock: from today (Tuesday 2030-05-07) for
+    30 days, every day 14:00-16:00, whose windows all lie ahead of ``NOW``."""
+    session.commit()
+    return {"patient_id": recipient.id, "address_id": address.id,
+            "diagnosis": "脑梗后遗症，长期卧床", "start_date": TODAY.isoformat(),
+            "end_date": (TODAY + timedelta(days=29)).isoformat(),
+            "plan": [line(item, start="14:00", end="16:00")]}
+
+
+def nurse_on_shift(session, org, *days: date):
+    """A qualified nurse of ``org`` on shift 07:00-21:00 local on each of ``days``."""
+    nurse = NurseFactory(organization_id=org.id)
+    for day in days:
+        ShiftFactory(nurse_id=nurse.id, start=local(day, 7), end=local(day, 21))
+    session.commit()
+    return nurse
+
+
+def post_bed(client, supervisor, body) -> dict:
+    """Open an episode through the API; it must succeed."""
+    from tests.factories import auth
+
+    r = client.post(f"{API}/family-beds", json=body, headers=auth(supervisor))
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
+def user_of(session, nurse):
+    from homecare.accounts.models import User
+
+    return session.get(User, nurse.user_id)
+
+
+def complete_visit(session, order, nurse) -> None:
+    """``nurse`` does the visit in its window, through the state machine (40 minutes)."""
+    import sqlalchemy as sa
+
+    from homecare.dispatch.models import Offer
+    from homecare.orders.states import transition
+
+    # As accepting would: her offers and the others' end.
+    session.execute(sa.update(Offer).where(Offer.order_id == order.id).values(status="withdrawn"))
+    at = order.window_start
+    transition(session, order, "assigned", actor=None, now=at, nurse_id=nurse.id)
+    as_nurse = actor_of(user_of(session, nurse))
+    transition(session, order, "en_route", actor=as_nurse, now=at)
+    transition(session, order, "in_service", actor=as_nurse, now=at, checked_in_at=at)
+    out = at + timedelta(minutes=40)
+    transition(session, order, "completed", actor=as_nurse, now=out, checked_out_at=out)
+    session.commit()

@@ -45,7 +45,7 @@ def _post(client, user, body):
 
 def _close(client, user, bed_id, body=None):
     return client.post(f"{API}/family-beds/{bed_id}/close", headers=auth(user),
-                       json=body if body is not None else {"reason": "好转撤床",
+                       json=body if body is not None else {"reason": "improved",
                                                            "summary": "病情稳定，转门诊随访"})
 
 
@@ -373,7 +373,7 @@ def test_close_family_bed_is_200_closed_with_who_and_why(client, supervisor, ope
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
     assert (body["status"], body["closed_by"]) == ("closed", supervisor.id)
-    assert (body["close_reason"], body["summary"]) == ("好转撤床", "病情稳定，转门诊随访")
+    assert (body["close_reason"], body["summary"]) == ("improved", "病情稳定，转门诊随访")
     assert body["closed_at"] is not None
 
 
@@ -420,8 +420,9 @@ def test_close_family_bed_by_owner_is_403(client, patient, opened):
 
 
 @pytest.mark.parametrize("body", [
-    {"reason": "好转撤床"}, {"summary": "病情稳定"}, {"reason": " ", "summary": "病情稳定"},
-    {"reason": "好转撤床", "summary": "病情稳定", "cancel_orders": False},
+    {"reason": "improved"}, {"summary": "病情稳定"}, {"reason": " ", "summary": "病情稳定"},
+    {"reason": "好转撤床", "summary": "病情稳定"},
+    {"reason": "improved", "summary": "病情稳定", "cancel_orders": False},
 ])
 def test_close_family_bed_with_invalid_body_is_422(client, supervisor, opened, body):
     assert_problem(_close(client, supervisor, opened["id"], body), 422, "validation_failed")

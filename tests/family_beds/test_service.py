@@ -49,7 +49,7 @@ def _advance(session, order: Order, nurse, *steps: str) -> None:
 
 def _close(session, supervisor, bed_id: int, config, **kwargs) -> dict:
     return service.close_family_bed(session=session, actor=actor_of(supervisor),
-                                    family_bed_id=bed_id, reason=kwargs.get("reason", "好转撤床"),
+                                    family_bed_id=bed_id, reason=kwargs.get("reason", "improved"),
                                     summary="伤口愈合，生命体征平稳", now=kwargs.get("now", NOW),
                                     config=config)
 
@@ -460,7 +460,7 @@ def test_close_family_bed_keeps_who_when_why_and_the_summary(open_bed, session, 
     closed = _close(session, supervisor, open_bed()["id"], config)
     assert (closed["status"], closed["closed_by"], closed["closed_at"]) == ("closed",
                                                                             supervisor.id, NOW)
-    assert (closed["close_reason"], closed["summary"]) == ("好转撤床", "伤口愈合，生命体征平稳")
+    assert (closed["close_reason"], closed["summary"]) == ("improved", "伤口愈合，生命体征平稳")
 
 
 def test_close_family_bed_cancels_visits_not_started_with_the_reason(open_bed, session,
@@ -468,11 +468,12 @@ def test_close_family_bed_cancels_visits_not_started_with_the_reason(open_bed, s
     bed = open_bed()
     _close(session, supervisor, bed["id"], config)
     orders = _orders(session, bed["id"])
-    assert {(o.status, o.status_reason) for o in orders} == {("cancelled", "好转撤床")}
+    reason = f"family bed {bed['id']} closed: improved"
+    assert {(o.status, o.status_reason) for o in orders} == {("cancelled", reason)}
     event = session.scalar(sa.select(OrderEvent).where(OrderEvent.order_id == orders[0].id)
                            .order_by(OrderEvent.id.desc()))
-    assert (event.to_status, event.actor_id, event.reason) == ("cancelled", supervisor.id,
-                                                               "好转撤床")
+    assert (event.to_status, event.actor_id, event.reason) == (
+        "cancelled", supervisor.id, f"family bed {bed['id']} closed: improved")
 
 
 def test_close_family_bed_keeps_visits_under_way_or_done(open_bed, session, supervisor, nurse,
@@ -532,7 +533,7 @@ def test_close_family_bed_records_it(open_bed, session, supervisor, config):
     _close(session, supervisor, bed["id"], config)
     entry = session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "family_bed.closed",
                                                        AuditEntry.object_id == bed["id"]))
-    assert (entry.actor_id, entry.detail["reason"]) == (supervisor.id, "好转撤床")
+    assert (entry.actor_id, entry.detail["reason"]) == (supervisor.id, "improved")
 
 
 def test_close_family_bed_twice_is_refused(open_bed, session, supervisor, config):

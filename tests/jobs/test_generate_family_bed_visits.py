@@ -68,7 +68,7 @@ def test_generate_family_bed_visits_leaves_closed_episodes_alone(app, session, o
     closer = UserFactory(role="supervisor", organization_id=org.id)
     session.commit()
     service.close_family_bed(session=session, actor=actor_of(closer), family_bed_id=bed["id"],
-                             reason="转院", summary="转上级医院", now=NOW, config=config)
+                             reason="transferred", summary="转上级医院", now=NOW, config=config)
     assert generate_family_bed_visits.run(app, NIGHT).get("orders_created", 0) == 0
     assert _dates(session, bed)[-1] == TODAY + timedelta(days=7)
 

@@ -9,32 +9,15 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from conftest import TEST_PG_URL, _pg_schema_url
 from homecare.migrations import alembic_config, upgrade
 
 T = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def url_at_0004(tmp_path):
+def url_at_0004(migrated_to):
     """A database of the test's own, migrated to 0004 (the revision before)."""
-    if not TEST_PG_URL:
-        url = f"sqlite:///{tmp_path / 'm.db'}"
-        upgrade(url, "0004")
-        yield url
-        return
-    schema = f"mig_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(TEST_PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = _pg_schema_url(TEST_PG_URL, schema)
-    try:
-        upgrade(url, "0004")
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return migrated_to("0004")
 
 
 class _Rows:

@@ -15,7 +15,7 @@ import homecare.extensions
 
 
 revision = '0009_trust_and_money'
-down_revision = '0006'
+down_revision = '0008_family_beds_complete'
 branch_labels = None
 depends_on = None
 
