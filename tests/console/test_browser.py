@@ -289,11 +289,12 @@ def test_family_beds_with_their_visits_and_closing_one(board, api):
 
     bed = opened["id"]
     _one(board, f'.close-bed[data-bed-id="{bed}"]').click()
-    _one(board, f"#close-{bed} .close-reason").send_keys("病情稳定")
+    Select(_one(board, f"#close-{bed} .close-reason")).select_by_value("transferred")
     _one(board, f"#close-{bed} .close-summary").send_keys("转门诊随访")
     _one(board, f'.close-submit[data-bed-id="{bed}"]').click()
     _wait(board, lambda d: not _css(d, f'tr.bed[data-bed-id="{bed}"]'))
-    assert api.call("GET", f"/family-beds/{bed}")["status"] == "closed"
+    closed = api.call("GET", f"/family-beds/{bed}")
+    assert (closed["status"], closed["close_reason"]) == ("closed", "transferred")
 
 
 def test_sign_out(board):

@@ -28,6 +28,8 @@ const I18N = {
     visits_planned: "待上门", ack: "确认", resolve: "解除", acked: "已确认",
     candidates: "候选护士", assign: "指派", reassign: "改派", approve: "通过评估",
     reject: "驳回", cancel: "取消订单", reason: "原因", reason_required: "请填写原因",
+    close_improved: "好转", close_transferred: "转院/转诊", close_deceased: "死亡",
+    close_expired: "到期", close_other: "其他",
     distance: "距离", eta: "路程", score: "评分", arrival: "预计到达", nurse: "护士",
     explain: "查看排除原因", excluded: "已排除", no_candidates: "暂无符合条件的护士",
     window: "时段", service: "服务项目", address: "地址", status: "状态", history: "状态记录",
@@ -65,7 +67,9 @@ const I18N = {
     visits_missed: "Missed", visits_planned: "Planned", ack: "Acknowledge",
     resolve: "Resolve", acked: "Acknowledged", candidates: "Candidates", assign: "Assign",
     reassign: "Reassign", approve: "Approve", reject: "Reject", cancel: "Cancel order",
-    reason: "Reason", reason_required: "A reason is required", distance: "Distance",
+    reason: "Reason", reason_required: "A reason is required",
+    close_improved: "Improved", close_transferred: "Transferred", close_deceased: "Deceased",
+    close_expired: "Expired", close_other: "Other", distance: "Distance",
     eta: "Travel", score: "Score", arrival: "Arrival", nurse: "Nurse",
     explain: "Why excluded?", excluded: "Excluded", no_candidates: "No eligible nurse",
     window: "Window", service: "Service", address: "Address", status: "Status",
@@ -787,6 +791,8 @@ async function alertAction(id, kind) {
 
 // ---------- family beds ----------
 const MISSED = ["no_show", "expired", "cancelled", "rejected"];
+// The closed set of reasons an episode ends for (family_beds.models.CLOSE_REASONS).
+const CLOSE_REASONS = ["improved", "transferred", "deceased", "expired", "other"];
 
 async function renderBeds() {
   const tbody = $("#beds-body");
@@ -803,11 +809,12 @@ async function renderBeds() {
   const wd = t("wd");
   tbody.innerHTML = details.length ? details.map((b) => {
     const visits = b.visits || [];
-    // Counts the API may send itself (visits_done, ...) win over counting the visits here.
-    const done = b.visits_done ?? visits.filter((v) => v.status === "completed").length;
-    const missed = b.visits_missed ?? visits.filter((v) => MISSED.includes(v.status)).length;
-    const planned = b.visits_planned
-      ?? visits.filter((v) => !TERMINAL.includes(v.status)).length;
+    // The API's own counts (visit_counts) win over counting the visits here.
+    const counts = b.visit_counts || {};
+    const done = counts.done ?? visits.filter((v) => v.status === "completed").length;
+    const missed = counts.missed !== undefined ? counts.missed + (counts.no_show || 0)
+      : visits.filter((v) => MISSED.includes(v.status)).length;
+    const planned = counts.planned ?? visits.filter((v) => !TERMINAL.includes(v.status)).length;
     return `<tr class="bed" data-bed-id="${b.id}"><td>${b.id}</td>
       <td>${esc(state.patients[b.patient_id]?.name)}</td><td>${esc(b.diagnosis)}</td>
       <td>${b.start_date} – ${b.end_date}</td>
@@ -816,7 +823,8 @@ async function renderBeds() {
       <td class="num done">${done}</td><td class="num missed">${missed}</td><td class="num planned">${planned}</td>
       <td><button class="close-bed" data-bed-id="${b.id}">${esc(t("close_bed"))}</button>
         <div class="close-form" id="close-${b.id}" hidden>
-          <input class="close-reason" placeholder="${esc(t("reason"))}">
+          <select class="close-reason">${CLOSE_REASONS.map((r) =>
+            `<option value="${r}">${esc(t(`close_${r}`))}</option>`).join("")}</select>
           <input class="close-summary" placeholder="${esc(t("summary"))}">
           <button class="close-submit danger" data-bed-id="${b.id}">${esc(t("submit"))}</button></div></td></tr>`;
   }).join("") : `<tr><td colspan="9" class="muted">${esc(t("beds_empty"))}</td></tr>`;
