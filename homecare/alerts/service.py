@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -30,13 +29,14 @@ from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
 from homecare.errors import Conflict, NotFound
 from homecare.extensions import UTCDateTime, atomic
+from homecare.nurseday.model import day_span
+from homecare.orders.states import AWAITED, SEEKING_NURSE
 
 log = logging.getLogger(__name__)
 
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
 SEVERITIES = ("warning", "high", "critical")
 # The order statuses in which a nurse is expected but not yet at the door.
-_AWAITED = ("assigned", "en_route")
 
 
 class AlertNotFound(NotFound):
@@ -137,7 +137,7 @@ def _gone() -> dict[str, sa.ColumnElement[bool]]:
     # NULL on either side is not "another nurse".
     moved = Alert.nurse_id != Order.nurse_id
     # A late nurse who checked in, a cancelled visit, a visit that ended.
-    awaited_gone = sa.or_(Order.status.not_in(_AWAITED), Order.checked_in_at.is_not(None),
+    awaited_gone = sa.or_(Order.status.not_in(AWAITED), Order.checked_in_at.is_not(None),
                           moved)
     return {
         "late": awaited_gone,
@@ -145,7 +145,7 @@ def _gone() -> dict[str, sa.ColumnElement[bool]]:
         "overtime": sa.or_(Order.status != "in_service", moved),
         # Assigned (accepted, by a supervisor, by the day plan), or finished
         # (cancelled, expired, rejected): nobody needs to find a nurse any more.
-        "unassigned": Order.status.not_in(("approved", "offered")),
+        "unassigned": Order.status.not_in(SEEKING_NURSE),
     }
 
 
@@ -207,9 +207,8 @@ def list_alerts(*, session: Session, actor: Actor, config: Config, kind: str | N
     if order_id is not None:
         stmt = stmt.where(Alert.order_id == order_id)
     if day is not None:
-        zone = ZoneInfo(config.timezone)
-        start = datetime.combine(day, time(), tzinfo=zone)
-        stmt = stmt.where(Alert.raised_at >= start, Alert.raised_at < start + timedelta(days=1))
+        span = day_span(day, config.timezone)
+        stmt = stmt.where(Alert.raised_at >= span.midnight, Alert.raised_at < span.end)
     return stmt.order_by(Alert.raised_at.desc(), Alert.id.desc())
 
 
@@ -327,11 +326,11 @@ def _raise_awaited(session: Session, now: datetime, config: Config, counts: Coun
         rows = session.execute(
             sa.select(Order.id, Order.organization_id, Order.nurse_id,
                       expected.label("expected"))
-            .where(Order.status.in_(_AWAITED), Order.checked_in_at.is_(None),
+            .where(Order.status.in_(AWAITED), Order.checked_in_at.is_(None),
                    expected <= now - timedelta(minutes=after), _no_alert(kind))
             .order_by(Order.id)).all()
         for row in rows:
-            if not _still(session, row.id, _AWAITED, checked_in=False):
+            if not _still(session, row.id, AWAITED, checked_in=False):
                 continue
             expected_at = _aware(row.expected)
             minutes = int((now - expected_at).total_seconds() // 60)

@@ -18,12 +18,14 @@ from homecare.dispatch.matching import Candidate, check_nurse, list_candidates
 from homecare.dispatch.models import Offer
 from homecare.errors import Conflict, NotFound, Problem, ValidationProblem
 from homecare.notifications.service import notify
+from homecare.nurseday.load import lock_nurses
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
 from homecare.orders.service import OrderNotFound
 from homecare.orders.states import (
-    AWAITING_NURSE,
+    DISPATCHABLE,
     HOLDS_NURSE,
+    SEEKING_NURSE,
     InvalidTransition,
     allowed,
     transition,
@@ -35,7 +37,6 @@ __all__ = ["assign_nurse", "expire_offers", "find_candidates", "list_candidates"
            "start_dispatch", "withdraw_open_offers"]
 
 # Orders a supervisor may look for nurses for.
-_DISPATCHABLE = frozenset(AWAITING_NURSE) | HOLDS_NURSE
 
 
 class NurseNotFound(NotFound):
@@ -132,7 +133,7 @@ def find_candidates(*, session: Session, actor: Actor, order_id: int, now: datet
     :raises OrderNotDispatchable: (409) the order is finished (completed, cancelled, ...).
     """
     order = _order_for_staff(session, actor, order_id)
-    if order.status not in _DISPATCHABLE:
+    if order.status not in DISPATCHABLE:
         raise OrderNotDispatchable(f"an order that is {order.status} has no candidates",
                                    order_id=order.id, current_status=order.status)
     if explain_nurse_id is not None:
@@ -143,10 +144,7 @@ def find_candidates(*, session: Session, actor: Actor, order_id: int, now: datet
 
 def lock_nurse(session: Session, nurse_id: int) -> None:
     """Lock the nurse's row until commit: her day changes one writer at a time (no commit)."""
-    # Her row is the lock on her day: two accepts or assignments touching her day
-    # run one after the other, and the second sees the first's visit. (SQLite
-    # writers are serialised by BEGIN IMMEDIATE already; FOR UPDATE is a no-op there.)
-    session.execute(sa.select(Nurse.id).where(Nurse.id == nurse_id).with_for_update())
+    lock_nurses(session, [nurse_id])
 
 
 def assignment(order: Order, withdrawn: int = 0) -> dict[str, Any]:
@@ -209,13 +207,13 @@ def expire_offers(*, session: Session, now: datetime, config: Config) -> dict:
     """
     counts: Counter[str] = Counter()
     closed = session.scalars(sa.select(Order.id).where(
-        Order.status.in_(("approved", "offered")), Order.window_end < now)
+        Order.status.in_(SEEKING_NURSE), Order.window_end < now)
         .order_by(Order.id)).all()
     for order_id in closed:
         try:
             with session.begin_nested():
                 order = _lock_for_sweep(session, order_id)
-                if order is None or order.status not in ("approved", "offered") \
+                if order is None or order.status not in SEEKING_NURSE \
                         or order.window_end >= now:
                     continue
                 withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now)

@@ -72,13 +72,12 @@ from homecare.orders.service import (
     apply_cancellation,
     check_window,
 )
-from homecare.orders.states import AWAITING_NURSE, InvalidTransition, open_order, transition
+from homecare.orders.states import NOT_STARTED, InvalidTransition, open_order, transition
 from homecare.patients.service import mark_assessed
 
 log = logging.getLogger(__name__)
 
 # Generated visits that closing an episode cancels: none of them has begun.
-NOT_STARTED = (*AWAITING_NURSE, "assigned")
 FIRST_ROUND_WITHIN = timedelta(hours=24)
 
 

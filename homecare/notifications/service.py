@@ -15,6 +15,7 @@ from homecare.errors import NotFound
 from homecare.extensions import QueryPage
 from homecare.notifications.delivery import Message, Sender
 from homecare.notifications.models import Notification
+from homecare.orders.states import HOLDS_NURSE, UNDER_WAY
 
 if TYPE_CHECKING:
     from homecare.orders.models import Order, OrderEvent
@@ -60,7 +61,6 @@ class Rule:
     urgent: bool = False
 
 
-_DEPARTED = frozenset({"en_route", "in_service"})
 
 # THE table of who hears about what. Offers are not here: dispatch tells nurses
 # about its offers itself. Nobody is told about their own action.
@@ -77,8 +77,8 @@ ORDER_EVENT_RULES: tuple[Rule, ...] = (
     Rule("cancelled", "owner", "order_cancelled"),
     Rule("cancelled", "held_by", "order_cancelled"),
     # The nurse may be at the door already: she must hear at once.
-    Rule("cancelled", "held_by", "order_cancelled", from_=_DEPARTED, urgent=True),
-    Rule("cancelled", "supervisors", "order_cancelled_after_departure", from_=_DEPARTED,
+    Rule("cancelled", "held_by", "order_cancelled", from_=UNDER_WAY, urgent=True),
+    Rule("cancelled", "supervisors", "order_cancelled_after_departure", from_=UNDER_WAY,
          urgent=True),
     Rule("expired", "owner", "order_expired"),
     Rule("no_show", "owner", "visit_no_show"),
@@ -101,8 +101,6 @@ def notify_order_event(session: Session, *, order: Order, event: OrderEvent,
     Called by ``orders.states.transition`` for every event, in its transaction (no
     commit). ``previous_nurse_id`` is the order's nurse before the event.
     """
-    from homecare.orders.states import HOLDS_NURSE
-
     from_status, to_status = event.from_status, event.to_status
     nurse_changed = previous_nurse_id != order.nurse_id
     if from_status == to_status and not nurse_changed:

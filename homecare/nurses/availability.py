@@ -10,20 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.errors import Conflict, TooManyRequests, ValidationProblem
+from homecare.nurseday.model import merge_stretches
 from homecare.nurses.models import LocationPing, Nurse, Shift
 from homecare.orders.models import Order
-
-# Location is recorded only during active work (PIPL): from departure to check-out.
-TRACKED_STATUSES = ("en_route", "in_service")
+from homecare.orders.states import UNDER_WAY
 
 Window = tuple[datetime, datetime]
-
-# Back-to-back windows may run across local midnight (20:00-24:00, then
-# 00:00-04:00) and are one stretch of work. Whoever reads a day's shifts reads
-# this much either side of the day, merges, then keeps the stretches touching
-# the day: a visit of the day starts on it and lasts a few hours at most, so a
-# stretch cut beyond the margin decides nothing about it.
-SHIFT_MARGIN = timedelta(hours=6)
 
 
 class ShiftInPast(ValidationProblem):
@@ -39,14 +31,8 @@ class PingRateLimited(TooManyRequests):
 
 
 def merge_windows(windows: Iterable[Window]) -> list[Window]:
-    """Sorted windows with overlapping and touching ones merged."""
-    merged: list[list[datetime]] = []
-    for start, end in sorted(windows):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(start, end) for start, end in merged]
+    """Sorted windows with overlapping and touching ones merged (``nurseday.model``)."""
+    return merge_stretches(windows)
 
 
 def shifts_covering(*, session: Session, nurse_ids: Iterable[int], start: datetime,
@@ -135,8 +121,9 @@ def replace_shifts(*, session: Session, nurse: Nurse, windows: list[dict[str, da
 
 
 def _active_order_id(session: Session, nurse_id: int) -> int | None:
+    # Location is recorded only during active work (PIPL): from departure to check-out.
     return session.scalar(sa.select(Order.id).where(
-        Order.nurse_id == nurse_id, Order.status.in_(TRACKED_STATUSES)).order_by(Order.id))
+        Order.nurse_id == nurse_id, Order.status.in_(sorted(UNDER_WAY))).order_by(Order.id))
 
 
 def store_ping(*, session: Session, nurse: Nurse, lat: float, lng: float,

@@ -17,8 +17,8 @@ from homecare.extensions import Listing, atomic
 from homecare.orders import idempotency
 from homecare.orders.models import Order, OrderEvent, Review
 from homecare.orders.schemas import OrderSchema
-from homecare.orders.states import InvalidTransition, open_order, transition
-from homecare.orders.views import NURSE_SEES, nurse_id_of, order_view, order_views
+from homecare.orders.states import NURSE_SEES, InvalidTransition, open_order, transition
+from homecare.orders.views import nurse_id_of, order_view, order_views
 
 log = logging.getLogger(__name__)
 

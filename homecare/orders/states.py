@@ -22,9 +22,29 @@ SYSTEM = "system"
 # leaves them (cancelled, no_show, completed) keeps ``nurse_id`` as history but
 # no longer blocks her day: slot and load queries filter on these statuses.
 HOLDS_NURSE = frozenset({"assigned", "en_route", "in_service"})
+# A nurse's day: the visits she holds or has done count towards her daily cap.
+DAY_LOAD = HOLDS_NURSE | {"completed"}
+# Under way: she has set off for the visit or is in the home.
+UNDER_WAY = frozenset({"en_route", "in_service"})
+# Orders the day plan places: approved and offered ones get a nurse; assigned
+# ones keep theirs (pinned) unless the supervisor asks for a full re-plan.
+PLANNED = ("approved", "offered", "assigned")
+# Done or under way, in the order she does them: the plan keeps them fixed.
+FIXED = ("completed", "in_service", "en_route")
 # Waiting for a nurse: in the supervisor's queue (to vet or to assign) or out on
 # offer. A tuple, in lifecycle order, for lists shown to people and the spec.
 AWAITING_NURSE = ("submitted", "approved", "offered")
+# Vetted and looking for a nurse: dispatch offers these, and expires them when
+# their window passes with nobody.
+SEEKING_NURSE = ("approved", "offered")
+# Orders dispatch ranks candidates for: waiting for a nurse, or held (reassignable).
+DISPATCHABLE = frozenset(AWAITING_NURSE) | HOLDS_NURSE
+# Not started: cancelled when a family bed closes.
+NOT_STARTED = (*AWAITING_NURSE, "assigned")
+# A nurse is expected at the door: the ``late`` and ``no_show`` alerts watch these.
+AWAITED = ("assigned", "en_route")
+# The orders a nurse sees: those she holds, and those she finished or missed.
+NURSE_SEES = HOLDS_NURSE | {"completed", "no_show"}
 # The status every order starts in, and who may create one (family beds and
 # supervisors book on a recipient's behalf).
 INITIAL = "submitted"

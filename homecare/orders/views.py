@@ -10,12 +10,11 @@ from sqlalchemy.orm import Session
 
 from homecare.auth import Actor
 from homecare.orders.models import Order, Review
-from homecare.orders.states import HOLDS_NURSE
+from homecare.orders.states import NURSE_SEES
 from homecare.schemas import location_out, mask_phone
 
 # A nurse sees the recipient only once the order is hers (PIPL: only what the
 # role needs): from assignment on, including the finished visit for her records.
-NURSE_SEES = HOLDS_NURSE | {"completed", "no_show"}
 
 _ORDER_FIELDS = ("id", "status", "organization_id", "patient_id", "address_id", "service_code",
                  "duration_min", "price_fen", "window_start", "window_end", "service_date",

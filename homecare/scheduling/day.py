@@ -1,13 +1,12 @@
-"""An organization's day, read from the database as the planner's problem."""
+"""An organization's day as the planner's problem: each nurse's day (``nurseday``)
+turned into vehicles, the orders to plan into visits."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import sqlalchemy as sa
@@ -16,28 +15,15 @@ from sqlalchemy.orm import Session
 from homecare.accounts.models import User
 from homecare.catalogue.models import TITLES, ServiceItem, title_rank
 from homecare.config import Config
-from homecare.geo import Point, TravelModel, within_km
-from homecare.nurses.availability import SHIFT_MARGIN, merge_windows, shifts_covering
+from homecare.geo import Point, TravelModel, within_radius
+from homecare.nurseday.load import stretches as load_stretches
+from homecare.nurseday.model import Clock, day_span, fresh_ping, secs, split_cap
 from homecare.nurses.models import Nurse
 from homecare.nurses.service import qualification_problems
 from homecare.orders.models import Order
+from homecare.orders.states import FIXED, PLANNED
 from homecare.patients.models import Address
 from homecare.scheduling import planner
-
-# Orders the plan places: approved and offered ones get a nurse; assigned ones
-# keep theirs (pinned) unless the supervisor asks for a full re-plan.
-PLANNED = ("approved", "offered", "assigned")
-# Visits under way are not re-planned: their nurse's day starts from them.
-UNDER_WAY = ("en_route", "in_service")
-# Done or under way: fixed, in the order she did them.
-FIXED = ("completed", "in_service", "en_route")
-# What a nurse holds on a day: her schedule.
-HELD = ("assigned", "en_route", "in_service", "completed")
-
-# Haversine on the mean sphere is within 0.6% of the ellipsoidal geodesic, so
-# only distances within 1% of a radius need the exact (slow) geodesic.
-_MEAN_EARTH_KM = 6371.0088
-_EDGE = 0.01
 
 
 class _FreeEnd:
@@ -69,39 +55,6 @@ class DayTravel:
             matrix[:, ends] = 0
             matrix[ends, :] = 0
         return dist, dur
-
-
-@dataclass(frozen=True)
-class Clock:
-    """The planned day: the planner's seconds since local midnight <-> UTC datetimes."""
-
-    day: date
-    midnight: datetime
-    end: datetime
-
-    def seconds(self, at: datetime) -> int:
-        """Whole seconds, rounded down: for the ends of windows and shifts."""
-        return math.floor((at - self.midnight).total_seconds())
-
-    def seconds_up(self, at: datetime) -> int:
-        """Whole seconds, rounded up: for starts, so rounding never widens a window."""
-        return math.ceil((at - self.midnight).total_seconds())
-
-    def at(self, seconds: int) -> datetime:
-        return self.midnight + timedelta(seconds=seconds)
-
-
-def day_clock(day: date, timezone: str) -> Clock:
-    """The UTC span of the local ``day`` in ``timezone`` (23 or 25 h on DST days)."""
-    zone = ZoneInfo(timezone)
-    start = datetime.combine(day, time(0), zone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
-    return Clock(day, start, end)
-
-
-def local_day(at: datetime, timezone: str) -> date:
-    """The service area's local date at ``at``."""
-    return at.astimezone(ZoneInfo(timezone)).date()
 
 
 @dataclass(frozen=True)
@@ -161,10 +114,10 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
     starts before ``now``. Plan with ``DayTravel(travel)``. Title, service
     radius and pins travel as pseudo-skills, so "may serve" stays one rule.
     """
-    clock = day_clock(day, config.timezone)
+    clock = day_span(day, config.timezone)
     now_s = clock.seconds_up(now)
     nurses = _qualified_nurses(session, organization_id, config)
-    spans = _shift_spans(session, [n.id for n, _name in nurses], clock)
+    spans = _shift_spans(session, [n.id for n, _name in nurses], clock, config)
     rows = _order_rows(session, organization_id, day)
 
     fixed_rows: dict[int, list[Any]] = {}
@@ -199,7 +152,8 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
             continue
         home = Point(nurse.home_lat, nurse.home_lng)
         radius = min(nurse.service_radius_km, config.max_service_radius_km)
-        near = _within(home, [Point(r.lat, r.lng) for r in free], radius)
+        _km, near = within_radius(home, [Point(r.lat, r.lng) for r in free],
+                                  [radius] * len(free))
         skills = _skills(nurse, [r.id for r, ok in zip(free, near, strict=True) if ok])
         done = len(fixed_rows.get(nurse.id, []))
         mine = stretches[nurse.id]
@@ -246,16 +200,13 @@ def _qualified_nurses(session: Session, organization_id: int,
             if not qualification_problems(nurse, config)]
 
 
-def _shift_spans(session: Session, nurse_ids: Sequence[int],
-                 clock: Clock) -> dict[int, list[tuple[int, int]]]:
-    """Per nurse, the stretches of her shifts touching the day, in seconds: back-to-back
-    shifts merged (8-12 and 12-16 are one), also across midnight (as dispatch reads them,
-    ``SHIFT_MARGIN`` either side first)."""
-    windows = shifts_covering(session=session, nurse_ids=nurse_ids,
-                              start=clock.midnight - SHIFT_MARGIN, end=clock.end + SHIFT_MARGIN)
-    return {nurse_id: [(clock.seconds_up(s), clock.seconds(e)) for s, e in merge_windows(mine)
-                       if e > clock.midnight and s < clock.end]
-            for nurse_id, mine in windows.items()}
+def _shift_spans(session: Session, nurse_ids: Sequence[int], clock: Clock,
+                 config: Config) -> dict[int, list[tuple[int, int]]]:
+    """Per nurse, the stretches of her shifts touching the day (``nurseday``), in the
+    planner's seconds since local midnight."""
+    midnight = secs(clock.midnight)
+    return {nurse_id: [(s - midnight, e - midnight) for s, e in mine]
+            for nurse_id, mine in load_stretches(session, nurse_ids, clock.day, config).items()}
 
 
 def _order_rows(session: Session, organization_id: int, day: date) -> list[Any]:
@@ -305,10 +256,10 @@ def _current(nurse: Nurse, held: list[Any], now: datetime, config: Config,
 
 
 def _last_known_place(nurse: Nurse, held: list[Any], now: datetime, config: Config) -> Point:
-    fresh = timedelta(minutes=config.dispatch_ping_max_age_minutes)
-    if (nurse.last_lat is not None and nurse.last_lng is not None
-            and nurse.last_ping_at is not None and now - nurse.last_ping_at <= fresh):
-        return Point(nurse.last_lat, nurse.last_lng)
+    ping = fresh_ping(nurse.last_lat, nurse.last_lng, nurse.last_ping_at, now,
+                      timedelta(minutes=config.dispatch_ping_max_age_minutes))
+    if ping is not None:
+        return ping
     done = [r for r in held if r.status == "completed"]
     if done:
         last = max(done, key=lambda r: (r.checked_out_at or r.window_start, r.id))
@@ -363,39 +314,5 @@ def _caps(left: int, stretches: Sequence[tuple[int, int, Point]], pinned: Sequen
             if begin <= closes and max(opens, begin) + r.duration_min * 60 <= end:
                 held[k] += 1
                 break
-    rest = _split(max(0, left - sum(held)), [e - b for b, e, _ in stretches])
+    rest = split_cap(max(0, left - sum(held)), [e - b for b, e, _ in stretches])
     return [mine + more for mine, more in zip(held, rest, strict=True)]
-
-
-def _split(total: int, lengths: Sequence[int]) -> list[int]:
-    """Share a daily cap between stretches by length (largest remainder), never above it.
-
-    The routing engine caps each vehicle on its own; splitting keeps the day's
-    total within max_visits_per_day at the price of some slack on split days.
-    """
-    if len(lengths) == 1:
-        return [total]
-    whole = sum(lengths)
-    quotas = [total * length / whole for length in lengths]
-    shares = [math.floor(q) for q in quotas]
-    by_remainder = sorted(range(len(lengths)), key=lambda i: (shares[i] - quotas[i], i))
-    for i in by_remainder[:total - sum(shares)]:
-        shares[i] += 1
-    return shares
-
-
-def _within(home: Point, places: Sequence[Point], radius_km: float) -> list[bool]:
-    """Which places lie within her service radius of home (geodesic, as dispatch checks)."""
-    if not places:
-        return []
-    lat = np.radians([p.lat for p in places])
-    lng = np.radians([p.lng for p in places])
-    lat0, lng0 = math.radians(home.lat), math.radians(home.lng)
-    hav = (np.sin((lat - lat0) / 2) ** 2
-           + math.cos(lat0) * np.cos(lat) * np.sin((lng - lng0) / 2) ** 2)
-    approx = 2 * _MEAN_EARTH_KM * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0)))
-    inside = approx <= radius_km * (1 - _EDGE)
-    result = inside.tolist()
-    for i in np.flatnonzero(~inside & (approx <= radius_km * (1 + _EDGE))):
-        result[i] = within_km(home, places[i], radius_km)
-    return result

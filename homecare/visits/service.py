@@ -21,8 +21,7 @@ from homecare.extensions import atomic
 from homecare.geo import Point, geodesic_km
 from homecare.orders.models import Order, OrderEvent
 from homecare.orders.service import OrderNotFound, get_order_for
-from homecare.orders.states import transition
-from homecare.orders.views import NURSE_SEES
+from homecare.orders.states import NURSE_SEES, transition
 from homecare.visits.models import CareRecord
 
 log = logging.getLogger(__name__)
