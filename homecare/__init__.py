@@ -69,8 +69,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     for blueprint in _blueprints():
         api.register_blueprint(blueprint, url_prefix=API_PREFIX)
 
+    from homecare import order_hooks
     from homecare.ops.routes import register_ops
 
+    order_hooks.register()
     register_ops(app)
     _install_request_hooks(app)
     return app

@@ -15,7 +15,7 @@ from homecare.config import Config
 from homecare.dispatch import rounds
 from homecare.dispatch.matching import check_nurse
 from homecare.dispatch.models import Offer
-from homecare.dispatch.service import assignment, lock_nurse, withdraw_open_offers
+from homecare.dispatch.service import assignment, lock_nurse, withdrawn_at
 from homecare.errors import Conflict, NotFound, Problem
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
@@ -145,7 +145,7 @@ def accept_offer(*, session: Session, actor: Actor, offer_id: int, now: datetime
     record(session, actor=actor, action="offer.accepted", object_type="offer",
            object_id=offer.id, organization_id=order.organization_id, now=now,
            detail={"order_id": order.id})
-    withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now, actor=actor)
+    withdrawn = withdrawn_at(session, order.id, now)
     session.commit()
     return assignment(order, withdrawn)
 

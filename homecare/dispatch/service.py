@@ -147,6 +147,13 @@ def lock_nurse(session: Session, nurse_id: int) -> None:
     lock_nurses(session, [nurse_id])
 
 
+def withdrawn_at(session: Session, order_id: int, now: datetime) -> int:
+    """How many of the order's offers were withdrawn at ``now``: by the transition just
+    made (``homecare.order_hooks.offers``), in this transaction."""
+    return session.scalar(sa.select(sa.func.count()).select_from(Offer).where(
+        Offer.order_id == order_id, Offer.status == "withdrawn", Offer.responded_at == now))
+
+
 def assignment(order: Order, withdrawn: int = 0) -> dict[str, Any]:
     """The answer to an accept or an assignment: the order's new state, in short."""
     return {"order_id": order.id, "status": order.status, "nurse_id": order.nurse_id,
@@ -184,7 +191,7 @@ def assign_nurse(*, session: Session, actor: Actor, order_id: int, nurse_id: int
     transition(session, order, "assigned", actor=actor, now=now, reason=reason,
                nurse_id=nurse_id, planned_arrival=standing.planned_arrival,
                route_position=None)
-    withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now, actor=actor)
+    withdrawn = withdrawn_at(session, order.id, now)
     session.commit()
     return assignment(order, withdrawn)
 
@@ -216,11 +223,11 @@ def expire_offers(*, session: Session, now: datetime, config: Config) -> dict:
                 if order is None or order.status not in SEEKING_NURSE \
                         or order.window_end >= now:
                     continue
-                withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now)
-                if withdrawn:
-                    counts["offers_withdrawn"] += withdrawn
                 transition(session, order, "expired", actor=None, now=now,
                            reason="the window passed with no nurse")
+                withdrawn = withdrawn_at(session, order.id, now)
+                if withdrawn:
+                    counts["offers_withdrawn"] += withdrawn
                 counts["orders_expired"] += 1
         except Problem as exc:
             log.info("sweep skipped order %s: %s", order_id, exc)

@@ -381,19 +381,15 @@ def cancel_order(*, session: Session, actor: Actor, order_id: int, now: datetime
 
 def apply_cancellation(*, session: Session, order: Order, actor: Actor | None, now: datetime,
                        reason: str | None = None) -> OrderEvent:
-    """Cancel a loaded order in the caller's transaction (no commit): the transition
-    (which notifies) and the withdrawal of its open offers.
+    """Cancel a loaded order in the caller's transaction (no commit). The transition's
+    hooks notify and withdraw its open offers (``homecare.order_hooks``).
 
     ``cancel_order`` and closing a family bed both cancel through here, so the two
     cannot drift apart.
 
     :raises: the Problems of ``cancel_order`` except OrderNotFound.
     """
-    from homecare.dispatch.service import withdraw_open_offers
-
-    event = transition(session, order, "cancelled", actor=actor, now=now, reason=reason)
-    withdraw_open_offers(session=session, order_id=order.id, now=now, actor=actor)
-    return event
+    return transition(session, order, "cancelled", actor=actor, now=now, reason=reason)
 
 
 # ---------------------------------------------------------------- review

@@ -22,7 +22,6 @@ from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
-from homecare.dispatch.service import withdraw_open_offers
 from homecare.errors import NotFound, ValidationProblem
 from homecare.geo import travel_model
 from homecare.notifications.service import notify
@@ -388,7 +387,6 @@ def _place(session: Session, order: Order, snap: OrderSnapshot, nurse_id: int,
             changes.reassigned += 1
         else:
             changes.assigned += 1
-            withdraw_open_offers(session=session, order_id=order.id, now=now)
         return
     if order.planned_arrival != arrival or order.route_position != position:
         changes.touched(nurse_id, snap.id)
