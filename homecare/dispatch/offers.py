@@ -19,7 +19,7 @@ from homecare.dispatch.service import assignment, lock_nurse, withdrawn_at
 from homecare.errors import Conflict, NotFound, Problem
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
-from homecare.orders.states import InvalidTransition, transition
+from homecare.orders.states import InvalidTransition, may, transition
 from homecare.patients.models import Address
 
 # Rules whose failure at accept time means her day filled up meanwhile.
@@ -120,7 +120,7 @@ def accept_offer(*, session: Session, actor: Actor, offer_id: int, now: datetime
     session.refresh(offer)
     if offer.status != "open" or offer.expires_at <= now:
         raise _closed(offer, now)
-    if order.status != "offered":
+    if not may("accept_offer", order.status):
         raise OfferTaken(f"the order is {order.status} now", offer_id=offer.id,
                          order_id=order.id)
     standing = check_nurse(session, order, offer.nurse_id, now=now, config=config)

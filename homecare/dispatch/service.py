@@ -23,11 +23,11 @@ from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
 from homecare.orders.service import OrderNotFound
 from homecare.orders.states import (
-    DISPATCHABLE,
     HOLDS_NURSE,
     SEEKING_NURSE,
     InvalidTransition,
     allowed,
+    may,
     transition,
 )
 
@@ -68,7 +68,7 @@ def start_dispatch(*, session: Session, order: Order, now: datetime,
     for offers, the order stays ``approved`` and the supervisor gets an
     ``unassigned`` alert. Returns the offers made.
     """
-    if order.status != "approved":
+    if not may("start_dispatch", order.status):
         return []
     return rounds.first_round(session, order, now, config)
 
@@ -133,7 +133,7 @@ def find_candidates(*, session: Session, actor: Actor, order_id: int, now: datet
     :raises OrderNotDispatchable: (409) the order is finished (completed, cancelled, ...).
     """
     order = _order_for_staff(session, actor, order_id)
-    if order.status not in DISPATCHABLE:
+    if not may("list_candidates", order.status):
         raise OrderNotDispatchable(f"an order that is {order.status} has no candidates",
                                    order_id=order.id, current_status=order.status)
     if explain_nurse_id is not None:

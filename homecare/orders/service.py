@@ -17,7 +17,7 @@ from homecare.extensions import Listing, atomic
 from homecare.orders import idempotency
 from homecare.orders.models import Order, OrderEvent, Review
 from homecare.orders.schemas import OrderSchema
-from homecare.orders.states import NURSE_SEES, InvalidTransition, open_order, transition
+from homecare.orders.states import NURSE_SEES, InvalidTransition, may, open_order, transition
 from homecare.orders.views import nurse_id_of, order_view, order_views
 
 log = logging.getLogger(__name__)
@@ -312,9 +312,7 @@ def list_events(*, session: Session, actor: Actor, order_id: int) -> sa.Select:
 
 
 def _require_submitted(order: Order) -> None:
-    # The table also lets a supervisor move offered/assigned orders back to
-    # approved (dispatch); vetting is only for orders still waiting for it.
-    if order.status != "submitted":
+    if not may("vet", order.status):
         raise InvalidTransition(f"only a submitted order is vetted; this one is {order.status}",
                                 order_id=order.id, current_status=order.status)
 
@@ -408,7 +406,7 @@ def review_order(*, session: Session, actor: Actor, order_id: int, rating: int,
     from homecare.nurses.models import Nurse
 
     order = get_order_for(session=session, actor=actor, order_id=order_id)
-    if order.status != "completed":
+    if not may("review", order.status):
         raise OrderNotCompleted(f"this visit is {order.status}", order_id=order.id,
                                 current_status=order.status)
     if session.scalar(sa.select(Review.id).where(Review.order_id == order.id)) is not None:

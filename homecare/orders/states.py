@@ -85,6 +85,26 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     ("in_service", "completed"): frozenset({"nurse"}),
     ("in_service", "cancelled"): frozenset({"supervisor"}),
 }
+# Actions that are not a transition of their own, or that ask more of the order than
+# the table does: the statuses each needs. A service asks ``may(action, status)``
+# and raises its own Problem (naming the current status) when not.
+PRECONDITIONS: dict[str, frozenset[str]] = {
+    # The table also lets a supervisor move offered/assigned orders back to
+    # approved (dispatch); vetting is only for orders still waiting for it.
+    "vet": frozenset({"submitted"}),
+    # A first round of offers goes out right after approval.
+    "start_dispatch": frozenset({"approved"}),
+    "list_candidates": DISPATCHABLE,
+    "accept_offer": frozenset({"offered"}),
+    "review": frozenset({"completed"}),
+}
+
+
+def may(action: str, status: str) -> bool:
+    """Whether an order in ``status`` meets ``action``'s precondition (``PRECONDITIONS``)."""
+    return status in PRECONDITIONS[action]
+
+
 REASON_REQUIRED = frozenset({("submitted", "rejected"), ("en_route", "cancelled"),
                              ("in_service", "cancelled"), ("assigned", "no_show"),
                              ("en_route", "no_show")})
