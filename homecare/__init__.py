@@ -10,8 +10,9 @@ from typing import Any
 
 from flask import Flask, g, request
 
+from homecare.api import Api, BoundedIntConverter, TextConverter
 from homecare.config import load_config
-from homecare.extensions import Api, BoundedIntConverter, TextConverter, db
+from homecare.db import db
 from homecare.logging_setup import configure_logging
 
 log = logging.getLogger(__name__)

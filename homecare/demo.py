@@ -13,12 +13,18 @@ from sqlalchemy.orm import Session
 
 from homecare.accounts.models import Organization, User
 from homecare.accounts.service import hash_password
-from homecare.catalogue.models import title_rank
+from homecare.auth import Actor
+from homecare.catalogue.models import ServiceItem, title_rank
 from homecare.catalogue.service import seed_catalogue
+from homecare.clock import utcnow
 from homecare.config import Config
-from homecare.extensions import utcnow
+from homecare.db import atomic
+from homecare.family_beds.models import FamilyBed
+from homecare.family_beds.service import open_family_bed
 from homecare.geo import Point, geodesic_km
 from homecare.nurses.models import Nurse, Shift
+from homecare.orders.models import Order
+from homecare.orders.service import create_order
 from homecare.patients import identity
 from homecare.patients.models import Address, CareRecipient
 from homecare.patients.service import find_serving_organization, mark_assessed
@@ -106,6 +112,7 @@ PROFILES = {
 NEWBORN_ITEMS = ("MI_NEWBORN_BATH", "MI_JAUNDICE", "MI_UMBILICAL")
 
 
+@atomic
 def load_demo(*, session: Session, config: Config, now: datetime | None = None
               ) -> dict[str, Any]:
     """Load the demo city; idempotent (keyed on the organization name and phone numbers).
@@ -331,10 +338,6 @@ def _recipient(session: Session, rng: random.Random, config: Config, owner: User
 def _todays_orders(session: Session, config: Config, org: Organization, now: datetime,
                    zone: ZoneInfo) -> int:
     """Book the day's visits through the orders service, as families would."""
-    from homecare.auth import Actor
-    from homecare.orders.models import Order
-    from homecare.orders.service import create_order
-
     local = now.astimezone(zone)
     # Late in the day there is nothing left to book today: the demo books tomorrow.
     day = local.date() if local.hour < 16 else local.date() + timedelta(days=1)
@@ -380,10 +383,6 @@ FAMILY_BEDS = (
 def _family_beds(session: Session, config: Config, org: Organization, now: datetime,
                  zone: ZoneInfo) -> int:
     """Open the demo's family beds through the service, as the supervisor would."""
-    from homecare.auth import Actor
-    from homecare.family_beds.models import FamilyBed
-    from homecare.family_beds.service import open_family_bed
-
     if session.scalar(sa.select(FamilyBed.id).where(FamilyBed.organization_id == org.id)
                       .limit(1)) is not None:
         return 0
@@ -411,9 +410,6 @@ def _family_beds(session: Session, config: Config, org: Organization, now: datet
 
 def _counts(session: Session, org: Organization, today: date, zone: ZoneInfo
             ) -> dict[str, int]:
-    from homecare.catalogue.models import ServiceItem
-    from homecare.orders.models import Order
-
     def count(stmt) -> int:
         return session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
 

@@ -13,7 +13,8 @@ from homecare.accounts.models import Organization, User
 from homecare.accounts.service import hash_password
 from homecare.auth import Actor, issue_tokens
 from homecare.catalogue.models import ServiceItem
-from homecare.extensions import db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.nurses.models import Nurse, Shift
 from homecare.orders.models import Order
 from homecare.patients.models import Address, Assessment, CareRecipient

@@ -6,8 +6,11 @@ from flask import request
 from flask.views import MethodView
 
 from homecare.accounts import schemas, service
+from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor, issue_access_token, issue_tokens
-from homecare.extensions import Blueprint, QueryPage, current_config, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
+from homecare.pagination import QueryPage
 
 blp = Blueprint("accounts", __name__, description="Accounts, login and organizations")
 

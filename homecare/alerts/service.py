@@ -23,13 +23,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.accounts.models import User
 from homecare.alerts.models import ALERT_KINDS, Alert
 from homecare.audit.service import record
 from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
+from homecare.db import UTCDateTime, atomic
 from homecare.errors import Conflict, NotFound
-from homecare.extensions import UTCDateTime, atomic
+from homecare.notifications.service import notify
 from homecare.nurseday.model import day_span
+from homecare.orders.models import Order
 from homecare.orders.states import AWAITED, SEEKING_NURSE
 
 log = logging.getLogger(__name__)
@@ -131,8 +134,6 @@ def _gone() -> dict[str, sa.ColumnElement[bool]]:
     """THE rule of when an alert's cause has gone away, by kind, as a condition on
     the alert joined with its order. ``geofence`` and ``sos`` are not here: they
     stay open for a supervisor to review."""
-    from homecare.orders.models import Order
-
     # Another nurse's order now (reassigned, taken off): her alert is moot. A
     # NULL on either side is not "another nurse".
     moved = Alert.nurse_id != Order.nurse_id
@@ -159,8 +160,6 @@ def resolve_gone(session: Session, *, now: datetime, order_id: int | None = None
     ``order_id`` alerts another transaction holds are skipped (PostgreSQL): that
     transaction is resolving them.
     """
-    from homecare.orders.models import Order
-
     stmt = (sa.select(Alert.kind, Alert.cause).join(Order, Order.id == Alert.order_id)
             .where(Alert.status != "resolved",
                    sa.or_(*(sa.and_(Alert.kind == kind, condition)
@@ -299,6 +298,7 @@ def resolve_alert(*, session: Session, actor: Actor, alert_id: int, now: datetim
 _PAGED = {"no_show": False, "overtime": True}
 
 
+@atomic
 def sweep_alerts(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
     """Raise ``late``, ``no_show`` and ``overtime`` alerts that are due, and resolve
     any whose cause went away (``resolve_gone``; transitions resolve theirs at
@@ -317,8 +317,6 @@ def sweep_alerts(*, session: Session, now: datetime, config: Config) -> dict[str
 
 
 def _raise_awaited(session: Session, now: datetime, config: Config, counts: Counter) -> None:
-    from homecare.orders.models import Order
-
     expected = sa.func.coalesce(Order.planned_arrival, Order.window_start)
     for kind, after, cause_of, severity in (
             ("late", config.late_after_minutes, late_cause, "warning"),
@@ -346,15 +344,11 @@ def _no_alert(kind: str) -> sa.ColumnElement[bool]:
     """The order has had no alert of ``kind`` for its nurse yet: an order raised for
     once is not looked at again every minute (the unique cause would refuse it
     anyway), but a nurse it was reassigned to is."""
-    from homecare.orders.models import Order
-
     return ~sa.exists().where(Alert.order_id == Order.id, Alert.kind == kind,
                               Alert.nurse_id == Order.nurse_id)
 
 
 def _raise_overtime(session: Session, now: datetime, config: Config, counts: Counter) -> None:
-    from homecare.orders.models import Order
-
     grace = timedelta(minutes=config.overtime_grace_minutes)
     rows = session.execute(
         sa.select(Order.id, Order.organization_id, Order.nurse_id, Order.checked_in_at,
@@ -380,8 +374,6 @@ def _still(session: Session, order_id: int, statuses: tuple[str, ...], *,
            checked_in: bool) -> bool:
     """Re-read the order under its row lock: a check-in that committed since the
     sweep's first read must not get a stale alert it would never resolve."""
-    from homecare.orders.models import Order
-
     row = session.execute(
         sa.select(Order.status, Order.checked_in_at).where(Order.id == order_id)
         .with_for_update(skip_locked=True)).first()
@@ -406,9 +398,6 @@ def page_supervisors(session: Session, *, alert: Alert, now: datetime,
                      urgent: bool) -> int:
     """Put a message about ``alert`` in the outbox for each active supervisor of its
     organization (no commit); returns how many."""
-    from homecare.accounts.models import User
-    from homecare.notifications.service import notify
-
     supervisors = session.scalars(sa.select(User.id).where(
         User.organization_id == alert.organization_id, User.role == "supervisor",
         User.active.is_(True)).order_by(User.id)).all()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from homecare.audit import schemas, service
+from homecare.api import Blueprint
+from homecare.audit import schemas
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, QueryPage, db
+from homecare.db import db
+from homecare.orders import trail
+from homecare.pagination import QueryPage
 
 blp = Blueprint("audit", __name__, description="The audit trail")
 
@@ -19,5 +22,5 @@ class OrderAudit(MethodView):
     @blp.problems(404)
     def get(self, order_id):
         """The order's trail, oldest first: transitions, care-record reads, alerts, offers"""
-        return service.list_order_trail(session=db.session, actor=current_actor(),
-                                        order_id=order_id)
+        return trail.list_order_trail(session=db.session, actor=current_actor(),
+                                      order_id=order_id)

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column
 
-from homecare.extensions import Base, utcnow
+from homecare.clock import utcnow
+from homecare.db import Base
 from homecare.geo import Point, bounding_box, haversine_km
 from homecare.nurses.models import Nurse
 

@@ -12,6 +12,7 @@ from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.dispatch import rounds
 from homecare.dispatch.matching import check_nurse
 from homecare.dispatch.models import Offer
@@ -97,6 +98,7 @@ def _closed(offer: Offer, now: datetime) -> Problem:
                         offer_status=offer.status)
 
 
+@atomic
 def accept_offer(*, session: Session, actor: Actor, offer_id: int, now: datetime,
                  config: Config) -> dict[str, Any]:
     """The nurse accepts an offer: of all simultaneous accepts exactly one wins.
@@ -150,6 +152,7 @@ def accept_offer(*, session: Session, actor: Actor, offer_id: int, now: datetime
     return assignment(order, withdrawn)
 
 
+@atomic
 def decline_offer(*, session: Session, actor: Actor, offer_id: int, reason: str,
                   now: datetime, config: Config) -> Offer:
     """The nurse declines an offer, saying why. If that was the round's last open

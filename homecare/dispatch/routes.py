@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
+from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.dispatch import board, offers, schemas, service
-from homecare.extensions import Blueprint, ListPage, current_config, db, utcnow
+from homecare.pagination import ListPage
 
 blp = Blueprint("dispatch", __name__, description="Candidates, offers and assignment")
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from homecare.audit.service import record
 from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.dispatch import rounds
 from homecare.dispatch.matching import Candidate, check_nurse, list_candidates
 from homecare.dispatch.models import Offer
@@ -20,8 +21,8 @@ from homecare.errors import Conflict, NotFound, Problem, ValidationProblem
 from homecare.notifications.service import notify
 from homecare.nurseday.load import lock_nurses
 from homecare.nurses.models import Nurse
+from homecare.orders.errors import OrderNotFound
 from homecare.orders.models import Order
-from homecare.orders.service import OrderNotFound
 from homecare.orders.states import (
     HOLDS_NURSE,
     SEEKING_NURSE,
@@ -162,6 +163,7 @@ def assignment(order: Order, withdrawn: int = 0) -> dict[str, Any]:
             "dispatch_round": order.dispatch_round, "withdrawn_offers": withdrawn}
 
 
+@atomic
 def assign_nurse(*, session: Session, actor: Actor, order_id: int, nurse_id: int,
                  now: datetime, config: Config, reason: str | None = None) -> dict[str, Any]:
     """A supervisor assigns a nurse directly, or reassigns an assigned order.
@@ -199,6 +201,7 @@ def assign_nurse(*, session: Session, actor: Actor, order_id: int, nurse_id: int
 # ---------------------------------------------------------------- the sweep
 
 
+@atomic
 def expire_offers(*, session: Session, now: datetime, config: Config) -> dict:
     """Sweep deadlines (the jobs process runs this every few seconds); commits.
 

@@ -59,9 +59,11 @@ from sqlalchemy.orm import Session
 
 from homecare.audit.service import record
 from homecare.auth import Actor, ensure_visible
+from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
+from homecare.db import atomic
+from homecare.dispatch.service import start_dispatch
 from homecare.errors import Conflict, NotFound, Problem, ValidationProblem
-from homecare.extensions import Listing, atomic
 from homecare.family_beds.models import FamilyBed, FamilyBedPlanLine, FamilyBedVisit
 from homecare.orders.models import Order
 from homecare.orders.service import (
@@ -73,7 +75,9 @@ from homecare.orders.service import (
     check_window,
 )
 from homecare.orders.states import NOT_STARTED, InvalidTransition, open_order, transition
-from homecare.patients.service import mark_assessed
+from homecare.pagination import Listing
+from homecare.patients.models import Address, CareRecipient
+from homecare.patients.service import mark_assessed, serves_recipient
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +171,6 @@ def _first_round(bed: FamilyBed, lines: Sequence[FamilyBedPlanLine],
 
 def _check_recipient_and_address(session: Session, actor: Actor, patient_id: int,
                                  address_id: int) -> tuple[Any, Any]:
-    from homecare.patients.models import Address, CareRecipient
-    from homecare.patients.service import serves_recipient
-
     recipient = session.get(CareRecipient, patient_id)
     if recipient is None or not serves_recipient(
             session=session, organization_id=actor.organization_id, patient_id=patient_id):
@@ -203,8 +204,6 @@ def _check_dates(start_date: date, end_date: date, *, now: datetime, config: Con
 
 def _check_plan(session: Session, plan: list[dict[str, Any]], start_date: date,
                 config: Config) -> list[FamilyBedPlanLine]:
-    from homecare.catalogue.models import ServiceItem
-
     zone = ZoneInfo(config.timezone)
     lines = []
     for index, given in enumerate(plan):
@@ -301,8 +300,6 @@ def open_family_bed(*, session: Session, actor: Actor, patient_id: int, address_
 def _generate(session: Session, bed: FamilyBed, lines: Sequence[FamilyBedPlanLine], *,
               actor: Actor | None, now: datetime, config: Config) -> Counter[str]:
     """Create the missing visits of the horizon (no commit); counts what it did."""
-    from homecare.catalogue.models import ServiceItem
-
     zone = ZoneInfo(config.timezone)
     counts: Counter[str] = Counter()
     today = now.astimezone(zone).date()
@@ -358,8 +355,6 @@ def _generate(session: Session, bed: FamilyBed, lines: Sequence[FamilyBedPlanLin
 def _open_visit(session: Session, bed: FamilyBed, line: FamilyBedPlanLine, item: Any,
                 day: date, start: datetime, end: datetime, *, first_round: bool,
                 actor: Actor | None, now: datetime, config: Config) -> Order:
-    from homecare.dispatch.service import start_dispatch
-
     order = Order(organization_id=bed.organization_id, patient_id=bed.patient_id,
                   address_id=bed.address_id, booked_by=bed.opened_by, service_code=item.code,
                   duration_min=item.duration_min, price_fen=item.price_fen,
@@ -388,6 +383,7 @@ def _lock(session: Session, bed_id: int, *, skip_locked: bool = False) -> Family
                        with_for_update={"skip_locked": True} if skip_locked else True)
 
 
+@atomic
 def extend_family_beds(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
     """Extend every open episode's visits to the horizon (the nightly job); commits.
 
@@ -468,8 +464,6 @@ def close_family_bed(*, session: Session, actor: Actor, family_bed_id: int, reas
 
 
 def _visible(actor: Actor) -> sa.Select:
-    from homecare.patients.models import CareRecipient
-
     stmt = sa.select(FamilyBed)
     if actor.role == "patient":
         return stmt.where(FamilyBed.patient_id.in_(sa.select(CareRecipient.id).where(

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.db import atomic
 from homecare.errors import Conflict, TooManyRequests, ValidationProblem
 from homecare.nurseday.model import merge_stretches
 from homecare.nurses.models import LocationPing, Nurse, Shift
@@ -126,6 +127,7 @@ def _active_order_id(session: Session, nurse_id: int) -> int | None:
         Order.nurse_id == nurse_id, Order.status.in_(sorted(UNDER_WAY))).order_by(Order.id))
 
 
+@atomic
 def store_ping(*, session: Session, nurse: Nurse, lat: float, lng: float,
                accuracy_m: float | None, recorded_at: datetime | None, now: datetime,
                min_interval_seconds: int) -> tuple[LocationPing, str]:
@@ -168,6 +170,7 @@ def store_ping(*, session: Session, nurse: Nurse, lat: float, lng: float,
     return ping, reason
 
 
+@atomic
 def purge_location_traces(*, session: Session, now: datetime, retention_days: int) -> int:
     """Delete pings recorded before the retention period and forget stale last positions.
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
+from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, ListPage, current_config, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.nurses import schemas, service
+from homecare.pagination import ListPage
 
 blp = Blueprint("nurses", __name__, description="Nurse profiles, shifts, location pings")
 

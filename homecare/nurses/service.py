@@ -15,6 +15,7 @@ from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.catalogue.models import title_rank
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from homecare.geo import Point, bounding_box, geodesic_km
 from homecare.nurses import availability
@@ -154,6 +155,7 @@ def _check_gate(nurse: Any, config: Config) -> None:
             unmet=unmet)
 
 
+@atomic
 def create_nurse(*, session: Session, actor: Actor, data: dict[str, Any], now: datetime,
                  config: Config) -> dict[str, Any]:
     """A supervisor creates the dispatch profile of a nurse account of her organization.

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Response
 from sqlalchemy.orm import Session
 
+from homecare.db import atomic
 from homecare.errors import Conflict, ValidationProblem
 from homecare.orders.models import IdempotencyKey
 
@@ -72,6 +73,7 @@ def _canonical(value: Any) -> str:
     raise TypeError(f"not serialisable: {type(value).__name__}")
 
 
+@atomic
 def claim_key(*, session: Session, user_id: int, key: str, request_hash: str,
               now: datetime) -> Claim | Replay:
     """Take ``key`` for this request (committed at once), or return the stored response.
@@ -137,6 +139,7 @@ def store_response(session: Session, claim: Claim, *, status_code: int,
         raise IdempotencyConflict("this request took too long and its key was taken over")
 
 
+@atomic
 def release_key(*, session: Session, claim: Claim) -> None:
     """Drop a claim whose request failed, so a corrected retry with the key can book.
 
@@ -150,6 +153,7 @@ def release_key(*, session: Session, claim: Claim) -> None:
     session.commit()
 
 
+@atomic
 def purge_idempotency_keys(*, session: Session, now: datetime, ttl_hours: int) -> int:
     """Delete keys older than ``ttl_hours`` (the jobs process); returns how many."""
     result = session.execute(sa.delete(IdempotencyKey).where(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
+from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, QueryPage, ViewPage, current_config, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.orders import schemas, service
 from homecare.orders.idempotency import REPLAY_HEADER, Replay
+from homecare.pagination import QueryPage, ViewPage
 
 blp = Blueprint("orders", __name__, description="Booking and the order lifecycle")
 

@@ -10,21 +10,25 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.audit.service import record
 from homecare.auth import Actor
+from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
-from homecare.errors import Conflict, NotFound, ValidationProblem
-from homecare.extensions import Listing, atomic
+from homecare.db import atomic
+from homecare.dispatch.service import start_dispatch
+from homecare.errors import Conflict, ValidationProblem
+from homecare.nurses.models import Nurse
 from homecare.orders import idempotency
+from homecare.orders.access import access_order
 from homecare.orders.models import Order, OrderEvent, Review
 from homecare.orders.schemas import OrderSchema
 from homecare.orders.states import NURSE_SEES, InvalidTransition, may, open_order, transition
 from homecare.orders.views import nurse_id_of, order_view, order_views
+from homecare.pagination import Listing
+from homecare.patients.models import Address, CareRecipient
+from homecare.patients.service import is_assessed, mark_assessed, record_recipient_reads
 
 log = logging.getLogger(__name__)
-
-
-class OrderNotFound(NotFound):
-    code, title = "order_not_found", "No such order"
 
 
 class UnknownPatient(ValidationProblem):
@@ -71,6 +75,7 @@ class AlreadyReviewed(Conflict):
 # ---------------------------------------------------------------- booking
 
 
+@atomic
 def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
                 idempotency_key: str | None, now: datetime,
                 config: Config) -> dict[str, Any] | idempotency.Replay:
@@ -136,11 +141,6 @@ def create_order(*, session: Session, actor: Actor, patient_id: int, address_id:
 def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
           service_code: str, window_start: datetime, window_end: datetime,
           notes: str | None, now: datetime, config: Config) -> Order:
-    from homecare.catalogue.models import ServiceItem
-    from homecare.dispatch.service import start_dispatch
-    from homecare.patients.models import Address, CareRecipient
-    from homecare.patients.service import is_assessed
-
     recipient = session.get(CareRecipient, patient_id)
     address = session.get(Address, address_id)
     if recipient is None or (actor.role == "patient" and recipient.owner_id != actor.user_id):
@@ -215,36 +215,7 @@ def check_window(start: datetime, end: datetime, *, duration_min: int, now: date
 # ---------------------------------------------------------------- reads
 
 
-def _visible(session: Session, actor: Actor, order: Order) -> bool:
-    from homecare.patients.models import CareRecipient
-
-    if actor.role == "admin":
-        return True
-    if actor.role == "supervisor":
-        return actor.organization_id == order.organization_id
-    if actor.role == "nurse":
-        nurse_id = nurse_id_of(session, actor)
-        return (nurse_id is not None and order.nurse_id == nurse_id
-                and order.status in NURSE_SEES)
-    if actor.role == "patient":
-        owner = session.scalar(sa.select(CareRecipient.owner_id)
-                               .where(CareRecipient.id == order.patient_id))
-        return owner == actor.user_id
-    return False
-
-
-def get_order_for(*, session: Session, actor: Actor, order_id: int) -> Order:
-    """An order the caller may see: her recipient's, assigned to her, or her organization's.
-
-    :raises OrderNotFound: (404) no such order, or the caller may not see it (another
-        owner's, a nurse it is not assigned to, another organization's).
-    """
-    order = session.get(Order, order_id, populate_existing=True)
-    if order is None or not _visible(session, actor, order):
-        raise OrderNotFound(order_id=order_id)
-    return order
-
-
+@atomic
 def get_order_view(*, session: Session, actor: Actor, order_id: int,
                    now: datetime) -> dict[str, Any]:
     """The order as the caller may see it (masked per ``views.sight``).
@@ -253,11 +224,9 @@ def get_order_view(*, session: Session, actor: Actor, order_id: int,
     family goes on the audit trail, as reads of the recipient's record do, so
     this commits.
 
-    :raises OrderNotFound: (404) see ``get_order_for``.
+    :raises OrderNotFound: (404) see ``access_order``.
     """
-    from homecare.patients.service import record_recipient_reads
-
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     view = order_view(order, actor, session=session)
     if view["recipient"] is not None:
         record_recipient_reads(session, actor=actor, patient_ids=[order.patient_id], now=now,
@@ -271,8 +240,6 @@ def list_orders(*, session: Session, actor: Actor, status: str | None = None,
                 patient_id: int | None = None) -> Listing:
     """The orders the caller may see, by window start, filtered as asked; each page's
     views are masked for the caller."""
-    from homecare.patients.models import CareRecipient
-
     stmt = sa.select(Order)
     if actor.role == "patient":
         stmt = stmt.where(Order.patient_id.in_(sa.select(CareRecipient.id).where(
@@ -301,9 +268,9 @@ def list_orders(*, session: Session, actor: Actor, status: str | None = None,
 def list_events(*, session: Session, actor: Actor, order_id: int) -> sa.Select:
     """The order's transitions, oldest first.
 
-    :raises OrderNotFound: (404) see ``get_order_for``.
+    :raises OrderNotFound: (404) see ``access_order``.
     """
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     return (sa.select(OrderEvent).where(OrderEvent.order_id == order.id)
             .order_by(OrderEvent.at, OrderEvent.id))
 
@@ -329,10 +296,7 @@ def approve_order(*, session: Session, actor: Actor, order_id: int, now: datetim
     :raises OrderNotFound: (404) no such order in the supervisor's organization.
     :raises InvalidTransition: (409) the order is not submitted (names the status).
     """
-    from homecare.dispatch.service import start_dispatch
-    from homecare.patients.service import mark_assessed
-
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     _require_submitted(order)
     transition(session, order, "approved", actor=actor, now=now, reason=reason)
     mark_assessed(session, patient_id=order.patient_id, organization_id=order.organization_id,
@@ -351,7 +315,7 @@ def reject_order(*, session: Session, actor: Actor, order_id: int, reason: str,
     :raises InvalidTransition: (409) the order is not submitted.
     :raises ReasonRequired: (422) an empty reason.
     """
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     _require_submitted(order)
     transition(session, order, "rejected", actor=actor, now=now, reason=reason)
     session.commit()
@@ -371,7 +335,7 @@ def cancel_order(*, session: Session, actor: Actor, order_id: int, now: datetime
     :raises TransitionForbidden: (403) the owner after the nurse departed.
     :raises ReasonRequired: (422) a supervisor cancelling after departure without a reason.
     """
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     apply_cancellation(session=session, order=order, actor=actor, now=now, reason=reason)
     session.commit()
     return order_view(order, actor, session=session)
@@ -402,10 +366,7 @@ def review_order(*, session: Session, actor: Actor, order_id: int, rating: int,
     :raises OrderNotCompleted: (409) the visit has not been completed.
     :raises AlreadyReviewed: (409) the visit has a review already.
     """
-    from homecare.audit.service import record
-    from homecare.nurses.models import Nurse
-
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     if not may("review", order.status):
         raise OrderNotCompleted(f"this visit is {order.status}", order_id=order.id,
                                 current_status=order.status)

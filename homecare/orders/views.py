@@ -8,9 +8,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.accounts.models import User
 from homecare.auth import Actor
+from homecare.catalogue.models import ServiceItem
+from homecare.nurses.models import Nurse
 from homecare.orders.models import Order, Review
 from homecare.orders.states import NURSE_SEES
+from homecare.patients.models import Address, CareRecipient
 from homecare.schemas import location_out, mask_phone
 
 # A nurse sees the recipient only once the order is hers (PIPL: only what the
@@ -24,8 +28,6 @@ _ORDER_FIELDS = ("id", "status", "organization_id", "patient_id", "address_id", 
 
 def nurse_id_of(session: Session, actor: Actor) -> int | None:
     """The nurse profile behind a nurse account, if any."""
-    from homecare.nurses.models import Nurse
-
     if actor.role != "nurse":
         return None
     return session.scalar(sa.select(Nurse.id).where(Nurse.user_id == actor.user_id))
@@ -58,11 +60,6 @@ def order_view(order: Order, actor: Actor, *, session: Session) -> dict[str, Any
 def order_views(orders: Sequence[Order], actor: Actor, *,
                 session: Session) -> list[dict[str, Any]]:
     """Responses for several orders, loading the related rows in a few queries."""
-    from homecare.accounts.models import User
-    from homecare.catalogue.models import ServiceItem
-    from homecare.nurses.models import Nurse
-    from homecare.patients.models import Address, CareRecipient
-
     if not orders:
         return []
     recipients = _by_id(session, CareRecipient, {o.patient_id for o in orders})

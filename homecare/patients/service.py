@@ -14,6 +14,7 @@ from homecare.accounts.models import Organization
 from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from homecare.geo import Point, geodesic_km
 from homecare.orders.models import Order
@@ -217,6 +218,7 @@ def record_recipient_reads(session: Session, *, actor: Actor, patient_ids: list[
                detail={"part": part, **(detail or {})})
 
 
+@atomic
 def create_recipient(*, session: Session, actor: Actor, data: dict[str, Any], now: datetime,
                      config: Config) -> dict[str, Any]:
     """Register a care recipient for the calling patient account, with consent.
@@ -248,6 +250,7 @@ def create_recipient(*, session: Session, actor: Actor, data: dict[str, Any], no
     return _view(recipient, [], actor=actor, now=now, config=config)
 
 
+@atomic
 def list_recipients(*, session: Session, actor: Actor, now: datetime, config: Config,
                     page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
     """One page of the recipients the caller may see, and the total count.
@@ -271,6 +274,7 @@ def list_recipients(*, session: Session, actor: Actor, now: datetime, config: Co
     return views, total
 
 
+@atomic
 def read_recipient(*, session: Session, actor: Actor, patient_id: int, now: datetime,
                    config: Config) -> dict[str, Any]:
     """One recipient's record with addresses, masked for staff; staff reads are audited.
@@ -287,6 +291,7 @@ def read_recipient(*, session: Session, actor: Actor, patient_id: int, now: date
     return view
 
 
+@atomic
 def update_recipient(*, session: Session, actor: Actor, patient_id: int,
                      changes: dict[str, Any], now: datetime, config: Config
                      ) -> dict[str, Any]:
@@ -331,6 +336,7 @@ def update_recipient(*, session: Session, actor: Actor, patient_id: int,
     return view
 
 
+@atomic
 def add_address(*, session: Session, actor: Actor, patient_id: int, data: dict[str, Any],
                 now: datetime) -> Address:
     """Add a place where the recipient is visited (the owner), given in WGS-84.
@@ -356,6 +362,7 @@ def add_address(*, session: Session, actor: Actor, patient_id: int, data: dict[s
     return address
 
 
+@atomic
 def list_addresses(*, session: Session, actor: Actor, patient_id: int, now: datetime
                    ) -> list[Address]:
     """The recipient's addresses (owner, serving supervisor, admin); staff reads are audited.

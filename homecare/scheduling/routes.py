@@ -5,8 +5,10 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
+from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, current_config, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.scheduling import schemas, service
 
 blp = Blueprint("scheduling", __name__, description="Day planning and nurse schedules")

@@ -22,6 +22,7 @@ from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.errors import NotFound, ValidationProblem
 from homecare.geo import travel_model
 from homecare.notifications.service import notify
@@ -32,6 +33,7 @@ from homecare.nurses.service import my_nurse
 from homecare.orders.models import Order
 from homecare.orders.states import DAY_LOAD, SEEKING_NURSE, transition
 from homecare.patients.models import Address, CareRecipient
+from homecare.patients.service import record_recipient_reads
 from homecare.scheduling import planner
 from homecare.scheduling.day import Day, DayTravel, OrderSnapshot, load_day
 from homecare.scheduling.models import DayPlan
@@ -174,6 +176,7 @@ def get_day_plan(*, session: Session, actor: Actor, day: date,
     return plan_view(day_plan)
 
 
+@atomic
 def nurse_schedule(*, session: Session, actor: Actor, now: datetime, config: Config,
                    day: date | None = None) -> dict[str, Any]:
     """The calling nurse's visits of ``day`` (default: today, local) in route order.
@@ -186,8 +189,6 @@ def nurse_schedule(*, session: Session, actor: Actor, now: datetime, config: Con
 
     :raises NurseNotFound: (404) the caller has no nurse profile yet.
     """
-    from homecare.patients.service import record_recipient_reads
-
     nurse = my_nurse(session=session, actor=actor)
     day = day or local_day(now, config.timezone)
     rows = session.execute(

@@ -7,7 +7,7 @@ import jwt
 import pytest
 
 from conftest import assert_problem
-from homecare.extensions import db
+from homecare.db import db
 from tests.factories import PASSWORD, UserFactory, auth
 
 API = "/api/v1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from conftest import assert_problem
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from tests.factories import CareRecordFactory, UserFactory, auth
 
 API = "/api/v1"

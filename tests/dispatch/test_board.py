@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from conftest import assert_problem
 from homecare.alerts.models import ALERT_KINDS
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.nurseday.model import local_day
 from homecare.orders.states import STATUSES
 from tests.dispatch.conftest import API

@@ -17,9 +17,10 @@ from homecare.accounts.models import Organization, User
 from homecare.alerts.models import Alert
 from homecare.audit.models import AuditEntry
 from homecare.catalogue.models import ServiceItem
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.dispatch.models import Offer
 from homecare.dispatch.service import expire_offers
-from homecare.extensions import db, utcnow
 from homecare.notifications.models import Notification
 from homecare.nurses.models import Nurse, Shift
 from homecare.orders.models import Order, OrderEvent

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from homecare.clock import utcnow
 from homecare.dispatch.matching import list_candidates
 from homecare.dispatch.nearby import load_job, nearby_nurses
 from homecare.dispatch.spatial import sync_spatial_index
-from homecare.extensions import utcnow
 from homecare.nurses.models import Nurse
 from homecare.patients.models import Address
 from tests.factories import ShiftFactory

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.family_beds import service
 from tests.factories import (  # noqa: F401  (actor_of is re-exported to test modules)
     AddressFactory,

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from conftest import assert_problem
 from homecare.auth import Actor
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.family_beds import service
 from homecare.orders.models import Order
 from homecare.orders.states import transition

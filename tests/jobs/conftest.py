@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from conftest import TEST_PG_URL, _pg_schema_url
 from homecare import create_app
-from homecare.extensions import db
+from homecare.db import db
 from homecare.migrations import upgrade
 
 

@@ -76,7 +76,7 @@ def test_generate_family_bed_visits_leaves_closed_episodes_alone(app, session, o
 def test_generate_family_bed_visits_two_runs_at_once_create_each_visit_once(scratch_app):
     """Two schedulers' runs racing (committed data, real connections): the row lock and
     the slot key leave one order per slot."""
-    from homecare.extensions import db
+    from homecare.db import db
     from tests.factories import OrganizationFactory
 
     config = scratch_app.config["HOMECARE"]

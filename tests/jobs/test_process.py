@@ -23,7 +23,8 @@ from homecare import create_app
 from homecare.accounts.models import Organization
 from homecare.alerts.models import Alert
 from homecare.audit.models import AuditEntry
-from homecare.extensions import db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.notifications.models import Notification
 from homecare.ops.models import SchedulerHeartbeat
 from homecare.orders.models import OrderEvent

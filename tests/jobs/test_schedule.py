@@ -10,7 +10,7 @@ import pytest
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from jobs.leader import Process
 from jobs.schedule import JOBS, add_jobs, first_run
 from tests.jobs.conftest import HeldLock

@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 from conftest import assert_problem
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from tests.factories import NotificationFactory, auth
 
 API = "/api/v1"

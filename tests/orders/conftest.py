@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from tests.factories import (  # noqa: F401  (actor_of is re-exported to test modules)
     AddressFactory,
     CareRecipientFactory,

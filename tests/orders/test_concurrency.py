@@ -13,8 +13,9 @@ from homecare.accounts.models import Organization, User
 from homecare.alerts.models import Alert
 from homecare.audit.models import AuditEntry
 from homecare.catalogue.models import ServiceItem
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.dispatch.models import Offer
-from homecare.extensions import db, utcnow
 from homecare.notifications.models import Notification
 from homecare.orders.models import IdempotencyKey, Order, OrderEvent
 from homecare.orders.states import InvalidTransition, transition
@@ -125,7 +126,7 @@ def test_book_same_key_while_first_is_booking_is_409(committed, monkeypatch):
         second_answered.wait(GUARD_SECONDS)
         return []
 
-    monkeypatch.setattr("homecare.dispatch.service.start_dispatch",
+    monkeypatch.setattr("homecare.orders.service.start_dispatch",
                         dispatch_waiting_for_the_duplicate)
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(_post, app, f"{API}/orders", committed["body"], headers)

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from homecare.clock import utcnow
 from homecare.errors import Problem
-from homecare.extensions import utcnow
 from homecare.orders.models import Order, OrderEvent, Review
 from homecare.orders.states import HOLDS_NURSE, STATUSES, TRANSITIONS, transition
 from tests.factories import AddressFactory, CareRecipientFactory, auth

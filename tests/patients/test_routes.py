@@ -8,7 +8,7 @@ from geopy.distance import geodesic
 
 from conftest import assert_problem
 from homecare.audit.models import AuditEntry
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.patients.identity import make_id_number
 from tests.factories import OrganizationFactory, UserFactory, auth, booked_order
 from tests.patients.conftest import JINING, recipient_body

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 
 from homecare.audit.models import AuditEntry
 from homecare.auth import Actor
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.geo import Point
 from homecare.patients import identity, service
 from homecare.patients.schemas import RecipientCreateSchema

@@ -12,7 +12,7 @@ from homecare.accounts.models import Organization, User
 from homecare.audit.models import AuditEntry
 from homecare.auth import Actor
 from homecare.catalogue.models import ServiceItem
-from homecare.extensions import db
+from homecare.db import db
 from homecare.notifications.models import Notification
 from homecare.nurses.models import Nurse, Shift
 from homecare.orders.models import Order, OrderEvent

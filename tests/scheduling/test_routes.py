@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from conftest import assert_problem
 from homecare.accounts.models import User
-from homecare.extensions import db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.scheduling.models import DayPlan
 from tests.factories import ServiceItemFactory, UserFactory, auth
 from tests.scheduling.conftest import ZONE, place

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from homecare.accounts.models import User
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.geo import Point
 from homecare.patients.models import Address
 from tests.factories import (

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from conftest import assert_problem
 from homecare.alerts.models import Alert
 from homecare.audit.models import AuditEntry
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.geo import wgs84_to_gcj02
 from homecare.orders.models import Order
 from tests.factories import CareRecordFactory, UserFactory, auth
