@@ -9,8 +9,7 @@ import pytest
 from conftest import assert_problem
 from homecare.clock import utcnow
 from tests.factories import AlertFactory, UserFactory, auth
-
-API = "/api/v1"
+from tests.helpers import API
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from datetime import timedelta
 from conftest import assert_problem
 from homecare.clock import utcnow
 from tests.factories import CareRecordFactory, UserFactory, auth
-
-API = "/api/v1"
+from tests.helpers import API
 
 
 def test_order_audit_lists_the_trail_oldest_first(client, session, visit, nurse, nurse_user,

@@ -26,8 +26,6 @@ from tests.factories import (  # noqa: F401  (actor_of is re-exported to test mo
     booked_order,
 )
 
-API = "/api/v1"
-
 
 @pytest.fixture
 def item(session):

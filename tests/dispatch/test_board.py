@@ -12,8 +12,8 @@ from homecare.alerts.models import ALERT_KINDS
 from homecare.clock import utcnow
 from homecare.nurseday.model import local_day
 from homecare.orders.states import STATUSES
-from tests.dispatch.conftest import API
 from tests.factories import AlertFactory, ShiftFactory, auth, booked_order
+from tests.helpers import API
 
 
 def _board(client, user, day=None, **query):

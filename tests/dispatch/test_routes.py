@@ -13,8 +13,8 @@ from homecare.clock import utcnow
 from homecare.dispatch.models import Offer
 from homecare.orders.models import Order
 from homecare.patients.models import Address, CareRecipient
-from tests.dispatch.conftest import API
 from tests.factories import ServiceItemFactory, ShiftFactory, UserFactory, auth
+from tests.helpers import API
 
 
 def _candidates(client, user, order, **query):

@@ -10,9 +10,8 @@ from conftest import assert_problem
 from homecare.clock import utcnow
 from homecare.nurses.models import LocationPing, Nurse, Shift
 from tests.factories import NurseFactory, ShiftFactory, UserFactory, auth, booked_order
+from tests.helpers import API
 from tests.nurses.conftest import nurse_body
-
-API = "/api/v1"
 
 
 def iso(dt):

@@ -9,7 +9,6 @@ data only flushed by the factories.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,9 +21,7 @@ from tests.factories import (  # noqa: F401  (actor_of is re-exported to test mo
     UserFactory,
     actor_of,
 )
-
-API = "/api/v1"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from tests.helpers import SHANGHAI
 
 
 def local_window(days: int = 1, hour: int = 10, minutes: int = 120,

@@ -13,7 +13,7 @@ from homecare.audit.models import AuditEntry
 from homecare.clock import utcnow
 from homecare.schemas import mask_phone
 from tests.factories import NurseFactory, UserFactory, auth, booked_order
-from tests.orders.conftest import API
+from tests.helpers import API
 
 
 def _ids(response) -> list[int]:

@@ -22,7 +22,8 @@ from tests.factories import (
     auth,
     unassess,
 )
-from tests.orders.conftest import API, local_window
+from tests.helpers import API
+from tests.orders.conftest import local_window
 
 
 def _orders(session, org) -> list[Order]:

@@ -21,7 +21,8 @@ from homecare.orders.states import (
 )
 from homecare.patients.models import Assessment
 from tests.factories import UserFactory, unassess
-from tests.orders.conftest import SHANGHAI, actor_of
+from tests.helpers import SHANGHAI
+from tests.orders.conftest import actor_of
 
 # A fixed clock: Tuesday 2030-05-07 09:00 in Shanghai.
 NOW = datetime(2030, 5, 7, 1, 0, tzinfo=UTC)
