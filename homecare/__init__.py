@@ -25,7 +25,6 @@ def _blueprints() -> tuple:
     # in every route (the jobs process and the CLI import homecare too).
     from homecare.accounts.routes import blp as accounts
     from homecare.alerts.routes import blp as alerts
-    from homecare.audit.routes import blp as audit
     from homecare.catalogue.routes import blp as catalogue
     from homecare.dispatch.routes import blp as dispatch
     from homecare.family_beds.routes import blp as family_beds
@@ -33,11 +32,11 @@ def _blueprints() -> tuple:
     from homecare.nurses.routes import blp as nurses
     from homecare.orders.routes import blp as orders
     from homecare.patients.routes import blp as patients
-    from homecare.scheduling.routes import blp as scheduling
-    from homecare.visits.routes import blp as visits
 
-    return (accounts, patients, catalogue, nurses, orders, dispatch, scheduling, visits,
-            alerts, notifications, audit, family_beds)
+    # One blueprint per resource: the first part of a URL names the file
+    # (/orders/... in orders/routes.py, /dispatch/... and /offers in dispatch/routes.py).
+    return (accounts, patients, catalogue, nurses, orders, dispatch, alerts, notifications,
+            family_beds)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:

@@ -85,8 +85,7 @@ class OrganizationById(MethodView):
     @blp.problems(404)
     def get(self, organization_id):
         """One organization (staff see only their own)"""
-        return service.get_organization(session=db.session, actor=current_actor(),
-                                        organization_id=organization_id)
+        return service.access_organization(db.session, current_actor(), organization_id)
 
 
 @blp.route("/users")
@@ -107,7 +106,7 @@ class UserById(MethodView):
     @blp.problems(404)
     def get(self, user_id):
         """One staff account of the caller's organization"""
-        return service.get_user(session=db.session, actor=current_actor(), user_id=user_id)
+        return service.access_user(db.session, current_actor(), user_id)
 
     @blp.auth("admin", "supervisor")
     @blp.arguments(schemas.UserUpdateSchema)

@@ -191,7 +191,7 @@ def refresh(*, session: Session, refresh_token: str) -> User:
     return load_active_user(int(claims["sub"]))
 
 
-def get_user(*, session: Session, actor: Actor, user_id: int) -> User:
+def access_user(session: Session, actor: Actor, user_id: int) -> User:
     """A user the caller may see (herself, or staff of her organization)."""
     user = session.get(User, user_id)
     if user is None or (user.id != actor.user_id and (
@@ -213,7 +213,7 @@ def create_organization(*, session: Session, name: str, center: dict, radius_km:
     return org
 
 
-def get_organization(*, session: Session, actor: Actor, organization_id: int) -> Organization:
+def access_organization(session: Session, actor: Actor, organization_id: int) -> Organization:
     org = session.get(Organization, organization_id)
     if org is None:
         raise OrganizationNotFound(organization_id=organization_id)
@@ -250,7 +250,7 @@ def update_user(*, session: Session, actor: Actor, user_id: int, changes: dict) 
 
     Deactivation takes effect at once: every token of the user stops working.
     """
-    user = get_user(session=session, actor=actor, user_id=user_id)
+    user = access_user(session, actor, user_id)
     if actor.role not in ("admin", "supervisor"):
         raise Forbidden("only an admin or supervisor changes accounts")
     if "name" in changes:

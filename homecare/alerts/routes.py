@@ -35,7 +35,7 @@ class AlertById(MethodView):
     @blp.problems(404)
     def get(self, alert_id):
         """One alert"""
-        return service.get_alert(session=db.session, actor=current_actor(), alert_id=alert_id)
+        return service.access_alert(db.session, current_actor(), alert_id)
 
 
 @blp.route("/alerts/<int:alert_id>/ack")

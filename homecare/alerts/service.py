@@ -211,7 +211,7 @@ def list_alerts(*, session: Session, actor: Actor, config: Config, kind: str | N
     return stmt.order_by(Alert.raised_at.desc(), Alert.id.desc())
 
 
-def get_alert(*, session: Session, actor: Actor, alert_id: int) -> Alert:
+def access_alert(session: Session, actor: Actor, alert_id: int) -> Alert:
     """One alert of the caller's organization.
 
     :raises AlertNotFound: (404) no such alert, or another organization's.
@@ -252,7 +252,7 @@ def acknowledge_alert(*, session: Session, actor: Actor, alert_id: int,
     :raises AlertAlreadyAcknowledged: (409) someone acknowledged it first.
     :raises AlertAlreadyResolved: (409) it is resolved already.
     """
-    alert = get_alert(session=session, actor=actor, alert_id=alert_id)
+    alert = access_alert(session, actor, alert_id)
     if not _change(session, alert, from_statuses=("open",),
                    values={"status": "acknowledged", "acked_by": actor.user_id,
                            "acked_at": now}):
@@ -275,7 +275,7 @@ def resolve_alert(*, session: Session, actor: Actor, alert_id: int, now: datetim
     :raises AlertNotFound: (404) no such alert in the caller's organization.
     :raises AlertAlreadyResolved: (409) it is resolved already.
     """
-    alert = get_alert(session=session, actor=actor, alert_id=alert_id)
+    alert = access_alert(session, actor, alert_id)
     values: dict[str, Any] = {"status": "resolved", "resolved_by": actor.user_id,
                               "resolved_at": now,
                               "acked_by": sa.func.coalesce(Alert.acked_by, actor.user_id),

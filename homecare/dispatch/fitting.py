@@ -3,13 +3,13 @@ insertion check, batched."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from homecare.geo import Point, TravelModel
-from homecare.nurseday.model import Leg, Start
+from homecare.nurseday.model import Start
 from homecare.scheduling import planner
 from homecare.scheduling.insertion import best_insertion
 
@@ -33,23 +33,6 @@ class Fit(NamedTuple):
     leg_m: int
     leg_s: int
     start_from: str
-
-
-def leg_times(legs: Iterable[Leg], travel: TravelModel) -> dict[Leg, int]:
-    """Travel seconds for each leg, from a few travel-model calls (not one per nurse)."""
-    todo = list(dict.fromkeys(legs))
-    out: dict[Leg, int] = {}
-    for k in range(0, len(todo), _BATCH_POINTS // 2):
-        chunk = todo[k:k + _BATCH_POINTS // 2]
-        index: dict[Point, int] = {}
-        for a, b in chunk:
-            index.setdefault(a, len(index))
-            index.setdefault(b, len(index))
-        _dist, dur = travel.matrices(list(index))
-        dur = np.asarray(dur, dtype=np.int64)
-        for a, b in chunk:
-            out[(a, b)] = int(dur[index[a], index[b]])
-    return out
 
 
 class Job(NamedTuple):

@@ -275,7 +275,7 @@ def _days(session: Session, standing: list[tuple[Any, float]], job: Job, now: da
             leg = day_model.heading(*places[row.id], stretch, held.get(row.id, []), now_s)
             if leg is not None:
                 pending.append(leg)
-    ahead = fitting.leg_times(pending, travel)
+    ahead = day_model.leg_times(pending, travel)
     days = []
     for row, km in standing:
         mine = held.get(row.id, [])

@@ -77,7 +77,7 @@ def list_offers(*, session: Session, actor: Actor, now: datetime) -> list[dict[s
     return [dict(row._mapping) for row in rows]
 
 
-def _my_offer(session: Session, actor: Actor, offer_id: int) -> Offer:
+def access_offer(session: Session, actor: Actor, offer_id: int) -> Offer:
     nurse_id = _my_nurse_id(session, actor)
     offer = session.get(Offer, offer_id)
     # Someone else's offer looks missing: offer ids must not reveal other nurses' work.
@@ -116,7 +116,7 @@ def accept_offer(*, session: Session, actor: Actor, offer_id: int, now: datetime
     :raises SlotTaken: (409) her day filled up meanwhile (overlap or daily cap).
     :raises NurseNoLongerEligible: (409) she no longer meets another rule (``rule``).
     """
-    offer = _my_offer(session, actor, offer_id)
+    offer = access_offer(session, actor, offer_id)
     order = session.get(Order, offer.order_id, populate_existing=True, with_for_update=True)
     lock_nurse(session, offer.nurse_id)
     session.refresh(offer)
@@ -163,7 +163,7 @@ def decline_offer(*, session: Session, actor: Actor, offer_id: int, reason: str,
     :raises OfferTaken: (409) the visit went to someone else or was cancelled.
     :raises OfferNotOpen: (409) she already answered it.
     """
-    offer = _my_offer(session, actor, offer_id)
+    offer = access_offer(session, actor, offer_id)
     order = session.get(Order, offer.order_id, populate_existing=True, with_for_update=True)
     done = session.execute(
         sa.update(Offer).where(Offer.id == offer.id, Offer.status == "open",

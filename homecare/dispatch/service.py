@@ -21,7 +21,7 @@ from homecare.errors import Conflict, NotFound, Problem, ValidationProblem
 from homecare.notifications.service import notify
 from homecare.nurseday.load import lock_nurses
 from homecare.nurses.models import Nurse
-from homecare.orders.errors import OrderNotFound
+from homecare.orders.access import access_order
 from homecare.orders.models import Order
 from homecare.orders.states import (
     HOLDS_NURSE,
@@ -106,17 +106,7 @@ def withdraw_open_offers(*, session: Session, order_id: int, now: datetime,
 # ---------------------------------------------------------------- supervisor
 
 
-def _order_for_staff(session: Session, actor: Actor, order_id: int, *,
-                     lock: bool = False) -> Order:
-    order = session.get(Order, order_id, populate_existing=True,
-                        with_for_update=True if lock else None)
-    if order is None:
-        raise OrderNotFound(order_id=order_id)
-    ensure_visible(actor, order.organization_id, OrderNotFound, order_id=order_id)
-    return order
-
-
-def _nurse_for_staff(session: Session, actor: Actor, nurse_id: int) -> Nurse:
+def access_staff_nurse(session: Session, actor: Actor, nurse_id: int) -> Nurse:
     nurse = session.get(Nurse, nurse_id)
     if nurse is None:
         raise NurseNotFound(nurse_id=nurse_id)
@@ -133,12 +123,12 @@ def find_candidates(*, session: Session, actor: Actor, order_id: int, now: datet
     :raises NurseNotFound: (404) the nurse to explain is not of the caller's organization.
     :raises OrderNotDispatchable: (409) the order is finished (completed, cancelled, ...).
     """
-    order = _order_for_staff(session, actor, order_id)
+    order = access_order(session, actor, order_id)
     if not may("list_candidates", order.status):
         raise OrderNotDispatchable(f"an order that is {order.status} has no candidates",
                                    order_id=order.id, current_status=order.status)
     if explain_nurse_id is not None:
-        _nurse_for_staff(session, actor, explain_nurse_id)
+        access_staff_nurse(session, actor, explain_nurse_id)
     return list_candidates(session=session, order=order, now=now, config=config,
                            explain_nurse_id=explain_nurse_id)
 
@@ -178,8 +168,8 @@ def assign_nurse(*, session: Session, actor: Actor, order_id: int, nurse_id: int
     :raises AlreadyAssigned: (409) the order is assigned to this nurse already.
     :raises NurseNotEligible: (422) she breaks a hard filter; ``rule`` names it.
     """
-    order = _order_for_staff(session, actor, order_id, lock=True)
-    _nurse_for_staff(session, actor, nurse_id)
+    order = access_order(session, actor, order_id, lock=True)
+    access_staff_nurse(session, actor, nurse_id)
     if not allowed(order.status, "assigned", actor.role):
         raise InvalidTransition(f"an order that is {order.status} cannot be assigned",
                                 order_id=order.id, current_status=order.status)

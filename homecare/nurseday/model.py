@@ -18,7 +18,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from homecare.geo import Point
+import numpy as np
+
+from homecare.geo import Point, TravelModel
 from homecare.orders.states import UNDER_WAY
 from homecare.scheduling import planner
 
@@ -231,6 +233,28 @@ def start_of(home: Point, ping: Point | None, stretch: Stretch, held: Sequence[H
         if done is not None:
             return Start(done.stop.place, depart, "previous_visit")
     return Start(home, depart, "home")
+
+
+# Legs per travel-model call: 20 distinct places, the cheapest per place (see
+# dispatch.fitting._BATCH_POINTS).
+_LEGS_PER_CALL = 10
+
+
+def leg_times(legs: Iterable[Leg], travel: TravelModel) -> dict[Leg, int]:
+    """Travel seconds for each leg, from a few travel-model calls (not one per nurse)."""
+    todo = list(dict.fromkeys(legs))
+    out: dict[Leg, int] = {}
+    for k in range(0, len(todo), _LEGS_PER_CALL):
+        chunk = todo[k:k + _LEGS_PER_CALL]
+        index: dict[Point, int] = {}
+        for a, b in chunk:
+            index.setdefault(a, len(index))
+            index.setdefault(b, len(index))
+        _dist, dur = travel.matrices(list(index))
+        dur = np.asarray(dur, dtype=np.int64)
+        for a, b in chunk:
+            out[(a, b)] = int(dur[index[a], index[b]])
+    return out
 
 
 def route_of(stretch: Stretch, held: Sequence[Held], depart: int) -> list[planner.Visit]:

@@ -102,7 +102,7 @@ def my_nurse(*, session: Session, actor: Actor) -> Nurse:
     return nurse
 
 
-def _visible_nurse(session: Session, actor: Actor, nurse_id: int) -> Nurse:
+def access_nurse(session: Session, actor: Actor, nurse_id: int) -> Nurse:
     nurse = session.get(Nurse, nurse_id)
     visible = nurse is not None and (
         (actor.role == "supervisor" and nurse.organization_id == actor.organization_id)
@@ -202,7 +202,7 @@ def read_nurse(*, session: Session, actor: Actor, nurse_id: int | None, now: dat
     :raises NurseNotFound: missing, another organization's, or another nurse's.
     """
     nurse = (my_nurse(session=session, actor=actor) if nurse_id is None
-             else _visible_nurse(session, actor, nurse_id))
+             else access_nurse(session, actor, nurse_id))
     return _views(session, [nurse], now=now, config=config)[0]
 
 
@@ -216,7 +216,7 @@ def update_nurse(*, session: Session, actor: Actor, nurse_id: int, changes: dict
     :raises ServiceRadiusTooLarge: above ``config.max_service_radius_km``.
     :raises NurseNotQualified: the profile would be active below the gate.
     """
-    nurse = _visible_nurse(session, actor, nurse_id)
+    nurse = access_nurse(session, actor, nurse_id)
     if actor.role == "nurse":
         refused = sorted(set(changes) - SELF_FIELDS)
         if refused:
@@ -302,7 +302,7 @@ def list_nurse_shifts(*, session: Session, actor: Actor, nurse_id: int | None, n
     :raises NurseNotFound: missing, another organization's, or another nurse's.
     """
     nurse = (my_nurse(session=session, actor=actor) if nurse_id is None
-             else _visible_nurse(session, actor, nurse_id))
+             else access_nurse(session, actor, nurse_id))
     return availability.list_shifts(session=session, nurse=nurse, start=start, end=end,
                                     now=now)
 

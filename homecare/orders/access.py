@@ -29,13 +29,15 @@ def _visible(session: Session, actor: Actor, order: Order) -> bool:
     return False
 
 
-def access_order(session: Session, actor: Actor, order_id: int) -> Order:
+def access_order(session: Session, actor: Actor, order_id: int, *, lock: bool = False) -> Order:
     """An order the caller may see: her recipient's, assigned to her, or her organization's.
+    ``lock`` takes its row lock until commit.
 
     :raises OrderNotFound: (404) no such order, or the caller may not see it (another
         owner's, a nurse it is not assigned to, another organization's).
     """
-    order = session.get(Order, order_id, populate_existing=True)
+    order = session.get(Order, order_id, populate_existing=True,
+                        with_for_update=True if lock else None)
     if order is None or not _visible(session, actor, order):
         raise OrderNotFound(order_id=order_id)
     return order

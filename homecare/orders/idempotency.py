@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response
 from sqlalchemy.orm import Session
 
 from homecare.db import atomic
@@ -38,12 +37,6 @@ class Replay:
 
     status_code: int
     body: dict[str, Any]
-
-    def as_response(self) -> Response:
-        from flask import json as flask_json
-
-        return Response(flask_json.dumps(self.body), status=self.status_code,
-                        mimetype="application/json", headers={REPLAY_HEADER: "true"})
 
 
 @dataclass(frozen=True)

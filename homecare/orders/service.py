@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +22,6 @@ from homecare.nurses.models import Nurse
 from homecare.orders import idempotency
 from homecare.orders.access import access_order
 from homecare.orders.models import Order, OrderEvent, Review
-from homecare.orders.schemas import OrderSchema
 from homecare.orders.states import NURSE_SEES, InvalidTransition, may, open_order, transition
 from homecare.orders.views import nurse_id_of, order_view, order_views
 from homecare.pagination import Listing
@@ -77,13 +77,16 @@ class AlreadyReviewed(Conflict):
 
 @atomic
 def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
-                idempotency_key: str | None, now: datetime,
-                config: Config) -> dict[str, Any] | idempotency.Replay:
+                idempotency_key: str | None, now: datetime, config: Config,
+                render: Callable[[dict[str, Any]], dict[str, Any]]
+                ) -> dict[str, Any] | idempotency.Replay:
     """Book a visit (``POST /orders``), honouring an Idempotency-Key.
 
     Returns the new order's view, or the stored first response when the key was
-    used with this body before. A failed booking releases the key, so a corrected
-    retry with the same key can succeed; failures are never replayed.
+    used with this body before. ``render`` turns the view into the response body
+    the key keeps (the route's schema: HTTP stays in the route). A failed booking
+    releases the key, so a corrected retry with the same key can succeed; failures
+    are never replayed.
 
     :raises IdempotencyKeyReused: (422) the key was used with another body.
     :raises IdempotencyConflict: (409) the first request with the key is still running.
@@ -99,8 +102,7 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
     try:
         order = _book(session, actor=actor, now=now, config=config, **body)
         view = order_view(order, actor, session=session)
-        idempotency.store_response(session, claim, status_code=201,
-                                   body=OrderSchema().dump(view))
+        idempotency.store_response(session, claim, status_code=201, body=render(view))
         session.commit()
     except Exception:
         try:

@@ -93,7 +93,7 @@ def _visible(actor: Actor) -> sa.Select:
     return stmt.where(sa.false())
 
 
-def get_visible_recipient(*, session: Session, actor: Actor, patient_id: int) -> CareRecipient:
+def access_recipient(session: Session, actor: Actor, patient_id: int) -> CareRecipient:
     """The recipient if the caller may see it: the owner, a supervisor of an organization
     that serves the person, or an admin. No audit entry: for other services' checks.
 
@@ -281,7 +281,7 @@ def read_recipient(*, session: Session, actor: Actor, patient_id: int, now: date
 
     :raises RecipientNotFound: missing, or not the caller's to see.
     """
-    recipient = get_visible_recipient(session=session, actor=actor, patient_id=patient_id)
+    recipient = access_recipient(session, actor, patient_id)
     view = _view(recipient, _addresses_of(session, [recipient.id])[recipient.id], actor=actor,
                  now=now, config=config,
                  assessments=_assessments_of(session, [recipient.id], actor)[recipient.id])
@@ -302,7 +302,7 @@ def update_recipient(*, session: Session, actor: Actor, patient_id: int,
     :raises GuardianConsentRequired: the change leaves a child under 14 without it.
     :raises RecipientAlreadyRegistered: the new identity number is another recipient's.
     """
-    recipient = get_visible_recipient(session=session, actor=actor, patient_id=patient_id)
+    recipient = access_recipient(session, actor, patient_id)
     if actor.role != "patient":
         refused = sorted(set(changes) - SUPERVISOR_FIELDS)
         if refused:
@@ -347,7 +347,7 @@ def add_address(*, session: Session, actor: Actor, patient_id: int, data: dict[s
 
     :raises RecipientNotFound: missing, or not the caller's own recipient.
     """
-    recipient = get_visible_recipient(session=session, actor=actor, patient_id=patient_id)
+    recipient = access_recipient(session, actor, patient_id)
     org = find_serving_organization(session=session, point=Point(data["lat"], data["lng"]))
     address = Address(patient_id=recipient.id, label=data["label"], text=data["text"],
                       district=data.get("district"), lat=data["lat"], lng=data["lng"],
@@ -369,7 +369,7 @@ def list_addresses(*, session: Session, actor: Actor, patient_id: int, now: date
 
     :raises RecipientNotFound: missing, or not the caller's to see.
     """
-    recipient = get_visible_recipient(session=session, actor=actor, patient_id=patient_id)
+    recipient = access_recipient(session, actor, patient_id)
     addresses = _addresses_of(session, [recipient.id])[recipient.id]
     record_recipient_reads(session, actor=actor, patient_ids=[recipient.id],
                            now=now, part="addresses")

@@ -16,8 +16,19 @@ from homecare.accounts.models import User
 from homecare.catalogue.models import TITLES, ServiceItem, title_rank
 from homecare.config import Config
 from homecare.geo import Point, TravelModel, within_radius
+from homecare.nurseday.load import held_visits
 from homecare.nurseday.load import stretches as load_stretches
-from homecare.nurseday.model import Clock, day_span, fresh_ping, secs, split_cap
+from homecare.nurseday.model import (
+    Clock,
+    day_span,
+    fresh_ping,
+    heading,
+    leg_times,
+    secs,
+    secs_up,
+    split_cap,
+    start_of,
+)
 from homecare.nurses.models import Nurse
 from homecare.nurses.service import qualification_problems
 from homecare.orders.models import Order
@@ -95,15 +106,6 @@ class Day:
     fixed: dict[int, tuple[OrderSnapshot, ...]]
 
 
-@dataclass(frozen=True)
-class _Current:
-    """Where a nurse who started her day is, when she is free, and whether she is busy now."""
-
-    place: Point
-    free_at: datetime
-    busy: bool
-
-
 def load_day(session: Session, *, organization_id: int, day: date, now: datetime,
              config: Config, travel: TravelModel, reassign: bool) -> Day:
     """Read the day: qualified nurses with shifts, the orders to plan, the visits under way.
@@ -115,9 +117,8 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
     radius and pins travel as pseudo-skills, so "may serve" stays one rule.
     """
     clock = day_span(day, config.timezone)
-    now_s = clock.seconds_up(now)
     nurses = _qualified_nurses(session, organization_id, config)
-    spans = _shift_spans(session, [n.id for n, _name in nurses], clock, config)
+    starts = _vehicle_starts(session, [n for n, _name in nurses], clock, now, config, travel)
     rows = _order_rows(session, organization_id, day)
 
     fixed_rows: dict[int, list[Any]] = {}
@@ -133,8 +134,7 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
     available: dict[int, NurseDay] = {}
     stretches: dict[int, list[tuple[int, int, Point]]] = {}
     for nurse, name in nurses:
-        current = _current(nurse, fixed_rows.get(nurse.id, []), now, config, travel)
-        mine = _stretches(nurse, spans.get(nurse.id, []), current, now_s, clock)
+        mine = starts.get(nurse.id, [])
         if mine:
             stretches[nurse.id] = mine
             available[nurse.id] = NurseDay(nurse.id, name)
@@ -200,13 +200,38 @@ def _qualified_nurses(session: Session, organization_id: int,
             if not qualification_problems(nurse, config)]
 
 
-def _shift_spans(session: Session, nurse_ids: Sequence[int], clock: Clock,
-                 config: Config) -> dict[int, list[tuple[int, int]]]:
-    """Per nurse, the stretches of her shifts touching the day (``nurseday``), in the
-    planner's seconds since local midnight."""
+def _vehicle_starts(session: Session, nurses: Sequence[Nurse], clock: Clock, now: datetime,
+                    config: Config, travel: TravelModel) -> dict[int, list[tuple[int, int, Point]]]:
+    """Per nurse, her remaining stretches of shift as planner vehicles: (start, end, start
+    place) in seconds since local midnight, none before ``now``.
+
+    Her day as dispatch sees it (``nurseday``): a stretch starts once she is free
+    of the visit she is on in it, else (if it has begun) from her fresh ping or
+    her last visit done in it, else from home; a stretch that is over, or that
+    the visit she is on outlasts, holds no vehicle.
+    """
+    ids = [n.id for n in nurses]
+    shifts = load_stretches(session, ids, clock.day, config)
+    held = held_visits(session, ids, clock.day, shifts, config)
+    now_s = secs_up(now)
+    fresh = timedelta(minutes=config.dispatch_ping_max_age_minutes)
+    places = {n.id: (Point(n.home_lat, n.home_lng),
+                     fresh_ping(n.last_lat, n.last_lng, n.last_ping_at, now, fresh))
+              for n in nurses}
+    ahead = leg_times([leg for n in nurses for s in shifts.get(n.id, []) if s[1] > now_s
+                       if (leg := heading(*places[n.id], s, held.get(n.id, []), now_s))],
+                      travel)
     midnight = secs(clock.midnight)
-    return {nurse_id: [(s - midnight, e - midnight) for s, e in mine]
-            for nurse_id, mine in load_stretches(session, nurse_ids, clock.day, config).items()}
+    out: dict[int, list[tuple[int, int, Point]]] = {}
+    for n in nurses:
+        for stretch in shifts.get(n.id, []):
+            if stretch[1] <= now_s:
+                continue
+            start = start_of(*places[n.id], stretch, held.get(n.id, []), now_s, ahead)
+            if start.depart < stretch[1]:
+                out.setdefault(n.id, []).append(
+                    (start.depart - midnight, stretch[1] - midnight, start.place))
+    return out
 
 
 def _order_rows(session: Session, organization_id: int, day: date) -> list[Any]:
@@ -229,64 +254,6 @@ def _snapshot(row: Any) -> OrderSnapshot:
                          service_code=row.service_code, window_start=row.window_start,
                          window_end=row.window_end, planned_arrival=row.planned_arrival,
                          route_position=row.route_position)
-
-
-def _current(nurse: Nurse, held: list[Any], now: datetime, config: Config,
-             travel: TravelModel) -> _Current | None:
-    """Her position and when she is free, if she has started her day; else None."""
-    if not held:
-        return None
-    in_service = [r for r in held if r.status == "in_service"]
-    if in_service:
-        r = in_service[-1]
-        ends = (r.checked_in_at or now) + timedelta(minutes=r.duration_min)
-        return _Current(Point(r.lat, r.lng), max(now, ends), busy=True)
-    here = _last_known_place(nurse, held, now, config)
-    en_route = [r for r in held if r.status == "en_route"]
-    if en_route:
-        r = en_route[-1]
-        place = Point(r.lat, r.lng)
-        # From the travel matrix, as every other leg here and dispatch's
-        # (fitting.leg_times) are, so both count the same seconds.
-        _dist, dur = travel.matrices([here, place])
-        arrives = now + timedelta(seconds=int(dur[0][1]))
-        begins = max(arrives, r.window_start)
-        return _Current(place, begins + timedelta(minutes=r.duration_min), busy=True)
-    return _Current(here, now, busy=False)
-
-
-def _last_known_place(nurse: Nurse, held: list[Any], now: datetime, config: Config) -> Point:
-    ping = fresh_ping(nurse.last_lat, nurse.last_lng, nurse.last_ping_at, now,
-                      timedelta(minutes=config.dispatch_ping_max_age_minutes))
-    if ping is not None:
-        return ping
-    done = [r for r in held if r.status == "completed"]
-    if done:
-        last = max(done, key=lambda r: (r.checked_out_at or r.window_start, r.id))
-        return Point(last.lat, last.lng)
-    return Point(nurse.home_lat, nurse.home_lng)
-
-
-def _stretches(nurse: Nurse, spans: list[tuple[int, int]], current: _Current | None,
-               now_s: int, clock: Clock) -> list[tuple[int, int, Point]]:
-    """Her remaining stretches of shift as (start, end, start place), none before now.
-
-    Only the first remaining stretch starts from where she is, and only if it
-    has begun or she is busy with a visit: between stretches she goes home.
-    """
-    home = Point(nurse.home_lat, nurse.home_lng)
-    out = []
-    first = True
-    for s, e in spans:
-        if e <= now_s:
-            continue
-        begin, place = max(s, now_s), home
-        if first and current is not None and (current.busy or s <= now_s):
-            begin, place = max(begin, clock.seconds_up(current.free_at)), current.place
-        first = False
-        if begin < e:
-            out.append((begin, e, place))
-    return out
 
 
 def _skills(nurse: Nurse, near_order_ids: Sequence[int]) -> frozenset[str]:

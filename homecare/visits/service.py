@@ -52,7 +52,7 @@ def _check_not_too_early(order: Order, now: datetime, config: Config) -> None:
 
 
 
-def _assigned_order(session: Session, actor: Actor, order_id: int) -> Order:
+def access_assigned_order(session: Session, actor: Actor, order_id: int) -> Order:
     """The order, if the caller is the nurse it is assigned to; else it looks missing."""
     order = access_order(session, actor, order_id)
     if actor.role != "nurse":
@@ -71,7 +71,7 @@ def depart(*, session: Session, actor: Actor, order_id: int, now: datetime,
     :raises TooEarlyToDepart: (409) the window opens more than
         ``config.depart_lead_minutes`` from now.
     """
-    order = _assigned_order(session, actor, order_id)
+    order = access_assigned_order(session, actor, order_id)
     if order.status == "assigned":
         _check_not_too_early(order, now, config)
     transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
@@ -96,7 +96,7 @@ def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: 
     :raises InvalidTransition: (409) the order is not ``assigned`` or ``en_route``.
     :raises TooEarlyToDepart: (409) still ``assigned`` and its window too far ahead.
     """
-    order = _assigned_order(session, actor, order_id)
+    order = access_assigned_order(session, actor, order_id)
     if order.status == "assigned":
         _check_not_too_early(order, now, config)
         transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
@@ -136,7 +136,7 @@ def check_out(*, session: Session, actor: Actor, order_id: int, lat: float, lng:
     :raises OrderNotFound: (404) no such order, or not assigned to the caller.
     :raises InvalidTransition: (409) the order is not ``in_service``.
     """
-    order = _assigned_order(session, actor, order_id)
+    order = access_assigned_order(session, actor, order_id)
     transition(session, order, "completed", actor=actor, now=now, checked_out_at=now,
                check_out_lat=lat, check_out_lng=lng)
     listed = set(session.scalar(sa.select(ServiceItem.procedures)
@@ -221,7 +221,7 @@ def raise_sos(*, session: Session, actor: Actor, order_id: int, now: datetime,
 
     :raises OrderNotFound: (404) no such order, or the caller never held it.
     """
-    order, nurse_id = _held_order(session, actor, order_id)
+    order, nurse_id = access_held_order(session, actor, order_id)
     if lat is None or lng is None:
         lat, lng = _last_position(session, nurse_id)
     detail = "one-key alarm" + (f": {note}" if note else "")
@@ -257,7 +257,7 @@ def raise_sos(*, session: Session, actor: Actor, order_id: int, now: datetime,
 _DETAIL_MAX = Alert.__table__.c.detail.type.length
 
 
-def _held_order(session: Session, actor: Actor, order_id: int) -> tuple[Order, int]:
+def access_held_order(session: Session, actor: Actor, order_id: int) -> tuple[Order, int]:
     """The order and the caller's nurse id, if she holds or has ever held the order."""
     # Not access_order: an order cancelled or reassigned meanwhile is no longer
     # hers to read, but her alarm on it must be stored all the same.

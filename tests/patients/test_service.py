@@ -193,8 +193,7 @@ def test_recipient_with_unreadable_ciphertext_shows_no_number(session, config, s
 def test_nurse_sees_no_recipients_here(session, config, org, recipient, home_in_org):
     nurse = UserFactory(role="nurse", organization_id=org.id)
     with pytest.raises(service.RecipientNotFound):
-        service.get_visible_recipient(session=session, actor=_actor(nurse),
-                                      patient_id=recipient.id)
+        service.access_recipient(session, _actor(nurse), recipient.id)
 
 
 def test_update_with_refused_field_changes_nothing(session, config, supervisor, recipient,
