@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import flask
+
 
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
@@ -15,7 +17,13 @@ _source: Callable[[], datetime] = _wall_clock
 
 
 def utcnow() -> datetime:
-    """Now, timezone-aware in UTC: the wall clock, unless a test pinned it (``pinned``)."""
+    """Now, timezone-aware in UTC: the app's clock when it was given one
+    (``HOMECARE_CLOCK``: a live server in a browser test runs at a pinned instant),
+    else the wall clock, unless a test pinned it (``pinned``)."""
+    if flask.has_app_context():
+        clock = flask.current_app.config.get("HOMECARE_CLOCK")
+        if clock is not None:
+            return clock()
     return _source()
 
 

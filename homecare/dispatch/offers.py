@@ -16,8 +16,9 @@ from homecare.db import atomic
 from homecare.dispatch import rounds
 from homecare.dispatch.matching import check_nurse
 from homecare.dispatch.models import Offer
-from homecare.dispatch.service import assignment, lock_nurse, withdrawn_at
+from homecare.dispatch.service import assignment, withdrawn_at
 from homecare.errors import Conflict, NotFound, Problem
+from homecare.nurseday.load import lock_nurses
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
 from homecare.orders.states import InvalidTransition, may, transition
@@ -118,7 +119,7 @@ def accept_offer(*, session: Session, actor: Actor, offer_id: int, now: datetime
     """
     offer = access_offer(session, actor, offer_id)
     order = session.get(Order, offer.order_id, populate_existing=True, with_for_update=True)
-    lock_nurse(session, offer.nurse_id)
+    lock_nurses(session, [offer.nurse_id])
     session.refresh(offer)
     if offer.status != "open" or offer.expires_at <= now:
         raise _closed(offer, now)

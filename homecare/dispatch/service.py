@@ -133,11 +133,6 @@ def find_candidates(*, session: Session, actor: Actor, order_id: int, now: datet
                            explain_nurse_id=explain_nurse_id)
 
 
-def lock_nurse(session: Session, nurse_id: int) -> None:
-    """Lock the nurse's row until commit: her day changes one writer at a time (no commit)."""
-    lock_nurses(session, [nurse_id])
-
-
 def withdrawn_at(session: Session, order_id: int, now: datetime) -> int:
     """How many of the order's offers were withdrawn at ``now``: by the transition just
     made (``homecare.order_hooks.offers``), in this transaction."""
@@ -175,7 +170,7 @@ def assign_nurse(*, session: Session, actor: Actor, order_id: int, nurse_id: int
                                 order_id=order.id, current_status=order.status)
     if order.status == "assigned" and order.nurse_id == nurse_id:
         raise AlreadyAssigned(order_id=order.id, nurse_id=nurse_id)
-    lock_nurse(session, nurse_id)
+    lock_nurses(session, [nurse_id])
     standing = check_nurse(session, order, nurse_id, now=now, config=config)
     if not standing.eligible:
         raise NurseNotEligible(standing.reason, rule=standing.excluded_by, nurse_id=nurse_id,
