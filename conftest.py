@@ -8,6 +8,7 @@ concurrent runs on one server never see each other.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,9 +19,12 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from homecare import create_app
-from homecare.extensions import db
+from homecare import clock, create_app
+from homecare.db import db
 from homecare.migrations import upgrade
+
+# Fixtures more than one test folder uses (a conftest never imports another's).
+pytest_plugins = ("tests.fixtures.orders", "tests.fixtures.scratch", "tests.fixtures.visits")
 
 TEST_PG_URL = os.environ.get("HOMECARE_TEST_DATABASE_URL", "")
 
@@ -70,6 +74,14 @@ def app_overrides(database_url, tmp_path_factory):
 def app(app_overrides):
     upgrade(app_overrides["database_url"])
     return create_app(app_overrides)
+
+
+@pytest.fixture
+def pin_clock():
+    """Pin the time every route and service sees (``homecare.clock.utcnow``):
+    ``pin_clock(at)``, undone after the test. The one way a test fixes "now"."""
+    with contextlib.ExitStack() as stack:
+        yield lambda at: stack.enter_context(clock.pinned(at))
 
 
 @pytest.fixture

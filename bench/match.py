@@ -53,11 +53,11 @@ sys.path.insert(0, str(REPO))
 from homecare import create_app  # noqa: E402
 from homecare.accounts.models import Organization, User  # noqa: E402
 from homecare.catalogue.models import ServiceItem  # noqa: E402
+from homecare.db import db, reading  # noqa: E402
 from homecare.dispatch.matching import evaluate, list_candidates  # noqa: E402
 from homecare.dispatch.models import NurseCell  # noqa: E402
 from homecare.dispatch.nearby import load_job, nurse_rows, radius_km  # noqa: E402
 from homecare.dispatch.spatial import sync_spatial_index  # noqa: E402
-from homecare.extensions import db, reading  # noqa: E402
 from homecare.geo import Point, geodesic_km  # noqa: E402
 from homecare.migrations import upgrade  # noqa: E402
 from homecare.nurses.models import Nurse, Shift  # noqa: E402

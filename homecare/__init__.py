@@ -12,8 +12,9 @@ from typing import Any
 
 from flask import Flask, g, request
 
+from homecare.api import Api, BoundedIntConverter, TextConverter
 from homecare.config import load_config
-from homecare.extensions import Api, BoundedIntConverter, TextConverter, db
+from homecare.db import db
 from homecare.logging_setup import configure_logging
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,6 @@ def _blueprints() -> tuple:
     # in every route (the jobs process and the CLI import homecare too).
     from homecare.accounts.routes import blp as accounts
     from homecare.alerts.routes import blp as alerts
-    from homecare.audit.routes import blp as audit
     from homecare.catalogue.routes import blp as catalogue
     from homecare.dispatch.routes import blp as dispatch
     from homecare.family_beds.routes import blp as family_beds
@@ -35,11 +35,11 @@ def _blueprints() -> tuple:
     from homecare.orders.routes import blp as orders
     from homecare.patients.routes import blp as patients
     from homecare.pricing.routes import blp as pricing
-    from homecare.scheduling.routes import blp as scheduling
-    from homecare.visits.routes import blp as visits
 
-    return (accounts, patients, catalogue, nurses, orders, dispatch, scheduling, visits,
-            alerts, notifications, audit, family_beds, pricing)
+    # One blueprint per resource: the first part of a URL names the file
+    # (/orders/... in orders/routes.py, /dispatch/... and /offers in dispatch/routes.py).
+    return (accounts, patients, catalogue, nurses, orders, dispatch, alerts, notifications,
+            family_beds, pricing)
 
 
 def create_app(overrides: dict[str, Any] | None = None, *,
@@ -78,8 +78,10 @@ def create_app(overrides: dict[str, Any] | None = None, *,
     for blueprint in _blueprints():
         api.register_blueprint(blueprint, url_prefix=API_PREFIX)
 
+    from homecare import order_hooks
     from homecare.ops.routes import register_ops
 
+    order_hooks.register()
     register_ops(app)
     from homecare.console import register_console
 

@@ -13,8 +13,10 @@ from datetime import timedelta
 import jwt
 from flask import current_app, g, request
 
+from homecare.accounts.models import User
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.errors import Forbidden, NotFound, Problem, Unauthorized
-from homecare.extensions import db, utcnow
 
 # Pinned: a token naming any other algorithm (including "none") is refused.
 JWT_ALGORITHM = "HS256"
@@ -83,8 +85,6 @@ def decode_token(token: str, kind: str) -> dict:
 
 def load_active_user(user_id: int):
     """The user behind a token, if still active: deactivation stops tokens at once."""
-    from homecare.accounts.models import User
-
     user = db.session.get(User, user_id)
     if user is None or not user.active:
         raise TokenInvalid("the account is not active")

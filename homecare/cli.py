@@ -23,8 +23,8 @@ def _migrate(app, revision: str = "head") -> int | None:
     through ``load_demo``, which reports the count).
     """
     from homecare.catalogue.service import seed_catalogue
-    from homecare.extensions import db as database
-    from homecare.extensions import utcnow
+    from homecare.clock import utcnow
+    from homecare.db import db as database
     from homecare.migrations import upgrade
 
     upgrade(app.config["HOMECARE"].database_url, revision)
@@ -98,7 +98,7 @@ def db_revision(message: str, rev_id: str | None) -> None:
 def create_admin(phone: str, password: str, name: str) -> None:
     """Create the admin account (idempotent for the same phone); prints its id."""
     from homecare.accounts.service import PhoneTaken, ensure_admin
-    from homecare.extensions import db as database
+    from homecare.db import db as database
     from homecare.schemas import MOBILE_RE
 
     if not MOBILE_RE.match(phone):
@@ -118,8 +118,8 @@ def create_admin(phone: str, password: str, name: str) -> None:
 @main.command()
 def demo() -> None:
     """Load the demo city (Jining): nurses, recipients, catalogue, today's orders."""
+    from homecare.db import db as database
     from homecare.demo import load_demo
-    from homecare.extensions import db as database
     from homecare.migrations import upgrade
 
     app = _app()

@@ -13,15 +13,23 @@ from sqlalchemy.orm import Session
 
 from homecare.accounts.models import Organization, User
 from homecare.accounts.service import hash_password
-from homecare.catalogue.models import title_rank
+from homecare.auth import Actor
+from homecare.catalogue.models import ServiceItem, title_rank
 from homecare.catalogue.service import seed_catalogue
+from homecare.clock import utcnow
 from homecare.config import Config
-from homecare.extensions import utcnow
+from homecare.db import atomic
+from homecare.family_beds.models import FamilyBed
+from homecare.family_beds.risk import keep_end_dates
+from homecare.family_beds.service import close_family_bed, open_family_bed
 from homecare.geo import Point, geodesic_km
 from homecare.nurses.models import Nurse, Shift
+from homecare.orders.models import Order
+from homecare.orders.service import create_order
 from homecare.patients import identity
 from homecare.patients.models import Address, CareRecipient
 from homecare.patients.service import find_serving_organization, mark_assessed
+from homecare.pricing.models import FeeTable
 
 ORG_NAME = "济宁市第一人民医院 互联网+护理服务中心"
 CENTER = Point(35.4150, 116.5870)
@@ -106,6 +114,7 @@ PROFILES = {
 NEWBORN_ITEMS = ("MI_NEWBORN_BATH", "MI_JAUNDICE", "MI_UMBILICAL")
 
 
+@atomic
 def load_demo(*, session: Session, config: Config, now: datetime | None = None
               ) -> dict[str, Any]:
     """Load the demo city; idempotent (keyed on the organization name and phone numbers).
@@ -219,8 +228,6 @@ def _fee_table(session: Session, org: Organization, today: date, added: dict[str
     """The hospital's published fees: 30 yuan travel within 3 km, 3 yuan per further km
     up to 80; 20 yuan after 19:00; 30 yuan on public holidays; 20 yuan to cancel
     within 4 hours."""
-    from homecare.pricing.models import FeeTable
-
     if session.get(FeeTable, org.id) is not None:
         return
     holidays = sorted(f"{year}-{month_day}" for year in (today.year, today.year + 1)
@@ -371,10 +378,6 @@ def _recipient(session: Session, rng: random.Random, config: Config, owner: User
 def _todays_orders(session: Session, config: Config, org: Organization, now: datetime,
                    zone: ZoneInfo) -> int:
     """Book the day's visits through the orders service, as families would."""
-    from homecare.auth import Actor
-    from homecare.orders.models import Order
-    from homecare.orders.service import create_order
-
     local = now.astimezone(zone)
     # Late in the day there is nothing left to book today: the demo books tomorrow.
     day = local.date() if local.hour < 16 else local.date() + timedelta(days=1)
@@ -426,11 +429,6 @@ def _family_beds(session: Session, config: Config, org: Organization, now: datet
                  zone: ZoneInfo) -> int:
     """Open the demo's family beds through the service, as the supervisor would; close
     one, and let the nightly job's pre-end alert see the one about to end."""
-    from homecare.auth import Actor
-    from homecare.family_beds.models import FamilyBed
-    from homecare.family_beds.risk import keep_end_dates
-    from homecare.family_beds.service import close_family_bed, open_family_bed
-
     if session.scalar(sa.select(FamilyBed.id).where(FamilyBed.organization_id == org.id)
                       .limit(1)) is not None:
         return 0
@@ -467,8 +465,6 @@ def _responsible_nurse(session: Session, org: Organization, address: Address,
                        codes: list[str]) -> int | None:
     """The first active nurse (by id) with every skill the plan's items need who serves
     the address (within her service radius of home)."""
-    from homecare.catalogue.models import ServiceItem
-
     needed = {skill for item in session.scalars(sa.select(ServiceItem).where(
         ServiceItem.code.in_(codes))) for skill in item.required_skills}
     for nurse in session.scalars(sa.select(Nurse).where(
@@ -482,9 +478,6 @@ def _responsible_nurse(session: Session, org: Organization, address: Address,
 
 def _counts(session: Session, org: Organization, today: date, zone: ZoneInfo
             ) -> dict[str, int]:
-    from homecare.catalogue.models import ServiceItem
-    from homecare.orders.models import Order
-
     def count(stmt) -> int:
         return session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
 

@@ -23,10 +23,12 @@ __all__ = [
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "geodesic_km",
+    "haversine_km",
     "to_wgs84",
     "travel_model",
     "wgs84_to_gcj02",
     "within_km",
+    "within_radius",
 ]
 
 
@@ -180,8 +182,53 @@ def geodesic_km(a: Point, b: Point) -> float:
 
 
 def within_km(center: Point, p: Point, radius_km: float) -> bool:
-    """Whether ``p`` lies within ``radius_km`` geodesic km of ``center`` (boundary included)."""
-    return geodesic_km(center, p) <= radius_km
+    """Whether ``p`` lies within ``radius_km`` geodesic km of ``center`` (boundary included).
+
+    The one radius test: dispatch's ``service_radius`` rule and the planner's
+    ``near:`` skill both come here (through ``within_radius``).
+    """
+    return geodesic_km(p, center) <= radius_km
+
+
+# Haversine on the mean sphere is within 0.6% of the WGS-84 geodesic, so only
+# distances within 1% of a radius need geopy's exact (and much slower) geodesic.
+MEAN_EARTH_KM = 6371.0088
+_EDGE = 0.01
+
+
+def haversine_km(a: Point, b: Point) -> float:
+    """Great-circle km on the mean sphere: fast, within 0.6% of ``geodesic_km``."""
+    lat0, lat1 = math.radians(a.lat), math.radians(b.lat)
+    hav = (math.sin((lat1 - lat0) / 2) ** 2
+           + math.cos(lat0) * math.cos(lat1) * math.sin(math.radians(b.lng - a.lng) / 2) ** 2)
+    return 2 * MEAN_EARTH_KM * math.asin(min(1.0, math.sqrt(hav)))
+
+
+def within_radius(center: Point, places: Sequence[Point], radii_km: Sequence[float],
+                  exact: bool = False) -> tuple[list[float], list[bool]]:
+    """Per place, its great-circle km from ``center`` and whether it lies within its
+    radius by ``within_km`` (geodesic, boundary included).
+
+    ``exact`` computes the geodesic for every place (the naive reference);
+    otherwise the haversine figure settles all but the places within 1% of their
+    radius. Both decide alike: the haversine error (under 0.6%) is inside that band.
+    """
+    if not places:
+        return [], []
+    lat = np.radians(np.fromiter((p.lat for p in places), float, len(places)))
+    lng = np.radians(np.fromiter((p.lng for p in places), float, len(places)))
+    lim = np.asarray(radii_km, dtype=float)
+    lat0, lng0 = math.radians(center.lat), math.radians(center.lng)
+    hav = (np.sin((lat - lat0) / 2) ** 2
+           + math.cos(lat0) * np.cos(lat) * np.sin((lng - lng0) / 2) ** 2)
+    approx = 2 * MEAN_EARTH_KM * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0)))
+    if exact:
+        return approx.tolist(), [within_km(center, p, r) for p, r in
+                                 zip(places, lim.tolist(), strict=True)]
+    inside = (approx <= lim * (1 - _EDGE)).tolist()
+    for i in np.flatnonzero(~np.asarray(inside) & (approx <= lim * (1 + _EDGE))).tolist():
+        inside[i] = within_km(center, places[i], float(lim[i]))
+    return approx.tolist(), inside
 
 
 def bounding_box(center: Point, radius_km: float) -> tuple[float, float, float, float]:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import marshmallow as ma
 from marshmallow import validate
 
+from homecare.geo import Point, from_wgs84, to_wgs84
+
 if TYPE_CHECKING:
     from homecare.geo import Point
 
@@ -93,8 +95,6 @@ def wgs84_point(lat: float, lng: float, coord_system: str, *, lat_field: str = "
 
     :raises ValidationError: with the messages under ``lat_field`` and ``lng_field``.
     """
-    from homecare.geo import Point, to_wgs84
-
     try:
         point = to_wgs84(lat, lng, coord_system)
     except ValueError:  # a huge BD-09 input overflows the conversion
@@ -143,8 +143,6 @@ def location_out(lat: float | None, lng: float | None) -> dict[str, Any] | None:
     """The response form of a stored WGS-84 place: WGS-84 plus a GCJ-02 copy."""
     if lat is None or lng is None:
         return None
-    from homecare.geo import Point, from_wgs84
-
     gcj = from_wgs84(Point(lat, lng), "gcj02")
     return {"lat": lat, "lng": lng, "coord_system": "wgs84",
             "gcj02": {"lat": round(gcj.lat, 7), "lng": round(gcj.lng, 7)}}

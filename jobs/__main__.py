@@ -12,7 +12,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from jobs.leader import Leadership, Process, leadership_for
 from jobs.schedule import JOBS, add_jobs
 

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 
-from homecare.extensions import db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 
 log = logging.getLogger(__name__)
 

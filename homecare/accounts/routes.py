@@ -6,8 +6,11 @@ from flask import request
 from flask.views import MethodView
 
 from homecare.accounts import schemas, service
+from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor, issue_access_token, issue_tokens
-from homecare.extensions import Blueprint, QueryPage, current_config, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
+from homecare.pagination import QueryPage
 
 blp = Blueprint("accounts", __name__, description="Accounts, login and organizations")
 
@@ -82,8 +85,7 @@ class OrganizationById(MethodView):
     @blp.problems(404)
     def get(self, organization_id):
         """One organization (staff see only their own)"""
-        return service.get_organization(session=db.session, actor=current_actor(),
-                                        organization_id=organization_id)
+        return service.access_organization(db.session, current_actor(), organization_id)
 
 
 @blp.route("/users")
@@ -104,7 +106,7 @@ class UserById(MethodView):
     @blp.problems(404)
     def get(self, user_id):
         """One staff account of the caller's organization"""
-        return service.get_user(session=db.session, actor=current_actor(), user_id=user_id)
+        return service.access_user(db.session, current_actor(), user_id)
 
     @blp.auth("admin", "supervisor")
     @blp.arguments(schemas.UserUpdateSchema)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from homecare.accounts.models import LoginAttempt, Organization, User
 from homecare.auth import Actor, decode_token, ensure_visible, load_active_user
+from homecare.db import atomic
 from homecare.errors import (
     Conflict,
     Forbidden,
@@ -21,6 +22,8 @@ from homecare.errors import (
     TooManyRequests,
     ValidationProblem,
 )
+from homecare.nurses.models import Nurse
+from homecare.patients.models import CareRecipient
 
 _hasher = PasswordHasher()
 # Verified against when the phone is unknown, so a wrong phone costs the same
@@ -94,6 +97,7 @@ def _new_user(session: Session, *, phone: str, password: str, name: str, role: s
     return user
 
 
+@atomic
 def register_patient(*, session: Session, phone: str, password: str, name: str) -> User:
     """Self-registration of a patient account (a family member who books).
 
@@ -128,6 +132,7 @@ def _seconds_until_allowed(attempts: list[datetime], limit: int, *, now: datetim
     return max(1, math.ceil((freed_at - now).total_seconds()))
 
 
+@atomic
 def login(*, session: Session, phone: str, password: str, ip: str | None, now: datetime,
           max_per_phone: int, max_per_ip: int, window_seconds: int) -> User:
     """Check a phone and password, throttled per phone (failures) and per IP (all).
@@ -186,7 +191,7 @@ def refresh(*, session: Session, refresh_token: str) -> User:
     return load_active_user(int(claims["sub"]))
 
 
-def get_user(*, session: Session, actor: Actor, user_id: int) -> User:
+def access_user(session: Session, actor: Actor, user_id: int) -> User:
     """A user the caller may see (herself, or staff of her organization)."""
     user = session.get(User, user_id)
     if user is None or (user.id != actor.user_id and (
@@ -197,6 +202,7 @@ def get_user(*, session: Session, actor: Actor, user_id: int) -> User:
     return user
 
 
+@atomic
 def create_organization(*, session: Session, name: str, center: dict, radius_km: float
                         ) -> Organization:
     """A new institution with its service area (centre and radius)."""
@@ -207,7 +213,7 @@ def create_organization(*, session: Session, name: str, center: dict, radius_km:
     return org
 
 
-def get_organization(*, session: Session, actor: Actor, organization_id: int) -> Organization:
+def access_organization(session: Session, actor: Actor, organization_id: int) -> Organization:
     org = session.get(Organization, organization_id)
     if org is None:
         raise OrganizationNotFound(organization_id=organization_id)
@@ -220,6 +226,7 @@ def list_organizations(*, session: Session) -> sa.Select:
     return sa.select(Organization).order_by(Organization.id)
 
 
+@atomic
 def create_staff_user(*, session: Session, actor: Actor, phone: str, password: str, name: str,
                       role: str, organization_id: int) -> User:
     """A nurse or supervisor account inside an organization.
@@ -243,7 +250,7 @@ def update_user(*, session: Session, actor: Actor, user_id: int, changes: dict) 
 
     Deactivation takes effect at once: every token of the user stops working.
     """
-    user = get_user(session=session, actor=actor, user_id=user_id)
+    user = access_user(session, actor, user_id)
     if actor.role not in ("admin", "supervisor"):
         raise Forbidden("only an admin or supervisor changes accounts")
     if "name" in changes:
@@ -256,6 +263,7 @@ def update_user(*, session: Session, actor: Actor, user_id: int, changes: dict) 
     return user
 
 
+@atomic
 def ensure_admin(*, session: Session, phone: str, password: str, name: str = "Administrator"
                  ) -> tuple[User, bool]:
     """The admin account for ``phone``, created if missing (idempotent CLI step).
@@ -275,9 +283,6 @@ def ensure_admin(*, session: Session, phone: str, password: str, name: str = "Ad
 
 def describe_me(*, session: Session, actor: Actor) -> dict:
     """The caller's account with the ids of her profile: nurse or care recipients."""
-    from homecare.nurses.models import Nurse
-    from homecare.patients.models import CareRecipient
-
     user = session.get(User, actor.user_id)
     me = {c: getattr(user, c) for c in ("id", "phone", "name", "role", "organization_id",
                                         "active", "created_at")}

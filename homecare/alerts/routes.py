@@ -5,8 +5,11 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from homecare.alerts import schemas, service
+from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, QueryPage, current_config, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
+from homecare.pagination import QueryPage
 
 blp = Blueprint("alerts", __name__, description="Alerts for the supervisor console")
 
@@ -32,7 +35,7 @@ class AlertById(MethodView):
     @blp.problems(404)
     def get(self, alert_id):
         """One alert"""
-        return service.get_alert(session=db.session, actor=current_actor(), alert_id=alert_id)
+        return service.access_alert(db.session, current_actor(), alert_id)
 
 
 @blp.route("/alerts/<int:alert_id>/ack")

@@ -17,26 +17,29 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.accounts.models import User
 from homecare.alerts.models import ALERT_KINDS, Alert
 from homecare.audit.service import record
 from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
+from homecare.db import UTCDateTime, atomic
 from homecare.errors import Conflict, NotFound
-from homecare.extensions import UTCDateTime, atomic
+from homecare.notifications.service import notify
+from homecare.nurseday.model import day_span
+from homecare.orders.models import Order
+from homecare.orders.states import AWAITED, SEEKING_NURSE
 
 log = logging.getLogger(__name__)
 
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
 SEVERITIES = ("warning", "high", "critical")
 # The order statuses in which a nurse is expected but not yet at the door.
-_AWAITED = ("assigned", "en_route")
 
 
 class AlertNotFound(NotFound):
@@ -132,13 +135,11 @@ def _gone() -> dict[str, sa.ColumnElement[bool]]:
     """THE rule of when an alert's cause has gone away, by kind, as a condition on
     the alert joined with its order. ``geofence`` and ``sos`` are not here: they
     stay open for a supervisor to review."""
-    from homecare.orders.models import Order
-
     # Another nurse's order now (reassigned, taken off): her alert is moot. A
     # NULL on either side is not "another nurse".
     moved = Alert.nurse_id != Order.nurse_id
     # A late nurse who checked in, a cancelled visit, a visit that ended.
-    awaited_gone = sa.or_(Order.status.not_in(_AWAITED), Order.checked_in_at.is_not(None),
+    awaited_gone = sa.or_(Order.status.not_in(AWAITED), Order.checked_in_at.is_not(None),
                           moved)
     return {
         "late": awaited_gone,
@@ -146,7 +147,7 @@ def _gone() -> dict[str, sa.ColumnElement[bool]]:
         "overtime": sa.or_(Order.status != "in_service", moved),
         # Assigned (accepted, by a supervisor, by the day plan), or finished
         # (cancelled, expired, rejected): nobody needs to find a nurse any more.
-        "unassigned": Order.status.not_in(("approved", "offered")),
+        "unassigned": Order.status.not_in(SEEKING_NURSE),
     }
 
 
@@ -160,8 +161,6 @@ def resolve_gone(session: Session, *, now: datetime, order_id: int | None = None
     ``order_id`` alerts another transaction holds are skipped (PostgreSQL): that
     transaction is resolving them.
     """
-    from homecare.orders.models import Order
-
     stmt = (sa.select(Alert.kind, Alert.cause).join(Order, Order.id == Alert.order_id)
             .where(Alert.status != "resolved",
                    sa.or_(*(sa.and_(Alert.kind == kind, condition)
@@ -208,13 +207,12 @@ def list_alerts(*, session: Session, actor: Actor, config: Config, kind: str | N
     if order_id is not None:
         stmt = stmt.where(Alert.order_id == order_id)
     if day is not None:
-        zone = ZoneInfo(config.timezone)
-        start = datetime.combine(day, time(), tzinfo=zone)
-        stmt = stmt.where(Alert.raised_at >= start, Alert.raised_at < start + timedelta(days=1))
+        span = day_span(day, config.timezone)
+        stmt = stmt.where(Alert.raised_at >= span.midnight, Alert.raised_at < span.end)
     return stmt.order_by(Alert.raised_at.desc(), Alert.id.desc())
 
 
-def get_alert(*, session: Session, actor: Actor, alert_id: int) -> Alert:
+def access_alert(session: Session, actor: Actor, alert_id: int) -> Alert:
     """One alert of the caller's organization.
 
     :raises AlertNotFound: (404) no such alert, or another organization's.
@@ -255,7 +253,7 @@ def acknowledge_alert(*, session: Session, actor: Actor, alert_id: int,
     :raises AlertAlreadyAcknowledged: (409) someone acknowledged it first.
     :raises AlertAlreadyResolved: (409) it is resolved already.
     """
-    alert = get_alert(session=session, actor=actor, alert_id=alert_id)
+    alert = access_alert(session, actor, alert_id)
     if not _change(session, alert, from_statuses=("open",),
                    values={"status": "acknowledged", "acked_by": actor.user_id,
                            "acked_at": now}):
@@ -278,7 +276,7 @@ def resolve_alert(*, session: Session, actor: Actor, alert_id: int, now: datetim
     :raises AlertNotFound: (404) no such alert in the caller's organization.
     :raises AlertAlreadyResolved: (409) it is resolved already.
     """
-    alert = get_alert(session=session, actor=actor, alert_id=alert_id)
+    alert = access_alert(session, actor, alert_id)
     values: dict[str, Any] = {"status": "resolved", "resolved_by": actor.user_id,
                               "resolved_at": now,
                               "acked_by": sa.func.coalesce(Alert.acked_by, actor.user_id),
@@ -301,6 +299,7 @@ def resolve_alert(*, session: Session, actor: Actor, alert_id: int, now: datetim
 _PAGED = {"no_show": False, "overtime": True}
 
 
+@atomic
 def sweep_alerts(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
     """Raise ``late``, ``no_show`` and ``overtime`` alerts that are due, and resolve
     any whose cause went away (``resolve_gone``; transitions resolve theirs at
@@ -319,8 +318,6 @@ def sweep_alerts(*, session: Session, now: datetime, config: Config) -> dict[str
 
 
 def _raise_awaited(session: Session, now: datetime, config: Config, counts: Counter) -> None:
-    from homecare.orders.models import Order
-
     expected = sa.func.coalesce(Order.planned_arrival, Order.window_start)
     for kind, after, cause_of, severity in (
             ("late", config.late_after_minutes, late_cause, "warning"),
@@ -328,11 +325,11 @@ def _raise_awaited(session: Session, now: datetime, config: Config, counts: Coun
         rows = session.execute(
             sa.select(Order.id, Order.organization_id, Order.nurse_id,
                       expected.label("expected"))
-            .where(Order.status.in_(_AWAITED), Order.checked_in_at.is_(None),
+            .where(Order.status.in_(AWAITED), Order.checked_in_at.is_(None),
                    expected <= now - timedelta(minutes=after), _no_alert(kind))
             .order_by(Order.id)).all()
         for row in rows:
-            if not _still(session, row.id, _AWAITED, checked_in=False):
+            if not _still(session, row.id, AWAITED, checked_in=False):
                 continue
             expected_at = _aware(row.expected)
             minutes = int((now - expected_at).total_seconds() // 60)
@@ -348,15 +345,11 @@ def _no_alert(kind: str) -> sa.ColumnElement[bool]:
     """The order has had no alert of ``kind`` for its nurse yet: an order raised for
     once is not looked at again every minute (the unique cause would refuse it
     anyway), but a nurse it was reassigned to is."""
-    from homecare.orders.models import Order
-
     return ~sa.exists().where(Alert.order_id == Order.id, Alert.kind == kind,
                               Alert.nurse_id == Order.nurse_id)
 
 
 def _raise_overtime(session: Session, now: datetime, config: Config, counts: Counter) -> None:
-    from homecare.orders.models import Order
-
     grace = timedelta(minutes=config.overtime_grace_minutes)
     rows = session.execute(
         sa.select(Order.id, Order.organization_id, Order.nurse_id, Order.checked_in_at,
@@ -382,8 +375,6 @@ def _still(session: Session, order_id: int, statuses: tuple[str, ...], *,
            checked_in: bool) -> bool:
     """Re-read the order under its row lock: a check-in that committed since the
     sweep's first read must not get a stale alert it would never resolve."""
-    from homecare.orders.models import Order
-
     row = session.execute(
         sa.select(Order.status, Order.checked_in_at).where(Order.id == order_id)
         .with_for_update(skip_locked=True)).first()
@@ -408,9 +399,6 @@ def page_supervisors(session: Session, *, alert: Alert, now: datetime,
                      urgent: bool) -> int:
     """Put a message about ``alert`` in the outbox for each active supervisor of its
     organization (no commit); returns how many."""
-    from homecare.accounts.models import User
-    from homecare.notifications.service import notify
-
     supervisors = session.scalars(sa.select(User.id).where(
         User.organization_id == alert.organization_id, User.role == "supervisor",
         User.active.is_(True)).order_by(User.id)).all()

@@ -1,11 +1,10 @@
-"""The audit trail: append an entry; read an object's trail. Never update or delete."""
+"""The audit trail: append an entry. Never update or delete. A leaf: it imports no domain."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.audit.models import AuditEntry
@@ -27,26 +26,3 @@ def record(session: Session, *, actor: Actor | None, action: str, object_type: s
                        detail=detail)
     session.add(entry)
     return entry
-
-
-def list_order_trail(*, session: Session, actor: Actor, order_id: int) -> sa.Select:
-    """Everything on record about one order, oldest first: its transitions, the
-    reads of its care record, its alerts and offers (``GET /orders/{id}/audit``).
-
-    :raises OrderNotFound: (404) no such order in the caller's organization.
-    """
-    from homecare.alerts.models import Alert
-    from homecare.dispatch.models import Offer
-    from homecare.orders.service import get_order_for
-    from homecare.visits.models import CareRecord
-
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
-    about = sa.or_(
-        sa.and_(AuditEntry.object_type == "order", AuditEntry.object_id == order.id),
-        sa.and_(AuditEntry.object_type == "care_record", AuditEntry.object_id.in_(
-            sa.select(CareRecord.id).where(CareRecord.order_id == order.id))),
-        sa.and_(AuditEntry.object_type == "alert", AuditEntry.object_id.in_(
-            sa.select(Alert.id).where(Alert.order_id == order.id))),
-        sa.and_(AuditEntry.object_type == "offer", AuditEntry.object_id.in_(
-            sa.select(Offer.id).where(Offer.order_id == order.id))))
-    return sa.select(AuditEntry).where(about).order_by(AuditEntry.at, AuditEntry.id)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
+from homecare.api import Blueprint
 from homecare.catalogue import schemas, service
-from homecare.extensions import Blueprint, ListPage, QueryPage, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
+from homecare.pagination import ListPage, QueryPage
 
 blp = Blueprint("catalogue", __name__, description="The service catalogue")
 

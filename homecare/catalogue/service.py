@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.catalogue.models import SKILLS, ServiceItem
+from homecare.db import atomic
 from homecare.errors import Conflict, NotFound
 
 SEED_FILE = Path(__file__).with_name("items.json")
@@ -51,6 +52,7 @@ def get_item(*, session: Session, code: str) -> ServiceItem:
     return item
 
 
+@atomic
 def create_item(*, session: Session, data: dict[str, Any], now: datetime) -> ServiceItem:
     """Add an item to the catalogue (admin).
 
@@ -69,6 +71,7 @@ def create_item(*, session: Session, data: dict[str, Any], now: datetime) -> Ser
     return item
 
 
+@atomic
 def update_item(*, session: Session, code: str, changes: dict[str, Any], now: datetime
                 ) -> ServiceItem:
     """Change an item (admin). Orders keep the price and duration they were booked with.
@@ -93,6 +96,7 @@ def load_seed_items(path: Path = SEED_FILE) -> list[dict[str, Any]]:
     return items
 
 
+@atomic
 def seed_catalogue(*, session: Session, now: datetime) -> int:
     """Insert the seed items whose code is missing; returns how many were added.
 

@@ -14,12 +14,12 @@ from homecare.alerts.models import ALERT_KINDS, Alert
 from homecare.alerts.service import open_alert_counts
 from homecare.auth import Actor
 from homecare.config import Config
-from homecare.dispatch.fitting import DAY_LOAD, stretches
+from homecare.nurseday.load import stretches
+from homecare.nurseday.model import fresh_ping, local_day
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
-from homecare.orders.states import AWAITING_NURSE, STATUSES
+from homecare.orders.states import AWAITING_NURSE, DAY_LOAD, STATUSES
 from homecare.patients.models import Address
-from homecare.scheduling.day import local_day
 
 # Open alerts listed one by one, not only counted: a supervisor acts on these now.
 URGENT_KINDS = ("sos",)
@@ -96,10 +96,9 @@ def _nurses(session: Session, organization_id: int, day: date, now: datetime,
     fresh = timedelta(minutes=config.dispatch_ping_max_age_minutes)
     out = []
     for row in rows:
-        position = None
-        if (row.last_ping_at is not None and row.last_lat is not None
-                and row.last_lng is not None and now - row.last_ping_at <= fresh):
-            position = {"lat": row.last_lat, "lng": row.last_lng, "at": row.last_ping_at}
+        ping = fresh_ping(row.last_lat, row.last_lng, row.last_ping_at, now, fresh)
+        position = (None if ping is None
+                    else {"lat": ping.lat, "lng": ping.lng, "at": row.last_ping_at})
         out.append({"nurse_id": row.id, "name": row.name, "position": position,
                     "load": load.get(row.id, 0),
                     "max_visits_per_day": row.max_visits_per_day})
@@ -107,7 +106,7 @@ def _nurses(session: Session, organization_id: int, day: date, now: datetime,
 
 
 def _loads(session: Session, nurse_ids: list[int], day: date) -> dict[int, int]:
-    # By booked date, as her daily cap counts (fitting.day_load).
+    # By booked date, as her daily cap counts (nurseday.model.day_load).
     if not nurse_ids:
         return {}
     rows = session.execute(

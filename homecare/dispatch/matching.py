@@ -75,7 +75,6 @@ from sqlalchemy.orm import Session
 from homecare.catalogue.models import title_rank
 from homecare.config import Config
 from homecare.dispatch import fitting
-from homecare.dispatch.fitting import DAY_LOAD
 from homecare.dispatch.models import Offer
 from homecare.dispatch.nearby import (
     Job,
@@ -87,10 +86,13 @@ from homecare.dispatch.nearby import (
     within_radius,
 )
 from homecare.geo import Point, TravelModel, travel_model
+from homecare.nurseday import load as day_loader
+from homecare.nurseday import model as day_model
 from homecare.nurses import credentials
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
-from homecare.orders.states import HOLDS_NURSE
+from homecare.orders.states import DAY_LOAD, HOLDS_NURSE
+from homecare.scheduling import planner
 
 # Shrinkage of the rating towards the middle of the scale (see the module docstring).
 _RATING_PRIOR_MEAN = 3.0
@@ -183,118 +185,166 @@ def evaluate(session: Session, job: Job, rows: Sequence[Any], *, now: datetime,
     """Apply every hard filter to ``rows`` and score the nurses who pass.
 
     Returns one Candidate per row (excluded ones name their rule), eligible ones
-    ranked best first ahead of the excluded. Cheap rules run first and each
-    database read covers only the nurses still standing.
+    ranked best first ahead of the excluded. The filters run as steps in the
+    documented order; cheap rules first, and each database read covers only the
+    nurses still standing.
     """
     travel = travel or travel_model(config)
     out: list[Candidate] = []
-    standing: list[tuple[Any, float]] = []
+    standing = _static_step(rows, job, config, exact_radius, out)
+    standing = _window_step(standing, job, now, out)
+    if not standing:
+        return out
+    days = _days(session, standing, job, now, config, travel)
+    eligible = _time_steps(standing, days, travel, out)
+    return _rank(session, eligible, job, config) + out
+
+
+# ---------------------------------------------------------------- the steps
+
+
+def _excluded(row: Any, rule: str, reason: str, **facts: Any) -> Candidate:
+    return Candidate(row.id, row.name, False, excluded_by=rule, reason=reason, **facts)
+
+
+def _static_step(rows: Sequence[Any], job: Job, config: Config, exact_radius: bool,
+                 out: list[Candidate]) -> list[tuple[Any, float]]:
+    """``organization`` to ``skills``, then ``service_radius``: the nurses standing, with
+    their km from home to the address."""
     static = [(row, _static_rule(row, job, config)) for row in rows]
     passed = [row for row, broken in static if broken is None]
     km, inside = within_radius(passed, job, config, exact_radius)
     distances = {row.id: (d, ok) for row, d, ok in zip(passed, km, inside, strict=True)}
+    standing: list[tuple[Any, float]] = []
     for row, broken in static:
         if broken is None and not distances[row.id][1]:
             broken = ("service_radius", f"the address is {distances[row.id][0]:.1f} km from "
                       f"her home; her service radius is {radius_km(row, config):g} km")
         if broken is not None:
-            out.append(Candidate(row.id, row.name, False, excluded_by=broken[0],
-                                 reason=broken[1]))
+            out.append(_excluded(row, *broken))
         else:
             standing.append((row, distances[row.id][0]))
-    if not standing:
-        return out
-    if now > job.window_end:
-        return out + [Candidate(row.id, row.name, False, excluded_by="window_closed",
-                                reason="the window has closed; nobody can start in it now",
-                                home_distance_km=round(km, 3)) for row, km in standing]
+    return standing
 
+
+def _window_step(standing: list[tuple[Any, float]], job: Job, now: datetime,
+                 out: list[Candidate]) -> list[tuple[Any, float]]:
+    """``window_closed``: once the window has passed, nobody can start in it."""
+    if now <= job.window_end:
+        return standing
+    out.extend(_excluded(row, "window_closed",
+                         "the window has closed; nobody can start in it now",
+                         home_distance_km=round(km, 3)) for row, km in standing)
+    return []
+
+
+@dataclass
+class _Day:
+    """One standing nurse's day as the time rules see it."""
+
+    row: Any
+    km: float
+    home: Point
+    held: list[day_model.Held]
+    # The stretches of her shifts able to hold the visit, with where she sets off.
+    starts: list[tuple[day_model.Stretch, day_model.Start]]
+
+    def jobs(self, with_route: bool) -> list[fitting.Job]:
+        # One job per stretch of her shifts able to hold the visit at all.
+        return [fitting.Job(self.row.id, self.home, start, stretch[1],
+                            day_model.route_of(stretch, self.held, start.depart)
+                            if with_route else [])
+                for stretch, start in self.starts]
+
+
+def _days(session: Session, standing: list[tuple[Any, float]], job: Job, now: datetime,
+          config: Config, travel: TravelModel) -> tuple[planner.Visit, list[_Day]]:
+    """Read the standing nurses' days and work out where each sets off in each stretch
+    able to hold the visit; the legs still ahead of nurses en route come from one
+    batch of travel."""
     ids = [row.id for row, _km in standing]
-    shifts = fitting.stretches(session, ids, job.service_date, config)
-    held = fitting.held_visits(session, ids, job.service_date, shifts, config,
-                               exclude_order_id=job.order_id)
-    target = fitting.visit(("order", job.order_id), job.place, job.window_start,
-                           job.window_end, job.duration_min)
-    now_s = fitting.secs_up(now)
+    shifts = day_loader.stretches(session, ids, job.service_date, config)
+    held = day_loader.held_visits(session, ids, job.service_date, shifts, config,
+                                exclude_order_id=job.order_id)
+    target = day_model.visit(("order", job.order_id), job.place, job.window_start,
+                             job.window_end, job.duration_min)
+    now_s = day_model.secs_up(now)
     fresh = timedelta(minutes=config.dispatch_ping_max_age_minutes)
-
-    # Per nurse, where she is and the stretches of her shifts able to hold the visit
-    # at all; the legs still ahead of nurses en route come from one batch of travel.
     places: dict[int, tuple[Point, Point | None]] = {}
-    covering: dict[int, list[fitting.Stretch]] = {}
-    pending: list[fitting.Leg] = []
+    covering: dict[int, list[day_model.Stretch]] = {}
+    pending: list[day_model.Leg] = []
     for row, _km in standing:
-        ping = (Point(row.last_lat, row.last_lng)
-                if row.last_ping_at is not None and row.last_lat is not None
-                and row.last_lng is not None and now - row.last_ping_at <= fresh else None)
+        ping = day_model.fresh_ping(row.last_lat, row.last_lng, row.last_ping_at, now, fresh)
         places[row.id] = (Point(row.home_lat, row.home_lng), ping)
-        covering[row.id] = [s for s in shifts.get(row.id, []) if fitting.may_cover(s, target)]
+        covering[row.id] = [s for s in shifts.get(row.id, []) if day_model.may_cover(s, target)]
         for stretch in covering[row.id]:
-            leg = fitting.heading(*places[row.id], stretch, held.get(row.id, []), now_s)
+            leg = day_model.heading(*places[row.id], stretch, held.get(row.id, []), now_s)
             if leg is not None:
                 pending.append(leg)
-    ahead = fitting.leg_times(pending, travel)
-    starts: dict[int, list[tuple[fitting.Stretch, fitting.Start]]] = {}
-    for row, _km in standing:
-        mine = starts[row.id] = []
+    ahead = day_model.leg_times(pending, travel)
+    days = []
+    for row, km in standing:
+        mine = held.get(row.id, [])
+        starts = []
         for stretch in covering[row.id]:
-            start = fitting.start_of(*places[row.id], stretch, held.get(row.id, []), now_s,
-                                     ahead)
+            start = day_model.start_of(*places[row.id], stretch, mine, now_s, ahead)
             # Over, or the visit she is on runs past its end: she cannot start from it.
             if start.depart < stretch[1]:
-                mine.append((stretch, start))
+                starts.append((stretch, start))
+        days.append(_Day(row, km, places[row.id][0], mine, starts))
+    return target, days
 
-    def jobs(row: Any, with_route: bool) -> list[fitting.Job]:
-        # One job per stretch of her shifts able to hold the visit at all.
-        mine = held.get(row.id, [])
-        home = places[row.id][0]
-        return [fitting.Job(row.id, home, start, stretch[1],
-                            fitting.route_of(stretch, mine, start.depart) if with_route else [])
-                for stretch, start in starts[row.id]]
 
-    def best(asked: list[fitting.Job]) -> dict[int, fitting.Fit]:
-        # Of a nurse's stretches, the fit with the shortest leg there.
-        found: dict[int, fitting.Fit] = {}
-        for item, fit in zip(asked, fitting.fits(asked, target, travel), strict=True):
-            if fit is not None and (item.nurse_id not in found
-                                    or fit.leg_s < found[item.nurse_id].leg_s):
-                found[item.nurse_id] = fit
-        return found
+def _best(asked: list[fitting.Job], target: planner.Visit,
+          travel: TravelModel) -> dict[int, fitting.Fit]:
+    """Of each nurse's stretches, the fit with the shortest leg there."""
+    found: dict[int, fitting.Fit] = {}
+    for item, fit in zip(asked, fitting.fits(asked, target, travel), strict=True):
+        if fit is not None and (item.nurse_id not in found
+                                or fit.leg_s < found[item.nurse_id].leg_s):
+            found[item.nurse_id] = fit
+    return found
 
-    at_cap = {row.id for row, _km in standing
-              if fitting.day_load(held.get(row.id, [])) >= row.max_visits_per_day}
+
+def _time_steps(standing: list[tuple[Any, float]],
+                days: tuple[planner.Visit, list[_Day]], travel: TravelModel,
+                out: list[Candidate]) -> list[tuple[Any, float, fitting.Fit, int]]:
+    """``shift``, ``daily_cap``, ``schedule_conflict``: the visit placed into her day."""
+    target, mine = days
+    at_cap = {d.row.id for d in mine if day_model.at_cap(d.held, d.row.max_visits_per_day)}
     # With her accepted visits, one check decides; nurses at their cap are checked
     # without them, only to tell "shift" (which comes first) from "daily_cap".
-    first = [item for row, _km in standing for item in jobs(row, row.id not in at_cap)]
-    fits = best(first)
+    first = [item for d in mine for item in d.jobs(d.row.id not in at_cap)]
+    fits = _best(first, target, travel)
     routed = {item.nurse_id for item in first if item.route}
     # A failed check with her route does not say which rule failed; ask again
     # without it, for those nurses only.
-    retry = best([item for row, _km in standing
-                  if row.id not in fits and row.id in routed for item in jobs(row, False)])
+    retry = _best([item for d in mine if d.row.id not in fits and d.row.id in routed
+                   for item in d.jobs(False)], target, travel)
 
     eligible: list[tuple[Any, float, fitting.Fit, int]] = []
-    for row, km in standing:
-        load = fitting.day_load(held.get(row.id, []))
-        shifted = row.id in fits or row.id in retry
-        base = {"home_distance_km": round(km, 3)}
-        if not shifted:
-            out.append(Candidate(row.id, row.name, False, excluded_by="shift",
-                                 reason="no shift of hers lets her arrive within the window "
-                                        "and finish the visit", **base))
+    for d in mine:
+        row = d.row
+        load = day_model.day_load(d.held)
+        base = {"home_distance_km": round(d.km, 3)}
+        if row.id not in fits and row.id not in retry:
+            out.append(_excluded(row, "shift", "no shift of hers lets her arrive within the "
+                                 "window and finish the visit", **base))
         elif row.id in at_cap:
-            out.append(Candidate(row.id, row.name, False, excluded_by="daily_cap",
-                                 reason=f"already {load} visits that day; her cap is "
-                                        f"{row.max_visits_per_day}",
-                                 visits_that_day=load, **base))
+            out.append(_excluded(row, "daily_cap", f"already {load} visits that day; her cap "
+                                 f"is {row.max_visits_per_day}", visits_that_day=load, **base))
         elif row.id not in fits:
-            out.append(Candidate(row.id, row.name, False, excluded_by="schedule_conflict",
-                                 reason="the visit does not fit between her accepted visits "
-                                        "without breaking a window",
+            out.append(_excluded(row, "schedule_conflict", "the visit does not fit between her "
+                                 "accepted visits without breaking a window",
                                  visits_that_day=load, **base))
         else:
-            eligible.append((row, round(km, 3), fits[row.id], load))
+            eligible.append((row, round(d.km, 3), fits[row.id], load))
+    return eligible
 
+
+def _rank(session: Session, eligible: list[tuple[Any, float, fitting.Fit, int]], job: Job,
+          config: Config) -> list[Candidate]:
+    """Score the eligible nurses, best first."""
     served = _served_before(session, [row.id for row, *_ in eligible], job)
     offers = dict(session.connection().execute(_offers_stmt(), {"order": job.order_id}).all())
     weights = _weights(config)
@@ -306,11 +356,11 @@ def evaluate(session: Session, job: Job, rows: Sequence[Any], *, now: datetime,
         ranked.append(Candidate(
             row.id, row.name, True, home_distance_km=km, distance_km=round(fit.leg_m / 1000, 3),
             eta_min=round(eta, 1), score=score, score_parts=parts,
-            planned_arrival=fitting.at(fit.start), start_from=fit.start_from,
+            planned_arrival=day_model.at(fit.start), start_from=fit.start_from,
             visits_that_day=load,
             offer_status=offers.get(row.id)))
     ranked.sort(key=lambda c: (-c.score, c.eta_min, c.nurse_id))
-    return ranked + out
+    return ranked
 
 
 @functools.cache

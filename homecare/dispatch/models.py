@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column
 
-from homecare.extensions import Base, utcnow
-from homecare.geo import Point, bounding_box
+from homecare.clock import utcnow
+from homecare.db import Base
+from homecare.geo import Point, bounding_box, haversine_km
 from homecare.nurses.models import Nurse
 
 OFFER_STATUSES = ("open", "accepted", "declined", "expired", "withdrawn")
@@ -67,7 +68,6 @@ CELL_DEG = 0.05
 _ROW = 10_000
 # Haversine on the mean sphere is within 0.6% of the ellipsoidal geodesic; the
 # pruning below keeps any cell that might hold a point inside the disc.
-_MEAN_EARTH_KM = 6371.0088
 _PRUNE_SLACK = 1.01
 
 
@@ -86,19 +86,15 @@ def coverage_cells(home: Point, radius_km: float) -> list[int]:
     min_lat, max_lat, min_lng, max_lng = bounding_box(home, max(radius_km, 0.0))
     i0, i1 = (math.floor((v + 90.0) / CELL_DEG) for v in (min_lat, max_lat))
     j0, j1 = (math.floor((v + 180.0) / CELL_DEG) for v in (min_lng, max_lng))
-    lat0, lng0 = math.radians(home.lat), math.radians(home.lng)
-    cos0 = math.cos(lat0)
     limit = radius_km * _PRUNE_SLACK + 0.05
     cells = []
     for i in range(i0, i1 + 1):
         lo, hi = i * CELL_DEG - 90.0, (i + 1) * CELL_DEG - 90.0
-        near_lat = math.radians(min(max(home.lat, lo), hi))
+        near_lat = min(max(home.lat, lo), hi)
         for j in range(j0, j1 + 1):
             west, east = j * CELL_DEG - 180.0, (j + 1) * CELL_DEG - 180.0
-            near_lng = math.radians(min(max(home.lng, west), east))
-            hav = (math.sin((near_lat - lat0) / 2) ** 2
-                   + cos0 * math.cos(near_lat) * math.sin((near_lng - lng0) / 2) ** 2)
-            if 2 * _MEAN_EARTH_KM * math.asin(min(1.0, math.sqrt(hav))) <= limit:
+            near_lng = min(max(home.lng, west), east)
+            if haversine_km(home, Point(near_lat, near_lng)) <= limit:
                 cells.append(i * _ROW + j)
     return cells
 

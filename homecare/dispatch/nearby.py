@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -17,15 +15,11 @@ from homecare.accounts.models import User
 from homecare.catalogue.models import TITLES, ServiceItem, title_rank
 from homecare.config import Config
 from homecare.dispatch.models import NurseCell, cell_of
-from homecare.geo import Point, geodesic_km
+from homecare.geo import Point
+from homecare.geo import within_radius as within_radius_km
 from homecare.nurses.models import Nurse, Shift
 from homecare.orders.models import Order
 from homecare.patients.models import Address
-
-# Haversine (mean sphere) is within 0.6% of the WGS-84 geodesic: only distances
-# within 1% of a radius need geopy's exact (and much slower) geodesic.
-_MEAN_EARTH_KM = 6371.0088
-_EDGE = 0.01
 
 
 @dataclass(frozen=True)
@@ -138,27 +132,8 @@ def radius_km(row: Any, config: Config) -> float:
 
 
 def within_radius(rows: Sequence[Any], job: Job, config: Config,
-                   exact: bool) -> tuple[list[float], list[bool]]:
+                  exact: bool) -> tuple[list[float], list[bool]]:
     """Per row, the great-circle km from home to the address, and whether the address
-    lies within her radius by geopy's geodesic.
-
-    ``exact`` computes the geodesic for every row (the naive reference); otherwise
-    the haversine figure settles all but the rows within 1% of their radius. Both
-    decide alike: the haversine error (under 0.6%) is inside that band.
-    """
-    if not rows:
-        return [], []
-    lat = np.radians(np.fromiter((r.home_lat for r in rows), float, len(rows)))
-    lng = np.radians(np.fromiter((r.home_lng for r in rows), float, len(rows)))
-    lim = np.fromiter((radius_km(r, config) for r in rows), float, len(rows))
-    lat0, lng0 = math.radians(job.place.lat), math.radians(job.place.lng)
-    hav = (np.sin((lat - lat0) / 2) ** 2
-           + math.cos(lat0) * np.cos(lat) * np.sin((lng - lng0) / 2) ** 2)
-    approx = 2 * _MEAN_EARTH_KM * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0)))
-    inside = (approx < lim * (1 - _EDGE)).tolist()
-    edge = np.flatnonzero(approx <= lim * (1 + _EDGE)) if not exact else range(len(rows))
-    for i in edge:
-        if exact or not inside[i]:
-            km = geodesic_km(Point(rows[i].home_lat, rows[i].home_lng), job.place)
-            inside[i] = km <= lim[i]
-    return approx.tolist(), inside
+    lies within her radius (``geo.within_radius``: geodesic, boundary included)."""
+    return within_radius_km(job.place, [Point(r.home_lat, r.home_lng) for r in rows],
+                            [radius_km(r, config) for r in rows], exact)

@@ -12,14 +12,16 @@ from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.dispatch import rounds
 from homecare.dispatch.matching import check_nurse
 from homecare.dispatch.models import Offer
-from homecare.dispatch.service import assignment, lock_nurse, withdraw_open_offers
+from homecare.dispatch.service import assignment, withdrawn_at
 from homecare.errors import Conflict, NotFound, Problem
+from homecare.nurseday.load import lock_nurses
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
-from homecare.orders.states import InvalidTransition, transition
+from homecare.orders.states import InvalidTransition, may, transition
 from homecare.patients.models import Address
 
 # Rules whose failure at accept time means her day filled up meanwhile.
@@ -76,7 +78,7 @@ def list_offers(*, session: Session, actor: Actor, now: datetime) -> list[dict[s
     return [dict(row._mapping) for row in rows]
 
 
-def _my_offer(session: Session, actor: Actor, offer_id: int) -> Offer:
+def access_offer(session: Session, actor: Actor, offer_id: int) -> Offer:
     nurse_id = _my_nurse_id(session, actor)
     offer = session.get(Offer, offer_id)
     # Someone else's offer looks missing: offer ids must not reveal other nurses' work.
@@ -97,6 +99,7 @@ def _closed(offer: Offer, now: datetime) -> Problem:
                         offer_status=offer.status)
 
 
+@atomic
 def accept_offer(*, session: Session, actor: Actor, offer_id: int, now: datetime,
                  config: Config) -> dict[str, Any]:
     """The nurse accepts an offer: of all simultaneous accepts exactly one wins.
@@ -114,13 +117,13 @@ def accept_offer(*, session: Session, actor: Actor, offer_id: int, now: datetime
     :raises SlotTaken: (409) her day filled up meanwhile (overlap or daily cap).
     :raises NurseNoLongerEligible: (409) she no longer meets another rule (``rule``).
     """
-    offer = _my_offer(session, actor, offer_id)
+    offer = access_offer(session, actor, offer_id)
     order = session.get(Order, offer.order_id, populate_existing=True, with_for_update=True)
-    lock_nurse(session, offer.nurse_id)
+    lock_nurses(session, [offer.nurse_id])
     session.refresh(offer)
     if offer.status != "open" or offer.expires_at <= now:
         raise _closed(offer, now)
-    if order.status != "offered":
+    if not may("accept_offer", order.status):
         raise OfferTaken(f"the order is {order.status} now", offer_id=offer.id,
                          order_id=order.id)
     standing = check_nurse(session, order, offer.nurse_id, now=now, config=config)
@@ -145,11 +148,12 @@ def accept_offer(*, session: Session, actor: Actor, offer_id: int, now: datetime
     record(session, actor=actor, action="offer.accepted", object_type="offer",
            object_id=offer.id, organization_id=order.organization_id, now=now,
            detail={"order_id": order.id})
-    withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now, actor=actor)
+    withdrawn = withdrawn_at(session, order.id, now)
     session.commit()
     return assignment(order, withdrawn)
 
 
+@atomic
 def decline_offer(*, session: Session, actor: Actor, offer_id: int, reason: str,
                   now: datetime, config: Config) -> Offer:
     """The nurse declines an offer, saying why. If that was the round's last open
@@ -160,7 +164,7 @@ def decline_offer(*, session: Session, actor: Actor, offer_id: int, reason: str,
     :raises OfferTaken: (409) the visit went to someone else or was cancelled.
     :raises OfferNotOpen: (409) she already answered it.
     """
-    offer = _my_offer(session, actor, offer_id)
+    offer = access_offer(session, actor, offer_id)
     order = session.get(Order, offer.order_id, populate_existing=True, with_for_update=True)
     done = session.execute(
         sa.update(Offer).where(Offer.id == offer.id, Offer.status == "open",

@@ -1,14 +1,20 @@
-"""Candidates, offers and assignment: HTTP routes."""
+"""Every route under /dispatch (the board, the day plan) and /offers."""
 
 from __future__ import annotations
 
+import marshmallow as ma
 from flask.views import MethodView
 
+from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor
-from homecare.dispatch import board, offers, schemas, service
-from homecare.extensions import Blueprint, ListPage, current_config, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
+from homecare.dispatch import board, offers, schemas
+from homecare.pagination import ListPage
+from homecare.scheduling import schemas as plan_schemas
+from homecare.scheduling import service as planning
 
-blp = Blueprint("dispatch", __name__, description="Candidates, offers and assignment")
+blp = Blueprint("dispatch", __name__, description="The dispatch board, the day plan, offers")
 
 
 @blp.route("/dispatch/board")
@@ -34,52 +40,40 @@ class DispatchBoard(MethodView):
                                     organization_id=args.get("organization_id"))
 
 
-@blp.route("/orders/<int:order_id>/candidates")
-class OrderCandidates(MethodView):
+@blp.route("/dispatch/plan")
+class DispatchPlan(MethodView):
     @blp.auth("supervisor", "admin")
-    @blp.arguments(schemas.CandidateQueryArgsSchema, location="query", as_kwargs=True)
-    @blp.response(200, schemas.CandidateSchema(many=True))
-    @blp.paginate(ListPage)
-    @blp.problems(404, 409)
-    def get(self, order_id, explain=None):
-        """Eligible nurses for the order, best first; `?explain=<nurse_id>` for one nurse
+    # Unknown query fields are refused here (not ignored as on reads): a
+    # mistyped ``reassign`` must not quietly plan the day another way.
+    @blp.arguments(plan_schemas.DayPlanCreateArgsSchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, plan_schemas.DayPlanSchema)
+    @blp.problems(404)
+    def post(self, args):
+        """Plan the day's routes: per nurse her ordered visits, and the unplannable orders
 
-        Hard filters (a nurse breaking any is not a candidate; `explain` names the
-        first she breaks): `organization`, `current_nurse`, `not_active`,
-        `credentials` (her licence and liability insurance cover the visit's date),
-        `experience` and `qualification_title` (the Internet+nursing gate),
-        `item_title`, `skills`, `service_radius` (geodesic from home),
-        `window_closed`, `shift` (a shift lets her arrive inside the window and
-        finish), `daily_cap`, `schedule_conflict` (the visit fits between her
-        accepted visits without breaking a window, travel included).
-
-        score = (w_travel*travel + w_continuity*continuity + w_balance*balance +
-        w_rating*rating) / sum of weights, every part in [0, 1]: travel = 1 -
-        min(eta, horizon)/horizon from where she will be before the visit;
-        continuity = 1 if she visited this care recipient before; balance = 1 -
-        visits that day / daily cap; rating = mean review shrunk towards 3 stars,
-        mapped 1-5 to 0-1. Weights and horizon are HOMECARE_SCORE_* settings.
+        Assigns the approved and offered orders the plan gives a nurse; orders
+        nurses accepted stay with them unless `reassign=true`. Visits under way
+        or done are kept. Unplannable orders keep their status and are listed
+        with a reason: `no_qualified_nurse`, `window_unreachable` or `capacity`;
+        `nurse_day_changed` when the nurse they were planned for took on another
+        visit while the day was being planned (her day is left as it was). The
+        day is today up to the booking horizon ahead (else 422 `day_in_past` or
+        `day_beyond_horizon`).
         """
-        return service.find_candidates(session=db.session, actor=current_actor(),
-                                       order_id=order_id, now=utcnow(), config=current_config(),
-                                       explain_nurse_id=explain)
+        return planning.plan_day(session=db.session, actor=current_actor(), day=args["date"],
+                                now=utcnow(), config=current_config(),
+                                organization_id=args.get("organization_id"),
+                                reassign=args["reassign"])
 
-
-@blp.route("/orders/<int:order_id>/assign")
-class OrderAssign(MethodView):
-    @blp.auth("supervisor")
-    @blp.arguments(schemas.AssignSchema)
-    @blp.response(200, schemas.AssignmentSchema)
-    @blp.problems(404, 409, 422)
-    def post(self, body, order_id):
-        """Assign a nurse directly, or reassign; every hard filter applies
-
-        422 `nurse_not_eligible` names the broken rule in `rule`. Open offers are
-        withdrawn; the family, the new nurse and any nurse taken off are told.
-        """
-        return service.assign_nurse(session=db.session, actor=current_actor(),
-                                    order_id=order_id, now=utcnow(), config=current_config(),
-                                    **body)
+    @blp.auth("supervisor", "admin")
+    @blp.arguments(plan_schemas.DayPlanQueryArgsSchema, location="query")
+    @blp.response(200, plan_schemas.DayPlanSchema)
+    @blp.problems(404)
+    def get(self, args):
+        """The day's latest plan: when it was made, by whom, and what it said"""
+        return planning.get_day_plan(session=db.session, actor=current_actor(),
+                                    day=args["date"],
+                                    organization_id=args.get("organization_id"))
 
 
 @blp.route("/offers")

@@ -13,19 +13,22 @@ from sqlalchemy.orm import Session
 from homecare.audit.service import record
 from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.dispatch import rounds
 from homecare.dispatch.matching import Candidate, check_nurse, list_candidates
 from homecare.dispatch.models import Offer
 from homecare.errors import Conflict, NotFound, Problem, ValidationProblem
 from homecare.notifications.service import notify
+from homecare.nurseday.load import lock_nurses
 from homecare.nurses.models import Nurse
+from homecare.orders.access import access_order
 from homecare.orders.models import Order
-from homecare.orders.service import OrderNotFound
 from homecare.orders.states import (
-    AWAITING_NURSE,
     HOLDS_NURSE,
+    SEEKING_NURSE,
     InvalidTransition,
     allowed,
+    may,
     transition,
 )
 
@@ -35,7 +38,6 @@ __all__ = ["assign_nurse", "expire_offers", "find_candidates", "list_candidates"
            "start_dispatch", "withdraw_open_offers"]
 
 # Orders a supervisor may look for nurses for.
-_DISPATCHABLE = frozenset(AWAITING_NURSE) | HOLDS_NURSE
 
 
 class NurseNotFound(NotFound):
@@ -67,7 +69,7 @@ def start_dispatch(*, session: Session, order: Order, now: datetime,
     for offers, the order stays ``approved`` and the supervisor gets an
     ``unassigned`` alert. Returns the offers made.
     """
-    if order.status != "approved":
+    if not may("start_dispatch", order.status):
         return []
     return rounds.first_round(session, order, now, config)
 
@@ -104,17 +106,7 @@ def withdraw_open_offers(*, session: Session, order_id: int, now: datetime,
 # ---------------------------------------------------------------- supervisor
 
 
-def _order_for_staff(session: Session, actor: Actor, order_id: int, *,
-                     lock: bool = False) -> Order:
-    order = session.get(Order, order_id, populate_existing=True,
-                        with_for_update=True if lock else None)
-    if order is None:
-        raise OrderNotFound(order_id=order_id)
-    ensure_visible(actor, order.organization_id, OrderNotFound, order_id=order_id)
-    return order
-
-
-def _nurse_for_staff(session: Session, actor: Actor, nurse_id: int) -> Nurse:
+def access_staff_nurse(session: Session, actor: Actor, nurse_id: int) -> Nurse:
     nurse = session.get(Nurse, nurse_id)
     if nurse is None:
         raise NurseNotFound(nurse_id=nurse_id)
@@ -131,22 +123,21 @@ def find_candidates(*, session: Session, actor: Actor, order_id: int, now: datet
     :raises NurseNotFound: (404) the nurse to explain is not of the caller's organization.
     :raises OrderNotDispatchable: (409) the order is finished (completed, cancelled, ...).
     """
-    order = _order_for_staff(session, actor, order_id)
-    if order.status not in _DISPATCHABLE:
+    order = access_order(session, actor, order_id)
+    if not may("list_candidates", order.status):
         raise OrderNotDispatchable(f"an order that is {order.status} has no candidates",
                                    order_id=order.id, current_status=order.status)
     if explain_nurse_id is not None:
-        _nurse_for_staff(session, actor, explain_nurse_id)
+        access_staff_nurse(session, actor, explain_nurse_id)
     return list_candidates(session=session, order=order, now=now, config=config,
                            explain_nurse_id=explain_nurse_id)
 
 
-def lock_nurse(session: Session, nurse_id: int) -> None:
-    """Lock the nurse's row until commit: her day changes one writer at a time (no commit)."""
-    # Her row is the lock on her day: two accepts or assignments touching her day
-    # run one after the other, and the second sees the first's visit. (SQLite
-    # writers are serialised by BEGIN IMMEDIATE already; FOR UPDATE is a no-op there.)
-    session.execute(sa.select(Nurse.id).where(Nurse.id == nurse_id).with_for_update())
+def withdrawn_at(session: Session, order_id: int, now: datetime) -> int:
+    """How many of the order's offers were withdrawn at ``now``: by the transition just
+    made (``homecare.order_hooks.offers``), in this transaction."""
+    return session.scalar(sa.select(sa.func.count()).select_from(Offer).where(
+        Offer.order_id == order_id, Offer.status == "withdrawn", Offer.responded_at == now))
 
 
 def assignment(order: Order, withdrawn: int = 0) -> dict[str, Any]:
@@ -157,6 +148,7 @@ def assignment(order: Order, withdrawn: int = 0) -> dict[str, Any]:
             "dispatch_round": order.dispatch_round, "withdrawn_offers": withdrawn}
 
 
+@atomic
 def assign_nurse(*, session: Session, actor: Actor, order_id: int, nurse_id: int,
                  now: datetime, config: Config, reason: str | None = None) -> dict[str, Any]:
     """A supervisor assigns a nurse directly, or reassigns an assigned order.
@@ -171,14 +163,14 @@ def assign_nurse(*, session: Session, actor: Actor, order_id: int, nurse_id: int
     :raises AlreadyAssigned: (409) the order is assigned to this nurse already.
     :raises NurseNotEligible: (422) she breaks a hard filter; ``rule`` names it.
     """
-    order = _order_for_staff(session, actor, order_id, lock=True)
-    _nurse_for_staff(session, actor, nurse_id)
+    order = access_order(session, actor, order_id, lock=True)
+    access_staff_nurse(session, actor, nurse_id)
     if not allowed(order.status, "assigned", actor.role):
         raise InvalidTransition(f"an order that is {order.status} cannot be assigned",
                                 order_id=order.id, current_status=order.status)
     if order.status == "assigned" and order.nurse_id == nurse_id:
         raise AlreadyAssigned(order_id=order.id, nurse_id=nurse_id)
-    lock_nurse(session, nurse_id)
+    lock_nurses(session, [nurse_id])
     standing = check_nurse(session, order, nurse_id, now=now, config=config)
     if not standing.eligible:
         raise NurseNotEligible(standing.reason, rule=standing.excluded_by, nurse_id=nurse_id,
@@ -186,7 +178,7 @@ def assign_nurse(*, session: Session, actor: Actor, order_id: int, nurse_id: int
     transition(session, order, "assigned", actor=actor, now=now, reason=reason,
                nurse_id=nurse_id, planned_arrival=standing.planned_arrival,
                route_position=None)
-    withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now, actor=actor)
+    withdrawn = withdrawn_at(session, order.id, now)
     session.commit()
     return assignment(order, withdrawn)
 
@@ -194,6 +186,7 @@ def assign_nurse(*, session: Session, actor: Actor, order_id: int, nurse_id: int
 # ---------------------------------------------------------------- the sweep
 
 
+@atomic
 def expire_offers(*, session: Session, now: datetime, config: Config) -> dict:
     """Sweep deadlines (the jobs process runs this every few seconds); commits.
 
@@ -209,20 +202,20 @@ def expire_offers(*, session: Session, now: datetime, config: Config) -> dict:
     """
     counts: Counter[str] = Counter()
     closed = session.scalars(sa.select(Order.id).where(
-        Order.status.in_(("approved", "offered")), Order.window_end < now)
+        Order.status.in_(SEEKING_NURSE), Order.window_end < now)
         .order_by(Order.id)).all()
     for order_id in closed:
         try:
             with session.begin_nested():
                 order = _lock_for_sweep(session, order_id)
-                if order is None or order.status not in ("approved", "offered") \
+                if order is None or order.status not in SEEKING_NURSE \
                         or order.window_end >= now:
                     continue
-                withdrawn = withdraw_open_offers(session=session, order_id=order.id, now=now)
-                if withdrawn:
-                    counts["offers_withdrawn"] += withdrawn
                 transition(session, order, "expired", actor=None, now=now,
                            reason="the window passed with no nurse")
+                withdrawn = withdrawn_at(session, order.id, now)
+                if withdrawn:
+                    counts["offers_withdrawn"] += withdrawn
                 counts["orders_expired"] += 1
         except Problem as exc:
             log.info("sweep skipped order %s: %s", order_id, exc)

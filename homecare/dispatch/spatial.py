@@ -5,10 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.db import atomic
 from homecare.dispatch.models import NurseCoverage, index_nurses
 from homecare.nurses.models import Nurse
 
 
+@atomic
 def sync_spatial_index(*, session: Session) -> int:
     """Re-index every nurse whose service disc is missing from the index or stale; commits.
 

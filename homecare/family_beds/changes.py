@@ -32,8 +32,8 @@ from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
 from homecare.errors import ValidationProblem
 from homecare.extensions import atomic
+from homecare.family_beds.episode import ending_cause
 from homecare.family_beds.models import FamilyBed, FamilyBedPlanLine, FamilyBedVisit
-from homecare.family_beds.risk import ending_cause
 from homecare.family_beds.service import (
     NOT_STARTED,
     EndBeforeStart,

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.config import Config
+from homecare.family_beds.episode import add_event
 from homecare.family_beds.models import FamilyBed, FamilyBedEvent
 from homecare.orders.models import Order
 
@@ -68,7 +69,6 @@ def preferred_round(session: Session, order: Order, fresh: Sequence[Any], offere
 def _passed_over(session: Session, bed: FamilyBed, order: Order, nurse_id: int, role: str,
                  *, now: datetime, config: Config) -> None:
     from homecare.dispatch.matching import check_nurse
-    from homecare.family_beds.service import add_event
 
     standing = check_nurse(session, order, nurse_id, now=now, config=config)
     if standing.eligible:  # eligible but not fresh: offered before, nothing to explain

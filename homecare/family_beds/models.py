@@ -7,7 +7,8 @@ from datetime import date, datetime, time
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from homecare.extensions import Base, utcnow
+from homecare.clock import utcnow
+from homecare.db import Base
 
 FAMILY_BED_STATUSES = ("open", "closed")
 # Why an episode ends (撤床); ``expired`` is also what the nightly job closes with.

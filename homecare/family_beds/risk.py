@@ -4,10 +4,10 @@ A visit of an episode that ends ``no_show``, is cancelled by the service (a
 supervisor, not the family, and not the episode itself changing its plan or
 closing), or is missed (``expired``: its window passed with no nurse) raises a
 ``family_bed_risk`` alert on the episode, at once, in the transaction of the
-transition (``orders.states.transition`` calls ``after_visit_transition``). A
-missed visit whose previous visit of the episode (by window, leaving out those the
-family or the episode cancelled) was missed too is the second in a row: its alert
-is ``critical`` and pages the supervisors urgently.
+transition (``after_visit_transition``, an after-transition hook registered in
+``homecare.order_hooks``). A missed visit whose previous visit of the episode (by
+window, leaving out those the family or the episode cancelled) was missed too is
+the second in a row: its alert is ``critical`` and pages the supervisors urgently.
 
 The end date is kept by the nightly job (``keep_end_dates``): an open episode past
 its end date is closed as ``expired``; one ending within
@@ -19,8 +19,7 @@ names the end date, so an extended episode is warned again before its new end.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -28,16 +27,13 @@ from sqlalchemy.orm import Session
 
 from homecare.alerts.service import page_supervisors, raise_alert
 from homecare.config import Config
+from homecare.family_beds.episode import ending_cause
 from homecare.family_beds.models import FamilyBed, FamilyBedVisit
 from homecare.orders.models import Order, OrderEvent
 
 # What a visit that did not happen is called on the alert, by how it ended.
 _RISKS = {"no_show": "no-show", "expired": "missed (its window passed with no nurse)",
           "cancelled": "cancelled by the service"}
-
-
-def ending_cause(bed_id: int, end_date: Any) -> str:
-    return f"family_bed_ending:{bed_id}:{end_date.isoformat()}"
 
 
 def risk_cause(order_id: int) -> str:
@@ -133,40 +129,3 @@ def keep_end_dates(*, session: Session, now: datetime, config: Config) -> dict[s
                            doing="kept to its end date")
     session.commit()
     return dict(counts)
-
-
-# ---------------------------------------------------------------- the episode's counts
-
-
-def visit_counts(session: Session, bed_ids: list[int], config: Config
-                 ) -> dict[int, dict[str, Any]]:
-    """Per episode: visits ``done``, ``missed`` (window passed with no nurse),
-    ``no_show``, ``planned`` (still to happen), and ``last_round_on``: the local date
-    of the last visit a nurse completed."""
-    from homecare.orders.states import AWAITING_NURSE, HOLDS_NURSE
-
-    zone = ZoneInfo(config.timezone)
-    result: dict[int, dict[str, Any]] = {
-        bed_id: {"done": 0, "missed": 0, "no_show": 0, "planned": 0, "last_round_on": None}
-        for bed_id in bed_ids}
-    if not bed_ids:
-        return result
-    buckets = {"completed": "done", "expired": "missed", "no_show": "no_show",
-               **{status: "planned" for status in (*AWAITING_NURSE, *HOLDS_NURSE)}}
-    for bed_id, status, count in session.execute(
-            sa.select(Order.family_bed_id, Order.status, sa.func.count())
-            .where(Order.family_bed_id.in_(bed_ids)).group_by(Order.family_bed_id,
-                                                              Order.status)):
-        if status in buckets:
-            result[bed_id][buckets[status]] += count
-    for bed_id, last in session.execute(
-            sa.select(Order.family_bed_id, sa.func.max(Order.checked_out_at))
-            .where(Order.family_bed_id.in_(bed_ids), Order.status == "completed")
-            .group_by(Order.family_bed_id)):
-        if last is not None:
-            if isinstance(last, str):
-                last = datetime.fromisoformat(last)
-            if last.tzinfo is None:
-                last = last.replace(tzinfo=UTC)
-            result[bed_id]["last_round_on"] = last.astimezone(zone).date()
-    return result

@@ -5,9 +5,12 @@ from __future__ import annotations
 from flask import Response, request
 from flask.views import MethodView
 
+from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, ViewPage, current_config, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.family_beds import changes, record, schemas, service
+from homecare.pagination import ViewPage
 
 blp = Blueprint("family_beds", __name__,
                 description="Family beds (家庭病床): episodes of care at home with a plan")

@@ -59,12 +59,14 @@ from sqlalchemy.orm import Session
 
 from homecare.audit.service import record
 from homecare.auth import Actor, ensure_visible
+from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
+from homecare.db import atomic
+from homecare.dispatch.service import start_dispatch
 from homecare.errors import Conflict, NotFound, Problem, ValidationProblem
-from homecare.extensions import Listing, atomic
+from homecare.family_beds.episode import add_event, ending_cause, visit_counts
 from homecare.family_beds.models import (
     FamilyBed,
-    FamilyBedEvent,
     FamilyBedPlanLine,
     FamilyBedVisit,
 )
@@ -78,18 +80,18 @@ from homecare.orders.service import (
     check_window,
 )
 from homecare.orders.states import (
-    AWAITING_NURSE,
+    NOT_STARTED,
     InvalidTransition,
     TransitionForbidden,
     open_order,
     transition,
 )
-from homecare.patients.service import mark_assessed
+from homecare.pagination import Listing
+from homecare.patients.models import Address, CareRecipient
+from homecare.patients.service import mark_assessed, serves_recipient
 
 log = logging.getLogger(__name__)
 
-# Generated visits that closing an episode cancels: none of them has begun.
-NOT_STARTED = (*AWAITING_NURSE, "assigned")
 FIRST_ROUND_WITHIN = timedelta(hours=24)
 
 
@@ -126,16 +128,6 @@ class UnknownNurse(ValidationProblem):
 
 
 # ---------------------------------------------------------------- the episode's events
-
-
-def add_event(session: Session, bed: FamilyBed, kind: str, *, actor: Actor | None,
-              now: datetime, **detail: Any) -> FamilyBedEvent:
-    """Keep one change of the episode for its record (no commit)."""
-    event = FamilyBedEvent(family_bed_id=bed.id, kind=kind,
-                           actor_id=actor.user_id if actor is not None else None, at=now,
-                           detail=detail)
-    session.add(event)
-    return event
 
 
 def plan_snapshot(lines: Sequence[FamilyBedPlanLine]) -> list[dict[str, Any]]:
@@ -221,9 +213,6 @@ def _first_round(bed: FamilyBed, lines: Sequence[FamilyBedPlanLine],
 
 def _check_recipient_and_address(session: Session, actor: Actor, patient_id: int,
                                  address_id: int) -> tuple[Any, Any]:
-    from homecare.patients.models import Address, CareRecipient
-    from homecare.patients.service import serves_recipient
-
     recipient = session.get(CareRecipient, patient_id)
     if recipient is None or not serves_recipient(
             session=session, organization_id=actor.organization_id, patient_id=patient_id):
@@ -257,8 +246,6 @@ def _check_dates(start_date: date, end_date: date, *, now: datetime, config: Con
 
 def _check_plan(session: Session, plan: list[dict[str, Any]], start_date: date,
                 config: Config) -> list[FamilyBedPlanLine]:
-    from homecare.catalogue.models import ServiceItem
-
     zone = ZoneInfo(config.timezone)
     lines = []
     for index, given in enumerate(plan):
@@ -366,8 +353,6 @@ def generate(session: Session, bed: FamilyBed, lines: Sequence[FamilyBedPlanLine
              created: list[int] | None = None) -> Counter[str]:
     """Create the missing visits of the horizon (no commit); counts what it did and
     adds the new orders' ids to ``created``, if given."""
-    from homecare.catalogue.models import ServiceItem
-
     zone = ZoneInfo(config.timezone)
     counts: Counter[str] = Counter()
     today = now.astimezone(zone).date()
@@ -447,8 +432,6 @@ def _pending_first_round(session: Session, bed: FamilyBed, lines: Sequence[Famil
 def _open_visit(session: Session, bed: FamilyBed, line: FamilyBedPlanLine, item: Any,
                 day: date, start: datetime, end: datetime, *, first_round: bool,
                 actor: Actor | None, now: datetime, config: Config) -> Order:
-    from homecare.dispatch.service import start_dispatch
-
     order = Order(organization_id=bed.organization_id, patient_id=bed.patient_id,
                   address_id=bed.address_id, booked_by=bed.opened_by, service_code=item.code,
                   duration_min=item.duration_min, price_fen=item.price_fen,
@@ -506,6 +489,7 @@ def each_open_bed(session: Session, where: list[sa.ColumnElement[bool]],
     return counts
 
 
+@atomic
 def extend_family_beds(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
     """Extend every open episode's visits to the horizon (the nightly job); commits.
 
@@ -563,7 +547,6 @@ def close(session: Session, bed: FamilyBed, *, reason: str, summary: str,
     """Close a locked open episode (no commit): the rules of ``close_family_bed``;
     ``actor`` None is the service (the end date passed)."""
     from homecare.alerts.service import resolve_cause
-    from homecare.family_beds.risk import ending_cause
 
     bed.status, bed.closed_by, bed.closed_at = "closed", actor.user_id if actor else None, now
     bed.close_reason, bed.summary, bed.updated_at = reason, summary, now
@@ -614,8 +597,6 @@ def _withhold_family_messages(session: Session, bed: FamilyBed, now: datetime) -
     """The care recipient died: nothing more about the episode's visits reaches the
     family. Unsent messages are dead-lettered (kept, visibly never sent), not deleted."""
     from homecare.notifications.models import Notification
-    from homecare.patients.models import CareRecipient
-
     owner = sa.select(CareRecipient.owner_id).where(CareRecipient.id == bed.patient_id)
     session.execute(
         sa.update(Notification)
@@ -631,8 +612,6 @@ def _withhold_family_messages(session: Session, bed: FamilyBed, now: datetime) -
 
 
 def _visible(actor: Actor) -> sa.Select:
-    from homecare.patients.models import CareRecipient
-
     stmt = sa.select(FamilyBed)
     if actor.role == "patient":
         return stmt.where(FamilyBed.patient_id.in_(sa.select(CareRecipient.id).where(
@@ -684,7 +663,6 @@ def _views(*, session: Session, beds: Sequence[FamilyBed], config: Config,
                 FamilyBed.id == FamilyBedPlanLine.family_bed_id).scalar_subquery())
             .order_by(FamilyBedPlanLine.line_no)):
         lines[line.family_bed_id].append(line)
-    from homecare.family_beds.risk import visit_counts
 
     counts = visit_counts(session, list(lines), config)
     views = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from homecare import models  # noqa: F401  (registers every table)
-from homecare.extensions import Base, make_engine
+from homecare.db import Base, make_engine
 
 config = context.config
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
+from homecare.api import Blueprint
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.notifications import schemas, service
 
 blp = Blueprint("notifications", __name__, description="Notifications for the apps")

@@ -10,11 +10,16 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.accounts.models import User
 from homecare.auth import Actor
+from homecare.db import atomic
 from homecare.errors import NotFound
-from homecare.extensions import QueryPage
 from homecare.notifications.delivery import Message, Sender
 from homecare.notifications.models import Notification
+from homecare.nurses.models import Nurse
+from homecare.orders.states import HOLDS_NURSE, UNDER_WAY
+from homecare.pagination import QueryPage
+from homecare.patients.models import CareRecipient
 
 if TYPE_CHECKING:
     from homecare.orders.models import Order, OrderEvent
@@ -60,7 +65,6 @@ class Rule:
     urgent: bool = False
 
 
-_DEPARTED = frozenset({"en_route", "in_service"})
 
 # THE table of who hears about what. Offers are not here: dispatch tells nurses
 # about its offers itself. Nobody is told about their own action.
@@ -77,8 +81,8 @@ ORDER_EVENT_RULES: tuple[Rule, ...] = (
     Rule("cancelled", "owner", "order_cancelled"),
     Rule("cancelled", "held_by", "order_cancelled"),
     # The nurse may be at the door already: she must hear at once.
-    Rule("cancelled", "held_by", "order_cancelled", from_=_DEPARTED, urgent=True),
-    Rule("cancelled", "supervisors", "order_cancelled_after_departure", from_=_DEPARTED,
+    Rule("cancelled", "held_by", "order_cancelled", from_=UNDER_WAY, urgent=True),
+    Rule("cancelled", "supervisors", "order_cancelled_after_departure", from_=UNDER_WAY,
          urgent=True),
     Rule("expired", "owner", "order_expired"),
     Rule("no_show", "owner", "visit_no_show"),
@@ -101,8 +105,6 @@ def notify_order_event(session: Session, *, order: Order, event: OrderEvent,
     Called by ``orders.states.transition`` for every event, in its transaction (no
     commit). ``previous_nurse_id`` is the order's nurse before the event.
     """
-    from homecare.orders.states import HOLDS_NURSE
-
     from_status, to_status = event.from_status, event.to_status
     nurse_changed = previous_nurse_id != order.nurse_id
     if from_status == to_status and not nurse_changed:
@@ -123,10 +125,6 @@ def notify_order_event(session: Session, *, order: Order, event: OrderEvent,
 
 def _audience(session: Session, audience: str, order: Order, *, nurse: int | None,
               held_by: int | None) -> list[int]:
-    from homecare.accounts.models import User
-    from homecare.nurses.models import Nurse
-    from homecare.patients.models import CareRecipient
-
     if audience == "owner":
         owner = session.scalar(sa.select(CareRecipient.owner_id)
                                .where(CareRecipient.id == order.patient_id))
@@ -145,9 +143,6 @@ def _audience(session: Session, audience: str, order: Order, *, nurse: int | Non
 
 
 def _payload(session: Session, order: Order, event: OrderEvent) -> dict[str, Any]:
-    from homecare.accounts.models import User
-    from homecare.nurses.models import Nurse
-
     # What the app shows in the message; never a phone or identity number, which
     # would then sit in the outbox and in every delivery channel's logs.
     payload: dict[str, Any] = {
@@ -186,6 +181,7 @@ def retry_delay(attempts: int, *, urgent: bool) -> timedelta:
     return timedelta(seconds=min(cap, RETRY_FIRST_S * 2 ** min(max(attempts - 1, 0), 16)))
 
 
+@atomic
 def relay_pending(*, session: Session, sender: Sender, now: datetime, limit: int = 100,
                   max_attempts: int = 10) -> int:
     """Send up to ``limit`` due notifications, urgent ones first, then oldest first;
@@ -281,6 +277,7 @@ def list_notifications(*, session: Session, actor: Actor, unread: bool = False) 
     return stmt.order_by(Notification.created_at.desc(), Notification.id.desc())
 
 
+@atomic
 def mark_read(*, session: Session, actor: Actor, notification_id: int,
               now: datetime) -> Notification:
     """Mark one of the caller's notifications read (the first read time is kept).

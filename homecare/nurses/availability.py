@@ -9,21 +9,14 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.db import atomic
 from homecare.errors import Conflict, TooManyRequests, ValidationProblem
+from homecare.nurseday.model import merge_stretches
 from homecare.nurses.models import LocationPing, Nurse, Shift
 from homecare.orders.models import Order
-
-# Location is recorded only during active work (PIPL): from departure to check-out.
-TRACKED_STATUSES = ("en_route", "in_service")
+from homecare.orders.states import UNDER_WAY
 
 Window = tuple[datetime, datetime]
-
-# Back-to-back windows may run across local midnight (20:00-24:00, then
-# 00:00-04:00) and are one stretch of work. Whoever reads a day's shifts reads
-# this much either side of the day, merges, then keeps the stretches touching
-# the day: a visit of the day starts on it and lasts a few hours at most, so a
-# stretch cut beyond the margin decides nothing about it.
-SHIFT_MARGIN = timedelta(hours=6)
 
 
 class ShiftInPast(ValidationProblem):
@@ -39,14 +32,8 @@ class PingRateLimited(TooManyRequests):
 
 
 def merge_windows(windows: Iterable[Window]) -> list[Window]:
-    """Sorted windows with overlapping and touching ones merged."""
-    merged: list[list[datetime]] = []
-    for start, end in sorted(windows):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(start, end) for start, end in merged]
+    """Sorted windows with overlapping and touching ones merged (``nurseday.model``)."""
+    return merge_stretches(windows)
 
 
 def shifts_covering(*, session: Session, nurse_ids: Iterable[int], start: datetime,
@@ -135,10 +122,12 @@ def replace_shifts(*, session: Session, nurse: Nurse, windows: list[dict[str, da
 
 
 def _active_order_id(session: Session, nurse_id: int) -> int | None:
+    # Location is recorded only during active work (PIPL): from departure to check-out.
     return session.scalar(sa.select(Order.id).where(
-        Order.nurse_id == nurse_id, Order.status.in_(TRACKED_STATUSES)).order_by(Order.id))
+        Order.nurse_id == nurse_id, Order.status.in_(sorted(UNDER_WAY))).order_by(Order.id))
 
 
+@atomic
 def store_ping(*, session: Session, nurse: Nurse, lat: float, lng: float,
                accuracy_m: float | None, recorded_at: datetime | None, now: datetime,
                min_interval_seconds: int) -> tuple[LocationPing, str]:
@@ -181,6 +170,7 @@ def store_ping(*, session: Session, nurse: Nurse, lat: float, lng: float,
     return ping, reason
 
 
+@atomic
 def purge_location_traces(*, session: Session, now: datetime, retention_days: int) -> int:
     """Delete pings recorded before the retention period and forget stale last positions.
 

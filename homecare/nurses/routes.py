@@ -1,14 +1,19 @@
-"""Nurse profiles, shifts, location pings: HTTP routes."""
+"""Every route under /nurses: profiles, shifts, location pings, her schedule."""
 
 from __future__ import annotations
 
 from flask.views import MethodView
 
+from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, ListPage, current_config, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.nurses import schemas, service
+from homecare.pagination import ListPage
+from homecare.scheduling import schemas as plan_schemas
+from homecare.scheduling import service as planning
 
-blp = Blueprint("nurses", __name__, description="Nurse profiles, shifts, location pings")
+blp = Blueprint("nurses", __name__, description="Nurse profiles, shifts, location pings, schedules")
 
 
 
@@ -37,17 +42,6 @@ class Nurses(MethodView):
         return views
 
 
-@blp.route("/nurses/me")
-class MyNurseProfile(MethodView):
-    @blp.auth("nurse")
-    @blp.response(200, schemas.NurseSchema)
-    @blp.problems(404)
-    def get(self):
-        """The calling nurse's own profile"""
-        return service.read_nurse(session=db.session, actor=current_actor(), nurse_id=None,
-                                  now=utcnow(), config=current_config())
-
-
 @blp.route("/nurses/<int:nurse_id>")
 class NurseById(MethodView):
     @blp.auth("supervisor", "nurse")
@@ -67,6 +61,55 @@ class NurseById(MethodView):
         return service.update_nurse(session=db.session, actor=current_actor(),
                                     nurse_id=nurse_id, changes=body, now=utcnow(),
                                     config=current_config())
+
+
+@blp.route("/nurses/<int:nurse_id>/shifts")
+class NurseShifts(MethodView):
+    @blp.auth("supervisor", "nurse")
+    @blp.arguments(schemas.ShiftQueryArgsSchema, location="query")
+    @blp.response(200, schemas.ShiftSchema(many=True))
+    @blp.paginate(ListPage, page_size=50)
+    @blp.problems(404)
+    def get(self, args, nurse_id):
+        """A nurse's windows that have not ended (or in from/to)"""
+        return service.list_nurse_shifts(session=db.session, actor=current_actor(),
+                                         nurse_id=nurse_id, now=utcnow(), **args)
+
+
+@blp.route("/nurses/me")
+class MyNurseProfile(MethodView):
+    @blp.auth("nurse")
+    @blp.response(200, schemas.NurseSchema)
+    @blp.problems(404)
+    def get(self):
+        """The calling nurse's own profile"""
+        return service.read_nurse(session=db.session, actor=current_actor(), nurse_id=None,
+                                  now=utcnow(), config=current_config())
+
+
+@blp.route("/nurses/me/location")
+class MyLocation(MethodView):
+    @blp.auth("nurse")
+    @blp.arguments(schemas.PingSchema)
+    @blp.response(201, schemas.PingOutSchema)
+    @blp.problems(404, 409, 429)
+    def post(self, body):
+        """A location ping, kept only on an active order or on shift; rate-limited per nurse"""
+        return service.record_my_ping(session=db.session, actor=current_actor(), data=body,
+                                      now=utcnow(), config=current_config())
+
+
+@blp.route("/nurses/me/schedule")
+class MySchedule(MethodView):
+    @blp.auth("nurse")
+    @blp.arguments(plan_schemas.ScheduleQueryArgsSchema, location="query")
+    @blp.response(200, plan_schemas.NurseScheduleSchema)
+    @blp.problems(404)
+    def get(self, args):
+        """The calling nurse's visits of the day in route order, with planned arrivals"""
+        return planning.nurse_schedule(session=db.session, actor=current_actor(), now=utcnow(),
+                                      config=current_config(),
+                                      day=args.get("date"))
 
 
 @blp.route("/nurses/me/shifts")
@@ -90,28 +133,3 @@ class MyShifts(MethodView):
         """The calling nurse's windows that have not ended (or in from/to)"""
         return service.list_nurse_shifts(session=db.session, actor=current_actor(),
                                          nurse_id=None, now=utcnow(), **args)
-
-
-@blp.route("/nurses/<int:nurse_id>/shifts")
-class NurseShifts(MethodView):
-    @blp.auth("supervisor", "nurse")
-    @blp.arguments(schemas.ShiftQueryArgsSchema, location="query")
-    @blp.response(200, schemas.ShiftSchema(many=True))
-    @blp.paginate(ListPage, page_size=50)
-    @blp.problems(404)
-    def get(self, args, nurse_id):
-        """A nurse's windows that have not ended (or in from/to)"""
-        return service.list_nurse_shifts(session=db.session, actor=current_actor(),
-                                         nurse_id=nurse_id, now=utcnow(), **args)
-
-
-@blp.route("/nurses/me/location")
-class MyLocation(MethodView):
-    @blp.auth("nurse")
-    @blp.arguments(schemas.PingSchema)
-    @blp.response(201, schemas.PingOutSchema)
-    @blp.problems(404, 409, 429)
-    def post(self, body):
-        """A location ping, kept only on an active order or on shift; rate-limited per nurse"""
-        return service.record_my_ping(session=db.session, actor=current_actor(), data=body,
-                                      now=utcnow(), config=current_config())

@@ -15,6 +15,7 @@ from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.catalogue.models import title_rank
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from homecare.geo import Point, bounding_box, geodesic_km
 from homecare.nurses import availability
@@ -101,7 +102,7 @@ def my_nurse(*, session: Session, actor: Actor) -> Nurse:
     return nurse
 
 
-def _visible_nurse(session: Session, actor: Actor, nurse_id: int) -> Nurse:
+def access_nurse(session: Session, actor: Actor, nurse_id: int) -> Nurse:
     nurse = session.get(Nurse, nurse_id)
     visible = nurse is not None and (
         (actor.role == "supervisor" and nurse.organization_id == actor.organization_id)
@@ -155,6 +156,7 @@ def _check_gate(nurse: Any, config: Config) -> None:
             unmet=unmet)
 
 
+@atomic
 def create_nurse(*, session: Session, actor: Actor, data: dict[str, Any], now: datetime,
                  config: Config) -> dict[str, Any]:
     """A supervisor creates the dispatch profile of a nurse account of her organization.
@@ -201,7 +203,7 @@ def read_nurse(*, session: Session, actor: Actor, nurse_id: int | None, now: dat
     :raises NurseNotFound: missing, another organization's, or another nurse's.
     """
     nurse = (my_nurse(session=session, actor=actor) if nurse_id is None
-             else _visible_nurse(session, actor, nurse_id))
+             else access_nurse(session, actor, nurse_id))
     return _views(session, [nurse], now=now, config=config)[0]
 
 
@@ -215,7 +217,7 @@ def update_nurse(*, session: Session, actor: Actor, nurse_id: int, changes: dict
     :raises ServiceRadiusTooLarge: above ``config.max_service_radius_km``.
     :raises NurseNotQualified: the profile would be active below the gate.
     """
-    nurse = _visible_nurse(session, actor, nurse_id)
+    nurse = access_nurse(session, actor, nurse_id)
     if actor.role == "nurse":
         refused = sorted(set(changes) - SELF_FIELDS)
         if refused:
@@ -301,7 +303,7 @@ def list_nurse_shifts(*, session: Session, actor: Actor, nurse_id: int | None, n
     :raises NurseNotFound: missing, another organization's, or another nurse's.
     """
     nurse = (my_nurse(session=session, actor=actor) if nurse_id is None
-             else _visible_nurse(session, actor, nurse_id))
+             else access_nurse(session, actor, nurse_id))
     return availability.list_shifts(session=session, nurse=nurse, start=start, end=end,
                                     now=now)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from homecare.extensions import Base
+from homecare.db import Base
 
 
 class SchedulerHeartbeat(Base):

@@ -6,7 +6,9 @@ import sqlalchemy as sa
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from homecare.extensions import current_config, db, reading, utcnow
+from homecare.api import current_config
+from homecare.clock import utcnow
+from homecare.db import db, reading
 from homecare.ops.models import SchedulerHeartbeat
 
 REQUESTS = Counter("homecare_http_requests_total", "HTTP requests by route and status",

@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response
 from sqlalchemy.orm import Session
 
+from homecare.db import atomic
 from homecare.errors import Conflict, ValidationProblem
 from homecare.orders.models import IdempotencyKey
 
@@ -37,12 +37,6 @@ class Replay:
 
     status_code: int
     body: dict[str, Any]
-
-    def as_response(self) -> Response:
-        from flask import json as flask_json
-
-        return Response(flask_json.dumps(self.body), status=self.status_code,
-                        mimetype="application/json", headers={REPLAY_HEADER: "true"})
 
 
 @dataclass(frozen=True)
@@ -72,6 +66,7 @@ def _canonical(value: Any) -> str:
     raise TypeError(f"not serialisable: {type(value).__name__}")
 
 
+@atomic
 def claim_key(*, session: Session, user_id: int, key: str, request_hash: str,
               now: datetime) -> Claim | Replay:
     """Take ``key`` for this request (committed at once), or return the stored response.
@@ -137,6 +132,7 @@ def store_response(session: Session, claim: Claim, *, status_code: int,
         raise IdempotencyConflict("this request took too long and its key was taken over")
 
 
+@atomic
 def release_key(*, session: Session, claim: Claim) -> None:
     """Drop a claim whose request failed, so a corrected retry with the key can book.
 
@@ -150,6 +146,7 @@ def release_key(*, session: Session, claim: Claim) -> None:
     session.commit()
 
 
+@atomic
 def purge_idempotency_keys(*, session: Session, now: datetime, ttl_hours: int) -> int:
     """Delete keys older than ``ttl_hours`` (the jobs process); returns how many."""
     result = session.execute(sa.delete(IdempotencyKey).where(

@@ -1,15 +1,34 @@
-"""Booking and the order lifecycle: HTTP routes."""
+"""Every route under /orders: booking, vetting, candidates and assignment, the visit
+(depart, check in, check out, SOS), the care record, events and the audit trail."""
 
 from __future__ import annotations
 
+from flask import Response, json
 from flask.views import MethodView
 
+from homecare.api import Blueprint, current_config
+from homecare.audit import schemas as audit_schemas
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, QueryPage, ViewPage, current_config, db, utcnow
-from homecare.orders import schemas, service
+from homecare.clock import utcnow
+from homecare.db import db
+from homecare.dispatch import schemas as dispatch_schemas
+from homecare.dispatch import service as dispatch
+from homecare.orders import schemas, service, trail
 from homecare.orders.idempotency import REPLAY_HEADER, Replay
+from homecare.pagination import ListPage, QueryPage, ViewPage
+from homecare.visits import corrections, door
+from homecare.visits import schemas as visit_schemas
+from homecare.visits import service as visits
 
-blp = Blueprint("orders", __name__, description="Booking and the order lifecycle")
+blp = Blueprint("orders", __name__,
+                description="Orders: booking, the lifecycle, dispatch, the visit and its record")
+
+
+def _replayed(replay: Replay) -> Response:
+    """The stored first response, sent again as it was, marked as a replay."""
+    return Response(json.dumps(replay.body), status=replay.status_code,
+                    mimetype="application/json", headers={REPLAY_HEADER: "true"})
+
 
 _REPLAY_DOC = {REPLAY_HEADER: {"description": "`true` when this is the stored response to an "
                                               "earlier request with the same Idempotency-Key",
@@ -27,8 +46,9 @@ class Orders(MethodView):
         """Book a visit for one of the caller's care recipients"""
         result = service.place_order(session=db.session, actor=current_actor(), body=body,
                                      idempotency_key=headers.get("idempotency_key"),
-                                     now=utcnow(), config=current_config())
-        return result.as_response() if isinstance(result, Replay) else result
+                                     now=utcnow(), config=current_config(),
+                                     render=schemas.OrderSchema().dump)
+        return _replayed(result) if isinstance(result, Replay) else result
 
     @blp.auth("patient", "nurse", "supervisor", "admin")
     @blp.arguments(schemas.OrderQueryArgsSchema, location="query")
@@ -50,16 +70,46 @@ class OrderById(MethodView):
                                       order_id=order_id, now=utcnow())
 
 
-@blp.route("/orders/<int:order_id>/events")
-class OrderEvents(MethodView):
-    @blp.auth("patient", "nurse", "supervisor", "admin")
-    @blp.response(200, schemas.OrderEventSchema(many=True))
+@blp.route("/orders/<int:order_id>/approve")
+class OrderApprove(MethodView):
+    @blp.auth("supervisor")
+    @blp.arguments(schemas.OrderApproveSchema)
+    @blp.response(200, schemas.OrderSchema)
+    @blp.problems(404, 409)
+    def post(self, body, order_id):
+        """Approve a submitted order (first-visit assessment); it goes to dispatch"""
+        return service.approve_order(session=db.session, actor=current_actor(),
+                                     order_id=order_id, now=utcnow(), config=current_config(),
+                                     **body)
+
+
+@blp.route("/orders/<int:order_id>/assign")
+class OrderAssign(MethodView):
+    @blp.auth("supervisor")
+    @blp.arguments(dispatch_schemas.AssignSchema)
+    @blp.response(200, dispatch_schemas.AssignmentSchema)
+    @blp.problems(404, 409, 422)
+    def post(self, body, order_id):
+        """Assign a nurse directly, or reassign; every hard filter applies
+
+        422 `nurse_not_eligible` names the broken rule in `rule`. Open offers are
+        withdrawn; the family, the new nurse and any nurse taken off are told.
+        """
+        return dispatch.assign_nurse(session=db.session, actor=current_actor(),
+                                    order_id=order_id, now=utcnow(), config=current_config(),
+                                    **body)
+
+
+@blp.route("/orders/<int:order_id>/audit")
+class OrderAudit(MethodView):
+    @blp.auth("supervisor", "admin")
+    @blp.response(200, audit_schemas.AuditEntrySchema(many=True))
     @blp.paginate(QueryPage)
     @blp.problems(404)
     def get(self, order_id):
-        """The order's transitions, oldest first: who moved it, from what to what, when, why"""
-        return service.list_events(session=db.session, actor=current_actor(),
-                                   order_id=order_id)
+        """The order's trail, oldest first: transitions, care-record reads, alerts, offers"""
+        return trail.list_order_trail(session=db.session, actor=current_actor(),
+                                      order_id=order_id)
 
 
 @blp.route("/orders/<int:order_id>/cancel")
@@ -74,17 +124,168 @@ class OrderCancel(MethodView):
                                     order_id=order_id, now=utcnow(), **body)
 
 
-@blp.route("/orders/<int:order_id>/approve")
-class OrderApprove(MethodView):
-    @blp.auth("supervisor")
-    @blp.arguments(schemas.OrderApproveSchema)
-    @blp.response(200, schemas.OrderSchema)
+@blp.route("/orders/<int:order_id>/candidates")
+class OrderCandidates(MethodView):
+    @blp.auth("supervisor", "admin")
+    @blp.arguments(dispatch_schemas.CandidateQueryArgsSchema, location="query", as_kwargs=True)
+    @blp.response(200, dispatch_schemas.CandidateSchema(many=True))
+    @blp.paginate(ListPage)
+    @blp.problems(404, 409)
+    def get(self, order_id, explain=None):
+        """Eligible nurses for the order, best first; `?explain=<nurse_id>` for one nurse
+
+        Hard filters (a nurse breaking any is not a candidate; `explain` names the
+        first she breaks): `organization`, `current_nurse`, `not_active`,
+        `credentials` (her licence and liability insurance cover the visit's date),
+        `experience` and `qualification_title` (the Internet+nursing gate),
+        `item_title`, `skills`, `service_radius` (geodesic from home),
+        `window_closed`, `shift` (a shift lets her arrive inside the window and
+        finish), `daily_cap`, `schedule_conflict` (the visit fits between her
+        accepted visits without breaking a window, travel included).
+
+        score = (w_travel*travel + w_continuity*continuity + w_balance*balance +
+        w_rating*rating) / sum of weights, every part in [0, 1]: travel = 1 -
+        min(eta, horizon)/horizon from where she will be before the visit;
+        continuity = 1 if she visited this care recipient before; balance = 1 -
+        visits that day / daily cap; rating = mean review shrunk towards 3 stars,
+        mapped 1-5 to 0-1. Weights and horizon are HOMECARE_SCORE_* settings.
+        """
+        return dispatch.find_candidates(session=db.session, actor=current_actor(),
+                                       order_id=order_id, now=utcnow(), config=current_config(),
+                                       explain_nurse_id=explain)
+
+
+@blp.route("/orders/<int:order_id>/care-record")
+class OrderCareRecord(MethodView):
+    @blp.auth("patient", "nurse", "supervisor", "admin")
+    @blp.response(200, visit_schemas.VisitRecordSchema)
+    @blp.problems(404)
+    def get(self, order_id):
+        """The visit record and its care record; every read is on the audit trail"""
+        return visits.read_care_record(session=db.session, actor=current_actor(),
+                                        order_id=order_id, now=utcnow())
+
+
+@blp.route("/orders/<int:order_id>/check-in")
+class OrderCheckIn(MethodView):
+    @blp.auth("nurse")
+    @blp.arguments(visit_schemas.CheckInSchema)
+    @blp.response(200, visit_schemas.CheckInOutSchema)
     @blp.problems(404, 409)
     def post(self, body, order_id):
-        """Approve a submitted order (first-visit assessment); it goes to dispatch"""
-        return service.approve_order(session=db.session, actor=current_actor(),
-                                     order_id=order_id, now=utcnow(), config=current_config(),
-                                     **body)
+        """Check in at the address (any coord_system): en_route -> in_service.
+
+        Outside the geofence the check-in is accepted but flagged, and a
+        `geofence` alert opens.
+        """
+        return visits.check_in(session=db.session, actor=current_actor(), order_id=order_id,
+                                now=utcnow(), config=current_config(), **body)
+
+
+@blp.route("/orders/<int:order_id>/check-out")
+class OrderCheckOut(MethodView):
+    @blp.auth("nurse")
+    @blp.arguments(visit_schemas.CheckOutSchema)
+    @blp.response(200, visit_schemas.VisitRecordSchema)
+    @blp.problems(404, 409)
+    def post(self, body, order_id):
+        """Check out with the care record (vitals, procedures, notes): in_service -> completed"""
+        return visits.check_out(session=db.session, actor=current_actor(), order_id=order_id,
+                                 now=utcnow(), **body)
+
+
+@blp.route("/orders/<int:order_id>/confirm-nurse")
+class OrderConfirmNurse(MethodView):
+    @blp.auth("patient")
+    @blp.response(200, visit_schemas.ConfirmNurseSchema)
+    @blp.problems(404, 409)
+    def post(self, order_id):
+        """The family confirms in the app that the nurse at the door is the one sent
+
+        From departure until the visit ends (else 409 `nurse_not_at_door`);
+        idempotent. After a flagged check-in it resolves the `door_unverified`
+        alert; the flag stays on the visit record.
+        """
+        return door.confirm_nurse(session=db.session, actor=current_actor(),
+                                  order_id=order_id, now=utcnow())
+
+
+@blp.route("/orders/<int:order_id>/corrections")
+class OrderCorrections(MethodView):
+    @blp.auth("nurse")
+    @blp.arguments(visit_schemas.CorrectionCreateSchema)
+    @blp.response(201, visit_schemas.CorrectionSchema)
+    @blp.problems(404, 409, 422)
+    def post(self, body, order_id):
+        """The visit's nurse asks for corrected check-in/out times, with a reason
+
+        For a visit in service or completed; one pending request at a time
+        (409 `correction_pending`). A supervisor approves or rejects it.
+        """
+        return corrections.request_correction(session=db.session, actor=current_actor(),
+                                              order_id=order_id, now=utcnow(), **body)
+
+    @blp.auth("patient", "nurse", "supervisor", "admin")
+    @blp.response(200, visit_schemas.CorrectionSchema(many=True))
+    @blp.paginate(QueryPage)
+    @blp.problems(404)
+    def get(self, order_id):
+        """The visit's time corrections, with the original times, oldest first"""
+        return corrections.list_corrections(session=db.session, actor=current_actor(),
+                                            order_id=order_id)
+
+
+@blp.route("/orders/<int:order_id>/corrections/<int:correction_id>/approve")
+class OrderCorrectionApprove(MethodView):
+    @blp.auth("supervisor")
+    @blp.arguments(visit_schemas.CorrectionDecisionSchema)
+    @blp.response(200, visit_schemas.CorrectionSchema)
+    @blp.problems(404, 409, 422)
+    def post(self, body, order_id, correction_id):
+        """Approve: the visit's times become the corrected ones (originals kept)"""
+        return corrections.approve_correction(session=db.session, actor=current_actor(),
+                                              order_id=order_id, correction_id=correction_id,
+                                              now=utcnow(), **body)
+
+
+@blp.route("/orders/<int:order_id>/corrections/<int:correction_id>/reject")
+class OrderCorrectionReject(MethodView):
+    @blp.auth("supervisor")
+    @blp.arguments(visit_schemas.CorrectionDecisionSchema)
+    @blp.response(200, visit_schemas.CorrectionSchema)
+    @blp.problems(404, 409, 422)
+    def post(self, body, order_id, correction_id):
+        """Reject, with a `note` saying why; the recorded times stay"""
+        return corrections.reject_correction(session=db.session, actor=current_actor(),
+                                             order_id=order_id, correction_id=correction_id,
+                                             now=utcnow(), **body)
+
+
+@blp.route("/orders/<int:order_id>/depart")
+class OrderDepart(MethodView):
+    @blp.auth("nurse")
+    @blp.response(200, visit_schemas.DepartureSchema)
+    @blp.problems(404, 409)
+    def post(self, order_id):
+        """The assigned nurse sets off: assigned -> en_route.
+
+        From `HOMECARE_DEPART_LEAD_MINUTES` (default 180) before the window opens;
+        earlier is 409 `too_early_to_depart` with the `earliest` time.
+        """
+        return visits.depart(session=db.session, actor=current_actor(), order_id=order_id,
+                              now=utcnow(), config=current_config())
+
+
+@blp.route("/orders/<int:order_id>/events")
+class OrderEvents(MethodView):
+    @blp.auth("patient", "nurse", "supervisor", "admin")
+    @blp.response(200, schemas.OrderEventSchema(many=True))
+    @blp.paginate(QueryPage)
+    @blp.problems(404)
+    def get(self, order_id):
+        """The order's transitions, oldest first: who moved it, from what to what, when, why"""
+        return service.list_events(session=db.session, actor=current_actor(),
+                                   order_id=order_id)
 
 
 @blp.route("/orders/<int:order_id>/reject")
@@ -109,3 +310,25 @@ class OrderReview(MethodView):
         """Rate a completed visit 1-5, once"""
         return service.review_order(session=db.session, actor=current_actor(),
                                     order_id=order_id, now=utcnow(), **body)
+
+
+@blp.route("/orders/<int:order_id>/sos")
+class OrderSos(MethodView):
+    @blp.auth("nurse")
+    @blp.arguments(visit_schemas.SosSchema)
+    @blp.response(201, visit_schemas.SosAlertSchema)
+    @blp.problems(404)
+    def post(self, body, order_id):
+        """One-key alarm: a critical alert with the nurse's position, supervisors paged
+
+        Accepted for any order the nurse holds or has held, also once it was
+        cancelled or reassigned. Unlike every other body, this one is lenient and
+        never answered 422: a position that fails validation (accuracy_m -1, an
+        unknown coord_system, lat without lng) is dropped and her last reported
+        position used instead, a note too long is cut and unknown fields are
+        ignored; the alert's detail says what was dropped and why.
+        """
+        # Lenient on purpose: a nurse in danger must never have her alarm refused
+        # over a malformed field (see SosSchema).
+        return visits.raise_sos(session=db.session, actor=current_actor(), order_id=order_id,
+                                 now=utcnow(), **body)

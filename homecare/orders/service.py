@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,38 +11,35 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.audit.service import record
 from homecare.auth import Actor
+from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
-from homecare.errors import Conflict, NotFound, ValidationProblem
-from homecare.extensions import Listing, atomic
+from homecare.db import atomic
+from homecare.dispatch.service import start_dispatch
+from homecare.errors import Conflict, ValidationProblem
 from homecare.geo import Point
+from homecare.nurses.models import Nurse
 from homecare.orders import idempotency
+from homecare.orders.access import access_order
+from homecare.orders.errors import OutsideServiceArea, UnknownAddress
 from homecare.orders.models import Order, OrderEvent, Review
-from homecare.orders.schemas import OrderSchema
-from homecare.orders.states import InvalidTransition, open_order, transition
-from homecare.orders.views import NURSE_SEES, nurse_id_of, order_view, order_views
+from homecare.orders.states import NURSE_SEES, InvalidTransition, may, open_order, transition
+from homecare.orders.views import nurse_id_of, order_view, order_views
+from homecare.pagination import Listing
+from homecare.patients.models import Address, CareRecipient
+from homecare.patients.service import is_assessed, mark_assessed, record_recipient_reads
+from homecare.pricing.service import cancellation_charge, price_breakdown, record_charge
 
 log = logging.getLogger(__name__)
-
-
-class OrderNotFound(NotFound):
-    code, title = "order_not_found", "No such order"
 
 
 class UnknownPatient(ValidationProblem):
     code, title = "unknown_patient", "No such care recipient among yours"
 
 
-class UnknownAddress(ValidationProblem):
-    code, title = "unknown_address", "No such address for this care recipient"
-
-
 class UnknownService(ValidationProblem):
     code, title = "unknown_service", "No active service item with this code"
-
-
-class OutsideServiceArea(ValidationProblem):
-    code, title = "outside_service_area", "No organization serves this address"
 
 
 class WindowInPast(ValidationProblem):
@@ -72,14 +70,18 @@ class AlreadyReviewed(Conflict):
 # ---------------------------------------------------------------- booking
 
 
+@atomic
 def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
-                idempotency_key: str | None, now: datetime,
-                config: Config) -> dict[str, Any] | idempotency.Replay:
+                idempotency_key: str | None, now: datetime, config: Config,
+                render: Callable[[dict[str, Any]], dict[str, Any]]
+                ) -> dict[str, Any] | idempotency.Replay:
     """Book a visit (``POST /orders``), honouring an Idempotency-Key.
 
     Returns the new order's view, or the stored first response when the key was
-    used with this body before. A failed booking releases the key, so a corrected
-    retry with the same key can succeed; failures are never replayed.
+    used with this body before. ``render`` turns the view into the response body
+    the key keeps (the route's schema: HTTP stays in the route). A failed booking
+    releases the key, so a corrected retry with the same key can succeed; failures
+    are never replayed.
 
     :raises IdempotencyKeyReused: (422) the key was used with another body.
     :raises IdempotencyConflict: (409) the first request with the key is still running.
@@ -95,8 +97,7 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
     try:
         order = _book(session, actor=actor, now=now, config=config, **body)
         view = order_view(order, actor, session=session)
-        idempotency.store_response(session, claim, status_code=201,
-                                   body=OrderSchema().dump(view))
+        idempotency.store_response(session, claim, status_code=201, body=render(view))
         session.commit()
     except Exception:
         try:
@@ -137,12 +138,6 @@ def create_order(*, session: Session, actor: Actor, patient_id: int, address_id:
 def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
           service_code: str, window_start: datetime, window_end: datetime,
           notes: str | None, now: datetime, config: Config) -> Order:
-    from homecare.catalogue.models import ServiceItem
-    from homecare.dispatch.service import start_dispatch
-    from homecare.patients.models import Address, CareRecipient
-    from homecare.patients.service import is_assessed
-    from homecare.pricing.service import price_breakdown
-
     recipient = session.get(CareRecipient, patient_id)
     address = session.get(Address, address_id)
     if recipient is None or (actor.role == "patient" and recipient.owner_id != actor.user_id):
@@ -221,36 +216,7 @@ def check_window(start: datetime, end: datetime, *, duration_min: int, now: date
 # ---------------------------------------------------------------- reads
 
 
-def _visible(session: Session, actor: Actor, order: Order) -> bool:
-    from homecare.patients.models import CareRecipient
-
-    if actor.role == "admin":
-        return True
-    if actor.role == "supervisor":
-        return actor.organization_id == order.organization_id
-    if actor.role == "nurse":
-        nurse_id = nurse_id_of(session, actor)
-        return (nurse_id is not None and order.nurse_id == nurse_id
-                and order.status in NURSE_SEES)
-    if actor.role == "patient":
-        owner = session.scalar(sa.select(CareRecipient.owner_id)
-                               .where(CareRecipient.id == order.patient_id))
-        return owner == actor.user_id
-    return False
-
-
-def get_order_for(*, session: Session, actor: Actor, order_id: int) -> Order:
-    """An order the caller may see: her recipient's, assigned to her, or her organization's.
-
-    :raises OrderNotFound: (404) no such order, or the caller may not see it (another
-        owner's, a nurse it is not assigned to, another organization's).
-    """
-    order = session.get(Order, order_id, populate_existing=True)
-    if order is None or not _visible(session, actor, order):
-        raise OrderNotFound(order_id=order_id)
-    return order
-
-
+@atomic
 def get_order_view(*, session: Session, actor: Actor, order_id: int,
                    now: datetime) -> dict[str, Any]:
     """The order as the caller may see it (masked per ``views.sight``).
@@ -259,11 +225,9 @@ def get_order_view(*, session: Session, actor: Actor, order_id: int,
     family goes on the audit trail, as reads of the recipient's record do, so
     this commits.
 
-    :raises OrderNotFound: (404) see ``get_order_for``.
+    :raises OrderNotFound: (404) see ``access_order``.
     """
-    from homecare.patients.service import record_recipient_reads
-
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     view = order_view(order, actor, session=session)
     if view["recipient"] is not None:
         record_recipient_reads(session, actor=actor, patient_ids=[order.patient_id], now=now,
@@ -277,8 +241,6 @@ def list_orders(*, session: Session, actor: Actor, status: str | None = None,
                 patient_id: int | None = None) -> Listing:
     """The orders the caller may see, by window start, filtered as asked; each page's
     views are masked for the caller."""
-    from homecare.patients.models import CareRecipient
-
     stmt = sa.select(Order)
     if actor.role == "patient":
         stmt = stmt.where(Order.patient_id.in_(sa.select(CareRecipient.id).where(
@@ -307,9 +269,9 @@ def list_orders(*, session: Session, actor: Actor, status: str | None = None,
 def list_events(*, session: Session, actor: Actor, order_id: int) -> sa.Select:
     """The order's transitions, oldest first.
 
-    :raises OrderNotFound: (404) see ``get_order_for``.
+    :raises OrderNotFound: (404) see ``access_order``.
     """
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     return (sa.select(OrderEvent).where(OrderEvent.order_id == order.id)
             .order_by(OrderEvent.at, OrderEvent.id))
 
@@ -318,9 +280,7 @@ def list_events(*, session: Session, actor: Actor, order_id: int) -> sa.Select:
 
 
 def _require_submitted(order: Order) -> None:
-    # The table also lets a supervisor move offered/assigned orders back to
-    # approved (dispatch); vetting is only for orders still waiting for it.
-    if order.status != "submitted":
+    if not may("vet", order.status):
         raise InvalidTransition(f"only a submitted order is vetted; this one is {order.status}",
                                 order_id=order.id, current_status=order.status)
 
@@ -337,10 +297,7 @@ def approve_order(*, session: Session, actor: Actor, order_id: int, now: datetim
     :raises OrderNotFound: (404) no such order in the supervisor's organization.
     :raises InvalidTransition: (409) the order is not submitted (names the status).
     """
-    from homecare.dispatch.service import start_dispatch
-    from homecare.patients.service import mark_assessed
-
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     _require_submitted(order)
     transition(session, order, "approved", actor=actor, now=now, reason=reason)
     mark_assessed(session, patient_id=order.patient_id, organization_id=order.organization_id,
@@ -359,7 +316,7 @@ def reject_order(*, session: Session, actor: Actor, order_id: int, reason: str,
     :raises InvalidTransition: (409) the order is not submitted.
     :raises ReasonRequired: (422) an empty reason.
     """
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     _require_submitted(order)
     transition(session, order, "rejected", actor=actor, now=now, reason=reason)
     session.commit()
@@ -383,7 +340,7 @@ def cancel_order(*, session: Session, actor: Actor, order_id: int, now: datetime
     :raises TransitionForbidden: (403) the owner after the nurse departed.
     :raises ReasonRequired: (422) a supervisor cancelling after departure without a reason.
     """
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     apply_cancellation(session=session, order=order, actor=actor, now=now, reason=reason,
                        requested_by_family=requested_by_family)
     session.commit()
@@ -393,23 +350,21 @@ def cancel_order(*, session: Session, actor: Actor, order_id: int, now: datetime
 def apply_cancellation(*, session: Session, order: Order, actor: Actor | None, now: datetime,
                        reason: str | None = None,
                        requested_by_family: bool = False) -> OrderEvent:
-    """Cancel a loaded order in the caller's transaction (no commit): the transition
-    (which notifies) and the withdrawal of its open offers.
+    """Cancel a loaded order in the caller's transaction (no commit): the family's fee
+    under the cancellation policy (``pricing.service``), recorded on the order, then
+    the transition, whose hooks notify and withdraw its open offers
+    (``homecare.order_hooks``).
 
     ``cancel_order`` and closing a family bed both cancel through here, so the two
     cannot drift apart.
 
     :raises: the Problems of ``cancel_order`` except OrderNotFound.
     """
-    from homecare.dispatch.service import withdraw_open_offers
-    from homecare.pricing.service import cancellation_charge, record_charge
-
     charge = cancellation_charge(session, order=order, actor=actor, now=now,
                                  requested_by_family=requested_by_family)
     event = transition(session, order, "cancelled", actor=actor, now=now, reason=reason,
                        cancellation_fee_fen=charge.fee_fen, cancellation_rule=charge.rule)
     record_charge(session, order=order, charge=charge, actor=actor, now=now)
-    withdraw_open_offers(session=session, order_id=order.id, now=now, actor=actor)
     return event
 
 
@@ -425,11 +380,8 @@ def review_order(*, session: Session, actor: Actor, order_id: int, rating: int,
     :raises OrderNotCompleted: (409) the visit has not been completed.
     :raises AlreadyReviewed: (409) the visit has a review already.
     """
-    from homecare.audit.service import record
-    from homecare.nurses.models import Nurse
-
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
-    if order.status != "completed":
+    order = access_order(session, actor, order_id)
+    if not may("review", order.status):
         raise OrderNotCompleted(f"this visit is {order.status}", order_id=order.id,
                                 current_status=order.status)
     if session.scalar(sa.select(Review.id).where(Review.order_id == order.id)) is not None:

@@ -1,10 +1,16 @@
-"""The order state machine: the one table of allowed transitions and the one
-function that applies a transition. Nothing else assigns ``Order.status``."""
+"""The order state machine: every named set of statuses, the one table of allowed
+transitions, the one function that applies a transition, and the hooks through
+which the rest of the service reacts to one. Nothing else assigns ``Order.status``.
+
+What happens after a transition (the audit entry, notifications, alerts resolved,
+open offers withdrawn) is registered at start-up in ``homecare.order_hooks``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -22,9 +28,29 @@ SYSTEM = "system"
 # leaves them (cancelled, no_show, completed) keeps ``nurse_id`` as history but
 # no longer blocks her day: slot and load queries filter on these statuses.
 HOLDS_NURSE = frozenset({"assigned", "en_route", "in_service"})
+# A nurse's day: the visits she holds or has done count towards her daily cap.
+DAY_LOAD = HOLDS_NURSE | {"completed"}
+# Under way: she has set off for the visit or is in the home.
+UNDER_WAY = frozenset({"en_route", "in_service"})
+# Orders the day plan places: approved and offered ones get a nurse; assigned
+# ones keep theirs (pinned) unless the supervisor asks for a full re-plan.
+PLANNED = ("approved", "offered", "assigned")
+# Done or under way, in the order she does them: the plan keeps them fixed.
+FIXED = ("completed", "in_service", "en_route")
 # Waiting for a nurse: in the supervisor's queue (to vet or to assign) or out on
 # offer. A tuple, in lifecycle order, for lists shown to people and the spec.
 AWAITING_NURSE = ("submitted", "approved", "offered")
+# Vetted and looking for a nurse: dispatch offers these, and expires them when
+# their window passes with nobody.
+SEEKING_NURSE = ("approved", "offered")
+# Orders dispatch ranks candidates for: waiting for a nurse, or held (reassignable).
+DISPATCHABLE = frozenset(AWAITING_NURSE) | HOLDS_NURSE
+# Not started: cancelled when a family bed closes.
+NOT_STARTED = (*AWAITING_NURSE, "assigned")
+# A nurse is expected at the door: the ``late`` and ``no_show`` alerts watch these.
+AWAITED = ("assigned", "en_route")
+# The orders a nurse sees: those she holds, and those she finished or missed.
+NURSE_SEES = HOLDS_NURSE | {"completed", "no_show"}
 # The status every order starts in, and who may create one (family beds and
 # supervisors book on a recipient's behalf).
 INITIAL = "submitted"
@@ -59,9 +85,59 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     ("in_service", "completed"): frozenset({"nurse"}),
     ("in_service", "cancelled"): frozenset({"supervisor"}),
 }
+# Actions that are not a transition of their own, or that ask more of the order than
+# the table does: the statuses each needs. A service asks ``may(action, status)``
+# and raises its own Problem (naming the current status) when not.
+PRECONDITIONS: dict[str, frozenset[str]] = {
+    # The table also lets a supervisor move offered/assigned orders back to
+    # approved (dispatch); vetting is only for orders still waiting for it.
+    "vet": frozenset({"submitted"}),
+    # A first round of offers goes out right after approval.
+    "start_dispatch": frozenset({"approved"}),
+    "list_candidates": DISPATCHABLE,
+    "accept_offer": frozenset({"offered"}),
+    "review": frozenset({"completed"}),
+}
+
+
+def may(action: str, status: str) -> bool:
+    """Whether an order in ``status`` meets ``action``'s precondition (``PRECONDITIONS``)."""
+    return status in PRECONDITIONS[action]
+
+
 REASON_REQUIRED = frozenset({("submitted", "rejected"), ("en_route", "cancelled"),
                              ("in_service", "cancelled"), ("assigned", "no_show"),
                              ("en_route", "no_show")})
+
+
+class Moved(NamedTuple):
+    """An order that has just moved (or been created: ``event.from_status`` None), as an
+    after-transition hook sees it."""
+
+    session: Session
+    order: Order
+    event: OrderEvent
+    previous_nurse_id: int | None
+    actor: Actor | None
+    now: datetime
+
+
+Hook = Callable[[Moved], None]
+# Run in registration order, in the transition's transaction (see homecare.order_hooks).
+_HOOKS: list[Hook] = []
+
+
+def after_transition(hook: Hook) -> Hook:
+    """Run ``hook`` after every transition and creation from now on (once, however often
+    it is registered). Hooks must not commit."""
+    if hook not in _HOOKS:
+        _HOOKS.append(hook)
+    return hook
+
+
+def _react(moved: Moved) -> None:
+    for hook in _HOOKS:
+        hook(moved)
 
 
 class InvalidTransition(Conflict):
@@ -88,11 +164,10 @@ def transition(session: Session, order: Order, to_status: str, *, actor: Actor |
     same UPDATE (e.g. ``nurse_id``). The UPDATE is a compare-and-set on the
     version read, so of two concurrent transitions of one order only one
     succeeds; the loser gets InvalidTransition naming the current status.
-    Writes the event, its audit entry and the notifications it calls for
-    (``notifications.service.ORDER_EVENT_RULES``), and resolves the order's
-    alerts whose cause the move took away (``alerts.service.resolve_gone``: an
-    unassigned order now assigned or finished, a late nurse checked in), all in
-    the caller's transaction. Does not commit: the calling service commits once.
+    Writes the event and runs the after-transition hooks (``homecare.order_hooks``:
+    its audit entry, the notifications it calls for, the alerts whose cause it took
+    away, the open offers of an order that left dispatch), all in the caller's
+    transaction. Does not commit: the calling service commits once.
 
     :raises InvalidTransition: (409) the pair is not in the table, or the order changed.
     :raises TransitionForbidden: (403) the pair exists but not for this role.
@@ -134,16 +209,7 @@ def transition(session: Session, order: Order, to_status: str, *, actor: Actor |
 
     event = _record_event(session, order, actor=actor, from_status=from_status,
                           to_status=to_status, reason=reason, now=now)
-    from homecare.notifications.service import notify_order_event
-
-    notify_order_event(session, order=order, event=event, previous_nurse_id=previous_nurse_id,
-                       actor=actor, now=now)
-    from homecare.alerts.service import resolve_gone
-
-    resolve_gone(session, now=now, order_id=order.id, actor=actor)
-    from homecare.family_beds.risk import after_visit_transition
-
-    after_visit_transition(session, order, event, now)
+    _react(Moved(session, order, event, previous_nurse_id, actor, now))
     return event
 
 
@@ -165,20 +231,17 @@ def open_order(session: Session, order: Order, *, actor: Actor | None,
     order.created_at = order.updated_at = now
     session.add(order)
     session.flush()
-    return _record_event(session, order, actor=actor, from_status=None, to_status=INITIAL,
-                         reason=None, now=now)
+    event = _record_event(session, order, actor=actor, from_status=None, to_status=INITIAL,
+                          reason=None, now=now)
+    _react(Moved(session, order, event, None, actor, now))
+    return event
 
 
 def _record_event(session: Session, order: Order, *, actor: Actor | None,
                   from_status: str | None, to_status: str, reason: str | None,
                   now: datetime) -> OrderEvent:
-    from homecare.audit.service import record
-
     event = OrderEvent(order_id=order.id, actor_id=actor.user_id if actor else None,
                        actor_role=actor.role if actor else SYSTEM, from_status=from_status,
                        to_status=to_status, reason=reason, nurse_id=order.nurse_id, at=now)
     session.add(event)
-    record(session, actor=actor, action=f"order.{to_status}", object_type="order",
-           object_id=order.id, organization_id=order.organization_id, now=now,
-           detail={"from": from_status, "to": to_status, "reason": reason})
     return event

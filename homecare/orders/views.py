@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.accounts.models import User
 from homecare.auth import Actor
+from homecare.catalogue.models import ServiceItem
+from homecare.nurses.models import Nurse
 from homecare.orders.models import Order, Review
-from homecare.orders.states import HOLDS_NURSE
+from homecare.orders.states import NURSE_SEES
+from homecare.patients.models import Address, CareRecipient
 from homecare.schemas import location_out, mask_phone
 
 # A nurse sees the recipient only once the order is hers (PIPL: only what the
 # role needs): from assignment on, including the finished visit for her records.
-NURSE_SEES = HOLDS_NURSE | {"completed", "no_show"}
 
 _ORDER_FIELDS = ("id", "status", "organization_id", "patient_id", "address_id", "service_code",
                  "duration_min", "price_fen", "window_start", "window_end", "service_date",
@@ -24,10 +27,27 @@ _ORDER_FIELDS = ("id", "status", "organization_id", "patient_id", "address_id", 
                  "cancellation_rule", "created_at", "updated_at")
 
 
+class FamilyExtra(NamedTuple):
+    """Fields another domain adds to the owner's view of her orders (the door check:
+    whom to expect, the visit code). ``load(session, orders)`` answers them per order
+    the owner sees; every other viewer gets ``hidden``. Registered at start-up
+    (``homecare.order_hooks``), so the orders core imports no use case."""
+
+    load: Callable[[Session, Sequence[Order]], dict[int, dict[str, Any]]]
+    hidden: dict[str, Any]
+
+
+_FAMILY_EXTRAS: list[FamilyExtra] = []
+
+
+def add_family_extra(extra: FamilyExtra) -> None:
+    """Add ``extra`` to every order view from now on (once, however often it is added)."""
+    if extra not in _FAMILY_EXTRAS:
+        _FAMILY_EXTRAS.append(extra)
+
+
 def nurse_id_of(session: Session, actor: Actor) -> int | None:
     """The nurse profile behind a nurse account, if any."""
-    from homecare.nurses.models import Nurse
-
     if actor.role != "nurse":
         return None
     return session.scalar(sa.select(Nurse.id).where(Nurse.user_id == actor.user_id))
@@ -60,12 +80,6 @@ def order_view(order: Order, actor: Actor, *, session: Session) -> dict[str, Any
 def order_views(orders: Sequence[Order], actor: Actor, *,
                 session: Session) -> list[dict[str, Any]]:
     """Responses for several orders, loading the related rows in a few queries."""
-    from homecare.accounts.models import User
-    from homecare.catalogue.models import ServiceItem
-    from homecare.nurses.models import Nurse
-    from homecare.patients.models import Address, CareRecipient
-    from homecare.visits.door import family_sees
-
     if not orders:
         return []
     recipients = _by_id(session, CareRecipient, {o.patient_id for o in orders})
@@ -79,7 +93,8 @@ def order_views(orders: Sequence[Order], actor: Actor, *,
     reviews = {r.order_id: r for r in session.scalars(
         sa.select(Review).where(Review.order_id.in_([o.id for o in orders])))}
     actor_nurse_id = nurse_id_of(session, actor)
-    family = family_sees(session, [o for o in orders if sight(o, actor, actor_nurse_id) == "full"])
+    owned = [o for o in orders if sight(o, actor, actor_nurse_id) == "full"]
+    extras = [(extra.hidden, extra.load(session, owned)) for extra in _FAMILY_EXTRAS]
 
     views = []
     for order in orders:
@@ -95,7 +110,8 @@ def order_views(orders: Sequence[Order], actor: Actor, *,
         view["address"] = _address(address) if level != "none" else None
         if level == "none":
             view["notes"] = None
-        view.update(family.get(order.id, {"nurse": None, "visit_code": None}))
+        for hidden, loaded in extras:
+            view.update(loaded.get(order.id, hidden))
         views.append(view)
     return views
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
+from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, ListPage, current_config, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
+from homecare.pagination import ListPage
 from homecare.patients import schemas, service
 
 blp = Blueprint("patients", __name__, description="Care recipients and their addresses")

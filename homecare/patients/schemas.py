@@ -8,7 +8,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.patients.identity import birth_date_of, id_number_problems, normalize
 from homecare.schemas import Mobile, PlaceInSchema, PlaceOutFields, Text
 

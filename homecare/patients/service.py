@@ -14,6 +14,7 @@ from homecare.accounts.models import Organization
 from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from homecare.geo import Point, geodesic_km
 from homecare.orders.models import Order
@@ -92,7 +93,7 @@ def _visible(actor: Actor) -> sa.Select:
     return stmt.where(sa.false())
 
 
-def get_visible_recipient(*, session: Session, actor: Actor, patient_id: int) -> CareRecipient:
+def access_recipient(session: Session, actor: Actor, patient_id: int) -> CareRecipient:
     """The recipient if the caller may see it: the owner, a supervisor of an organization
     that serves the person, or an admin. No audit entry: for other services' checks.
 
@@ -217,6 +218,7 @@ def record_recipient_reads(session: Session, *, actor: Actor, patient_ids: list[
                detail={"part": part, **(detail or {})})
 
 
+@atomic
 def create_recipient(*, session: Session, actor: Actor, data: dict[str, Any], now: datetime,
                      config: Config) -> dict[str, Any]:
     """Register a care recipient for the calling patient account, with consent.
@@ -248,6 +250,7 @@ def create_recipient(*, session: Session, actor: Actor, data: dict[str, Any], no
     return _view(recipient, [], actor=actor, now=now, config=config)
 
 
+@atomic
 def list_recipients(*, session: Session, actor: Actor, now: datetime, config: Config,
                     page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
     """One page of the recipients the caller may see, and the total count.
@@ -271,13 +274,14 @@ def list_recipients(*, session: Session, actor: Actor, now: datetime, config: Co
     return views, total
 
 
+@atomic
 def read_recipient(*, session: Session, actor: Actor, patient_id: int, now: datetime,
                    config: Config) -> dict[str, Any]:
     """One recipient's record with addresses, masked for staff; staff reads are audited.
 
     :raises RecipientNotFound: missing, or not the caller's to see.
     """
-    recipient = get_visible_recipient(session=session, actor=actor, patient_id=patient_id)
+    recipient = access_recipient(session, actor, patient_id)
     view = _view(recipient, _addresses_of(session, [recipient.id])[recipient.id], actor=actor,
                  now=now, config=config,
                  assessments=_assessments_of(session, [recipient.id], actor)[recipient.id])
@@ -287,6 +291,7 @@ def read_recipient(*, session: Session, actor: Actor, patient_id: int, now: date
     return view
 
 
+@atomic
 def update_recipient(*, session: Session, actor: Actor, patient_id: int,
                      changes: dict[str, Any], now: datetime, config: Config
                      ) -> dict[str, Any]:
@@ -297,7 +302,7 @@ def update_recipient(*, session: Session, actor: Actor, patient_id: int,
     :raises GuardianConsentRequired: the change leaves a child under 14 without it.
     :raises RecipientAlreadyRegistered: the new identity number is another recipient's.
     """
-    recipient = get_visible_recipient(session=session, actor=actor, patient_id=patient_id)
+    recipient = access_recipient(session, actor, patient_id)
     if actor.role != "patient":
         refused = sorted(set(changes) - SUPERVISOR_FIELDS)
         if refused:
@@ -331,6 +336,7 @@ def update_recipient(*, session: Session, actor: Actor, patient_id: int,
     return view
 
 
+@atomic
 def add_address(*, session: Session, actor: Actor, patient_id: int, data: dict[str, Any],
                 now: datetime) -> Address:
     """Add a place where the recipient is visited (the owner), given in WGS-84.
@@ -341,7 +347,7 @@ def add_address(*, session: Session, actor: Actor, patient_id: int, data: dict[s
 
     :raises RecipientNotFound: missing, or not the caller's own recipient.
     """
-    recipient = get_visible_recipient(session=session, actor=actor, patient_id=patient_id)
+    recipient = access_recipient(session, actor, patient_id)
     org = find_serving_organization(session=session, point=Point(data["lat"], data["lng"]))
     address = Address(patient_id=recipient.id, label=data["label"], text=data["text"],
                       district=data.get("district"), lat=data["lat"], lng=data["lng"],
@@ -356,13 +362,14 @@ def add_address(*, session: Session, actor: Actor, patient_id: int, data: dict[s
     return address
 
 
+@atomic
 def list_addresses(*, session: Session, actor: Actor, patient_id: int, now: datetime
                    ) -> list[Address]:
     """The recipient's addresses (owner, serving supervisor, admin); staff reads are audited.
 
     :raises RecipientNotFound: missing, or not the caller's to see.
     """
-    recipient = get_visible_recipient(session=session, actor=actor, patient_id=patient_id)
+    recipient = access_recipient(session, actor, patient_id)
     addresses = _addresses_of(session, [recipient.id])[recipient.id]
     record_recipient_reads(session, actor=actor, patient_ids=[recipient.id],
                            now=now, part="addresses")

@@ -188,7 +188,7 @@ def quote(*, session: Session, actor: Actor, code: str, address_id: int,
     :raises OutsideServiceArea: (422) no organization serves the address.
     """
     from homecare.catalogue.service import ServiceItemNotFound, get_item
-    from homecare.orders.service import OutsideServiceArea, UnknownAddress
+    from homecare.orders.errors import OutsideServiceArea, UnknownAddress
     from homecare.patients.models import Address, CareRecipient
 
     item = get_item(session=session, code=code)

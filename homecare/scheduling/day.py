@@ -1,13 +1,12 @@
-"""An organization's day, read from the database as the planner's problem."""
+"""An organization's day as the planner's problem: each nurse's day (``nurseday``)
+turned into vehicles, the orders to plan into visits."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import sqlalchemy as sa
@@ -16,29 +15,27 @@ from sqlalchemy.orm import Session
 from homecare.accounts.models import User
 from homecare.catalogue.models import TITLES, ServiceItem, title_rank
 from homecare.config import Config
-from homecare.geo import Point, TravelModel, within_km
+from homecare.geo import Point, TravelModel, within_radius
+from homecare.nurseday.load import held_visits
+from homecare.nurseday.load import stretches as load_stretches
+from homecare.nurseday.model import (
+    Clock,
+    day_span,
+    fresh_ping,
+    heading,
+    leg_times,
+    secs,
+    secs_up,
+    split_cap,
+    start_of,
+)
 from homecare.nurses import credentials
-from homecare.nurses.availability import SHIFT_MARGIN, merge_windows, shifts_covering
 from homecare.nurses.models import Nurse
 from homecare.nurses.service import qualification_problems
 from homecare.orders.models import Order
+from homecare.orders.states import FIXED, PLANNED
 from homecare.patients.models import Address
 from homecare.scheduling import planner
-
-# Orders the plan places: approved and offered ones get a nurse; assigned ones
-# keep theirs (pinned) unless the supervisor asks for a full re-plan.
-PLANNED = ("approved", "offered", "assigned")
-# Visits under way are not re-planned: their nurse's day starts from them.
-UNDER_WAY = ("en_route", "in_service")
-# Done or under way: fixed, in the order she did them.
-FIXED = ("completed", "in_service", "en_route")
-# What a nurse holds on a day: her schedule.
-HELD = ("assigned", "en_route", "in_service", "completed")
-
-# Haversine on the mean sphere is within 0.6% of the ellipsoidal geodesic, so
-# only distances within 1% of a radius need the exact (slow) geodesic.
-_MEAN_EARTH_KM = 6371.0088
-_EDGE = 0.01
 
 
 class _FreeEnd:
@@ -70,39 +67,6 @@ class DayTravel:
             matrix[:, ends] = 0
             matrix[ends, :] = 0
         return dist, dur
-
-
-@dataclass(frozen=True)
-class Clock:
-    """The planned day: the planner's seconds since local midnight <-> UTC datetimes."""
-
-    day: date
-    midnight: datetime
-    end: datetime
-
-    def seconds(self, at: datetime) -> int:
-        """Whole seconds, rounded down: for the ends of windows and shifts."""
-        return math.floor((at - self.midnight).total_seconds())
-
-    def seconds_up(self, at: datetime) -> int:
-        """Whole seconds, rounded up: for starts, so rounding never widens a window."""
-        return math.ceil((at - self.midnight).total_seconds())
-
-    def at(self, seconds: int) -> datetime:
-        return self.midnight + timedelta(seconds=seconds)
-
-
-def day_clock(day: date, timezone: str) -> Clock:
-    """The UTC span of the local ``day`` in ``timezone`` (23 or 25 h on DST days)."""
-    zone = ZoneInfo(timezone)
-    start = datetime.combine(day, time(0), zone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
-    return Clock(day, start, end)
-
-
-def local_day(at: datetime, timezone: str) -> date:
-    """The service area's local date at ``at``."""
-    return at.astimezone(ZoneInfo(timezone)).date()
 
 
 @dataclass(frozen=True)
@@ -143,15 +107,6 @@ class Day:
     fixed: dict[int, tuple[OrderSnapshot, ...]]
 
 
-@dataclass(frozen=True)
-class _Current:
-    """Where a nurse who started her day is, when she is free, and whether she is busy now."""
-
-    place: Point
-    free_at: datetime
-    busy: bool
-
-
 def load_day(session: Session, *, organization_id: int, day: date, now: datetime,
              config: Config, travel: TravelModel, reassign: bool) -> Day:
     """Read the day: qualified nurses with shifts, the orders to plan, the visits under way.
@@ -162,11 +117,10 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
     starts before ``now``. Plan with ``DayTravel(travel)``. Title, service
     radius and pins travel as pseudo-skills, so "may serve" stays one rule.
     """
-    clock = day_clock(day, config.timezone)
-    now_s = clock.seconds_up(now)
+    clock = day_span(day, config.timezone)
     nurses = [(nurse, name) for nurse, name in _qualified_nurses(session, organization_id, config)
               if credentials.lapse(nurse, day) is None]  # licence and insurance cover the day
-    spans = _shift_spans(session, [n.id for n, _name in nurses], clock)
+    starts = _vehicle_starts(session, [n for n, _name in nurses], clock, now, config, travel)
     rows = _order_rows(session, organization_id, day)
 
     fixed_rows: dict[int, list[Any]] = {}
@@ -182,8 +136,7 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
     available: dict[int, NurseDay] = {}
     stretches: dict[int, list[tuple[int, int, Point]]] = {}
     for nurse, name in nurses:
-        current = _current(nurse, fixed_rows.get(nurse.id, []), now, config, travel)
-        mine = _stretches(nurse, spans.get(nurse.id, []), current, now_s, clock)
+        mine = starts.get(nurse.id, [])
         if mine:
             stretches[nurse.id] = mine
             available[nurse.id] = NurseDay(nurse.id, name)
@@ -201,7 +154,8 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
             continue
         home = Point(nurse.home_lat, nurse.home_lng)
         radius = min(nurse.service_radius_km, config.max_service_radius_km)
-        near = _within(home, [Point(r.lat, r.lng) for r in free], radius)
+        _km, near = within_radius(home, [Point(r.lat, r.lng) for r in free],
+                                  [radius] * len(free))
         skills = _skills(nurse, [r.id for r, ok in zip(free, near, strict=True) if ok])
         done = len(fixed_rows.get(nurse.id, []))
         mine = stretches[nurse.id]
@@ -248,16 +202,38 @@ def _qualified_nurses(session: Session, organization_id: int,
             if not qualification_problems(nurse, config)]
 
 
-def _shift_spans(session: Session, nurse_ids: Sequence[int],
-                 clock: Clock) -> dict[int, list[tuple[int, int]]]:
-    """Per nurse, the stretches of her shifts touching the day, in seconds: back-to-back
-    shifts merged (8-12 and 12-16 are one), also across midnight (as dispatch reads them,
-    ``SHIFT_MARGIN`` either side first)."""
-    windows = shifts_covering(session=session, nurse_ids=nurse_ids,
-                              start=clock.midnight - SHIFT_MARGIN, end=clock.end + SHIFT_MARGIN)
-    return {nurse_id: [(clock.seconds_up(s), clock.seconds(e)) for s, e in merge_windows(mine)
-                       if e > clock.midnight and s < clock.end]
-            for nurse_id, mine in windows.items()}
+def _vehicle_starts(session: Session, nurses: Sequence[Nurse], clock: Clock, now: datetime,
+                    config: Config, travel: TravelModel) -> dict[int, list[tuple[int, int, Point]]]:
+    """Per nurse, her remaining stretches of shift as planner vehicles: (start, end, start
+    place) in seconds since local midnight, none before ``now``.
+
+    Her day as dispatch sees it (``nurseday``): a stretch starts once she is free
+    of the visit she is on in it, else (if it has begun) from her fresh ping or
+    her last visit done in it, else from home; a stretch that is over, or that
+    the visit she is on outlasts, holds no vehicle.
+    """
+    ids = [n.id for n in nurses]
+    shifts = load_stretches(session, ids, clock.day, config)
+    held = held_visits(session, ids, clock.day, shifts, config)
+    now_s = secs_up(now)
+    fresh = timedelta(minutes=config.dispatch_ping_max_age_minutes)
+    places = {n.id: (Point(n.home_lat, n.home_lng),
+                     fresh_ping(n.last_lat, n.last_lng, n.last_ping_at, now, fresh))
+              for n in nurses}
+    ahead = leg_times([leg for n in nurses for s in shifts.get(n.id, []) if s[1] > now_s
+                       if (leg := heading(*places[n.id], s, held.get(n.id, []), now_s))],
+                      travel)
+    midnight = secs(clock.midnight)
+    out: dict[int, list[tuple[int, int, Point]]] = {}
+    for n in nurses:
+        for stretch in shifts.get(n.id, []):
+            if stretch[1] <= now_s:
+                continue
+            start = start_of(*places[n.id], stretch, held.get(n.id, []), now_s, ahead)
+            if start.depart < stretch[1]:
+                out.setdefault(n.id, []).append(
+                    (start.depart - midnight, stretch[1] - midnight, start.place))
+    return out
 
 
 def _order_rows(session: Session, organization_id: int, day: date) -> list[Any]:
@@ -280,64 +256,6 @@ def _snapshot(row: Any) -> OrderSnapshot:
                          service_code=row.service_code, window_start=row.window_start,
                          window_end=row.window_end, planned_arrival=row.planned_arrival,
                          route_position=row.route_position)
-
-
-def _current(nurse: Nurse, held: list[Any], now: datetime, config: Config,
-             travel: TravelModel) -> _Current | None:
-    """Her position and when she is free, if she has started her day; else None."""
-    if not held:
-        return None
-    in_service = [r for r in held if r.status == "in_service"]
-    if in_service:
-        r = in_service[-1]
-        ends = (r.checked_in_at or now) + timedelta(minutes=r.duration_min)
-        return _Current(Point(r.lat, r.lng), max(now, ends), busy=True)
-    here = _last_known_place(nurse, held, now, config)
-    en_route = [r for r in held if r.status == "en_route"]
-    if en_route:
-        r = en_route[-1]
-        place = Point(r.lat, r.lng)
-        # From the travel matrix, as every other leg here and dispatch's
-        # (fitting.leg_times) are, so both count the same seconds.
-        _dist, dur = travel.matrices([here, place])
-        arrives = now + timedelta(seconds=int(dur[0][1]))
-        begins = max(arrives, r.window_start)
-        return _Current(place, begins + timedelta(minutes=r.duration_min), busy=True)
-    return _Current(here, now, busy=False)
-
-
-def _last_known_place(nurse: Nurse, held: list[Any], now: datetime, config: Config) -> Point:
-    fresh = timedelta(minutes=config.dispatch_ping_max_age_minutes)
-    if (nurse.last_lat is not None and nurse.last_lng is not None
-            and nurse.last_ping_at is not None and now - nurse.last_ping_at <= fresh):
-        return Point(nurse.last_lat, nurse.last_lng)
-    done = [r for r in held if r.status == "completed"]
-    if done:
-        last = max(done, key=lambda r: (r.checked_out_at or r.window_start, r.id))
-        return Point(last.lat, last.lng)
-    return Point(nurse.home_lat, nurse.home_lng)
-
-
-def _stretches(nurse: Nurse, spans: list[tuple[int, int]], current: _Current | None,
-               now_s: int, clock: Clock) -> list[tuple[int, int, Point]]:
-    """Her remaining stretches of shift as (start, end, start place), none before now.
-
-    Only the first remaining stretch starts from where she is, and only if it
-    has begun or she is busy with a visit: between stretches she goes home.
-    """
-    home = Point(nurse.home_lat, nurse.home_lng)
-    out = []
-    first = True
-    for s, e in spans:
-        if e <= now_s:
-            continue
-        begin, place = max(s, now_s), home
-        if first and current is not None and (current.busy or s <= now_s):
-            begin, place = max(begin, clock.seconds_up(current.free_at)), current.place
-        first = False
-        if begin < e:
-            out.append((begin, e, place))
-    return out
 
 
 def _skills(nurse: Nurse, near_order_ids: Sequence[int]) -> frozenset[str]:
@@ -365,39 +283,5 @@ def _caps(left: int, stretches: Sequence[tuple[int, int, Point]], pinned: Sequen
             if begin <= closes and max(opens, begin) + r.duration_min * 60 <= end:
                 held[k] += 1
                 break
-    rest = _split(max(0, left - sum(held)), [e - b for b, e, _ in stretches])
+    rest = split_cap(max(0, left - sum(held)), [e - b for b, e, _ in stretches])
     return [mine + more for mine, more in zip(held, rest, strict=True)]
-
-
-def _split(total: int, lengths: Sequence[int]) -> list[int]:
-    """Share a daily cap between stretches by length (largest remainder), never above it.
-
-    The routing engine caps each vehicle on its own; splitting keeps the day's
-    total within max_visits_per_day at the price of some slack on split days.
-    """
-    if len(lengths) == 1:
-        return [total]
-    whole = sum(lengths)
-    quotas = [total * length / whole for length in lengths]
-    shares = [math.floor(q) for q in quotas]
-    by_remainder = sorted(range(len(lengths)), key=lambda i: (shares[i] - quotas[i], i))
-    for i in by_remainder[:total - sum(shares)]:
-        shares[i] += 1
-    return shares
-
-
-def _within(home: Point, places: Sequence[Point], radius_km: float) -> list[bool]:
-    """Which places lie within her service radius of home (geodesic, as dispatch checks)."""
-    if not places:
-        return []
-    lat = np.radians([p.lat for p in places])
-    lng = np.radians([p.lng for p in places])
-    lat0, lng0 = math.radians(home.lat), math.radians(home.lng)
-    hav = (np.sin((lat - lat0) / 2) ** 2
-           + math.cos(lat0) * np.cos(lat) * np.sin((lng - lng0) / 2) ** 2)
-    approx = 2 * _MEAN_EARTH_KM * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0)))
-    inside = approx <= radius_km * (1 - _EDGE)
-    result = inside.tolist()
-    for i in np.flatnonzero(~inside & (approx <= radius_km * (1 + _EDGE))):
-        result[i] = within_km(home, places[i], radius_km)
-    return result

@@ -22,17 +22,20 @@ from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
-from homecare.dispatch.service import withdraw_open_offers
+from homecare.db import atomic
 from homecare.errors import NotFound, ValidationProblem
 from homecare.geo import travel_model
 from homecare.notifications.service import notify
+from homecare.nurseday.load import lock_nurses
+from homecare.nurseday.model import local_day
 from homecare.nurses.models import Nurse
 from homecare.nurses.service import my_nurse
 from homecare.orders.models import Order
-from homecare.orders.states import transition
+from homecare.orders.states import DAY_LOAD, SEEKING_NURSE, transition
 from homecare.patients.models import Address, CareRecipient
+from homecare.patients.service import record_recipient_reads
 from homecare.scheduling import planner
-from homecare.scheduling.day import HELD, Day, DayTravel, OrderSnapshot, load_day, local_day
+from homecare.scheduling.day import Day, DayTravel, OrderSnapshot, load_day
 from homecare.scheduling.models import DayPlan
 
 log = logging.getLogger(__name__)
@@ -77,7 +80,7 @@ def plan_day(*, session: Session, actor: Actor | None, day: date, now: datetime,
     while solving; the write transaction re-checks each order and skips (and
     lists) those whose status or version changed meanwhile. It also locks the
     row of each nurse the plan gives visits (as an accept or an assignment
-    does, ``dispatch.service.lock_nurse``): a nurse who accepted or was given a
+    does, ``nurseday.load.lock_nurses``): a nurse who accepted or was given a
     visit of the day meanwhile keeps her day as it is, and the plan's visits for
     her are listed as unplanned (``nurse_day_changed``). Call it after the
     caller's own changes are committed. ``actor`` None is the system (the
@@ -173,6 +176,7 @@ def get_day_plan(*, session: Session, actor: Actor, day: date,
     return plan_view(day_plan)
 
 
+@atomic
 def nurse_schedule(*, session: Session, actor: Actor, now: datetime, config: Config,
                    day: date | None = None) -> dict[str, Any]:
     """The calling nurse's visits of ``day`` (default: today, local) in route order.
@@ -185,8 +189,6 @@ def nurse_schedule(*, session: Session, actor: Actor, now: datetime, config: Con
 
     :raises NurseNotFound: (404) the caller has no nurse profile yet.
     """
-    from homecare.patients.service import record_recipient_reads
-
     nurse = my_nurse(session=session, actor=actor)
     day = day or local_day(now, config.timezone)
     rows = session.execute(
@@ -196,7 +198,7 @@ def nurse_schedule(*, session: Session, actor: Actor, now: datetime, config: Con
         .join(CareRecipient, CareRecipient.id == Order.patient_id)
         .join(Address, Address.id == Order.address_id)
         .where(Order.nurse_id == nurse.id, Order.service_date == day,
-               Order.status.in_(HELD))
+               Order.status.in_(sorted(DAY_LOAD)))
         # Not by route position: a visit assigned after the plan has none, yet it
         # may come between planned ones. Its window's start stands in for its arrival.
         .order_by(sa.func.coalesce(Order.planned_arrival, Order.window_start),
@@ -379,14 +381,13 @@ def _place(session: Session, order: Order, snap: OrderSnapshot, nurse_id: int,
            arrival: datetime, position: int, actor: Actor | None, now: datetime,
            changes: _Changes) -> None:
     """Give a planned order its nurse, arrival and position (no commit)."""
-    if snap.status in ("approved", "offered") or snap.nurse_id != nurse_id:
+    if snap.status in SEEKING_NURSE or snap.nurse_id != nurse_id:
         transition(session, order, "assigned", actor=actor, now=now, nurse_id=nurse_id,
                    planned_arrival=arrival, route_position=position)
         if snap.status == "assigned":
             changes.reassigned += 1
         else:
             changes.assigned += 1
-            withdraw_open_offers(session=session, order_id=order.id, now=now)
         return
     if order.planned_arrival != arrival or order.route_position != position:
         changes.touched(nurse_id, snap.id)
@@ -399,7 +400,7 @@ def _days_changed(session: Session, day: Day, nurse_ids: list[int]) -> set[int]:
     visit of the day since it was read (no commit).
 
     The same lock an accept or an assignment takes on her day
-    (``dispatch.service.lock_nurse``): none of them can interleave with the
+    (``nurseday.load.lock_nurses``): none of them can interleave with the
     write. Taken in id order and after the orders' locks, as they take theirs, so
     no two writers wait on each other in a cycle. A visit she gave up meanwhile
     only frees time, so only new ones count.
@@ -407,17 +408,16 @@ def _days_changed(session: Session, day: Day, nurse_ids: list[int]) -> set[int]:
     if not nurse_ids:
         return set()
     ids = sorted(nurse_ids)
-    session.execute(sa.select(Nurse.id).where(Nurse.id.in_(ids)).order_by(Nurse.id)
-                    .with_for_update())
+    lock_nurses(session, ids)
     seen: dict[int, set[int]] = {}
     for snap in day.orders.values():
-        if snap.status in HELD and snap.nurse_id is not None:
+        if snap.status in DAY_LOAD and snap.nurse_id is not None:
             seen.setdefault(snap.nurse_id, set()).add(snap.id)
     for nurse_id, held in day.fixed.items():
         seen.setdefault(nurse_id, set()).update(s.id for s in held)
     now_held = session.execute(sa.select(Order.nurse_id, Order.id).where(
         Order.nurse_id.in_(ids), Order.service_date == day.clock.day,
-        Order.status.in_(HELD))).all()
+        Order.status.in_(sorted(DAY_LOAD)))).all()
     return {nurse_id for nurse_id, order_id in now_held
             if order_id not in seen.get(nurse_id, set())}
 

@@ -19,8 +19,9 @@ from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.errors import Conflict, NotFound, ValidationProblem
 from homecare.extensions import atomic
+from homecare.orders.access import access_order
+from homecare.orders.errors import OrderNotFound
 from homecare.orders.models import Order
-from homecare.orders.service import OrderNotFound, get_order_for
 from homecare.visits.models import TimeCorrection
 
 # Only a visit that has started has times to correct.
@@ -78,7 +79,7 @@ def request_correction(*, session: Session, actor: Actor, order_id: int, reason:
     :raises CorrectionPending: (409) an earlier request awaits a decision.
     :raises CorrectionInvalid: (422) times in the future, out of order or far off the window.
     """
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     if actor.role != "nurse":
         raise OrderNotFound(order_id=order_id)
     if order.status not in _CORRECTABLE:
@@ -107,14 +108,14 @@ def list_corrections(*, session: Session, actor: Actor, order_id: int) -> sa.Sel
 
     :raises OrderNotFound: (404) the caller may not see the order.
     """
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     return (sa.select(TimeCorrection).where(TimeCorrection.order_id == order.id)
             .order_by(TimeCorrection.created_at, TimeCorrection.id))
 
 
 def _pending(session: Session, actor: Actor, order_id: int,
              correction_id: int) -> tuple[Order, TimeCorrection]:
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     correction = session.get(TimeCorrection, correction_id, with_for_update=True)
     if correction is None or correction.order_id != order.id:
         raise CorrectionNotFound(order_id=order.id, correction_id=correction_id)

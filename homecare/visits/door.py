@@ -26,6 +26,7 @@ from homecare.auth import Actor
 from homecare.config import Config
 from homecare.errors import Conflict, TooManyRequests, ValidationProblem
 from homecare.extensions import atomic
+from homecare.orders.access import access_order
 from homecare.orders.models import Order
 from homecare.visits.models import DoorCheck
 
@@ -136,9 +137,8 @@ def confirm_nurse(*, session: Session, actor: Actor, order_id: int,
     """
     from homecare.alerts.service import resolve_cause
     from homecare.audit.service import record
-    from homecare.orders.service import get_order_for
 
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     check = session.get(DoorCheck, order.id)
     if order.status not in _CODE_SHOWN or check is None:
         raise NurseNotAtDoor(f"the order is {order.status}", order_id=order.id,

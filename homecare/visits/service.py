@@ -11,18 +11,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.accounts.models import User
 from homecare.alerts.models import Alert
 from homecare.alerts.service import geofence_cause, page_supervisors, raise_alert
 from homecare.audit.service import record
 from homecare.auth import Actor
+from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
+from homecare.db import atomic
+from homecare.dispatch.models import Offer
 from homecare.errors import Conflict, NotFound
-from homecare.extensions import atomic
 from homecare.geo import Point, geodesic_km
+from homecare.nurses.models import Nurse
+from homecare.orders.access import access_order
+from homecare.orders.errors import OrderNotFound
 from homecare.orders.models import Order, OrderEvent
-from homecare.orders.service import OrderNotFound, get_order_for
-from homecare.orders.states import transition
-from homecare.orders.views import NURSE_SEES
+from homecare.orders.states import NURSE_SEES, transition
+from homecare.patients.models import Address, CareRecipient
 from homecare.visits import corrections, door
 from homecare.visits.models import CareRecord, DoorCheck
 
@@ -48,9 +53,9 @@ def _check_not_too_early(order: Order, now: datetime, config: Config) -> None:
 
 
 
-def _assigned_order(session: Session, actor: Actor, order_id: int) -> Order:
+def access_assigned_order(session: Session, actor: Actor, order_id: int) -> Order:
     """The order, if the caller is the nurse it is assigned to; else it looks missing."""
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     if actor.role != "nurse":
         # Staff and families may read the order, but only its nurse works it.
         raise OrderNotFound(order_id=order_id)
@@ -67,7 +72,7 @@ def depart(*, session: Session, actor: Actor, order_id: int, now: datetime,
     :raises TooEarlyToDepart: (409) the window opens more than
         ``config.depart_lead_minutes`` from now.
     """
-    order = _assigned_order(session, actor, order_id)
+    order = access_assigned_order(session, actor, order_id)
     if order.status == "assigned":
         _check_not_too_early(order, now, config)
     transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
@@ -98,9 +103,7 @@ def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: 
     :raises VisitCodeWrong: (422) a wrong visit code (counted).
     :raises VisitCodeLocked: (429) too many wrong codes for this visit.
     """
-    from homecare.patients.models import Address
-
-    order = _assigned_order(session, actor, order_id)
+    order = access_assigned_order(session, actor, order_id)
     if order.status == "assigned":
         _check_not_too_early(order, now, config)
         transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
@@ -144,9 +147,7 @@ def check_out(*, session: Session, actor: Actor, order_id: int, lat: float, lng:
     :raises OrderNotFound: (404) no such order, or not assigned to the caller.
     :raises InvalidTransition: (409) the order is not ``in_service``.
     """
-    from homecare.catalogue.models import ServiceItem
-
-    order = _assigned_order(session, actor, order_id)
+    order = access_assigned_order(session, actor, order_id)
     transition(session, order, "completed", actor=actor, now=now, checked_out_at=now,
                check_out_lat=lat, check_out_lng=lng)
     listed = set(session.scalar(sa.select(ServiceItem.procedures)
@@ -161,6 +162,7 @@ def check_out(*, session: Session, actor: Actor, order_id: int, lat: float, lng:
     return view
 
 
+@atomic
 def read_care_record(*, session: Session, actor: Actor, order_id: int,
                      now: datetime) -> dict[str, Any]:
     """The visit record with its care record, for the family, the nurse who gave the
@@ -170,7 +172,7 @@ def read_care_record(*, session: Session, actor: Actor, order_id: int,
     :raises OrderNotFound: (404) no such order, or the caller may not see it.
     :raises CareRecordNotFound: (404) the visit has not been checked out.
     """
-    order = get_order_for(session=session, actor=actor, order_id=order_id)
+    order = access_order(session, actor, order_id)
     care = session.scalar(sa.select(CareRecord).where(CareRecord.order_id == order.id))
     if care is None:
         raise CareRecordNotFound(order_id=order.id, current_status=order.status)
@@ -183,11 +185,6 @@ def read_care_record(*, session: Session, actor: Actor, order_id: int,
 
 
 def _record_view(session: Session, order: Order, care: CareRecord) -> dict[str, Any]:
-    from homecare.accounts.models import User
-    from homecare.catalogue.models import ServiceItem
-    from homecare.nurses.models import Nurse
-    from homecare.patients.models import Address, CareRecipient
-
     item = session.get(ServiceItem, order.service_code)
     address = session.get(Address, order.address_id)
     nurse_name = session.scalar(sa.select(User.name).join(Nurse, Nurse.user_id == User.id)
@@ -216,6 +213,7 @@ def _record_view(session: Session, order: Order, care: CareRecord) -> dict[str, 
     }
 
 
+@atomic
 def raise_sos(*, session: Session, actor: Actor, order_id: int, now: datetime,
               lat: float | None = None, lng: float | None = None,
               accuracy_m: float | None = None, note: str | None = None,
@@ -236,7 +234,7 @@ def raise_sos(*, session: Session, actor: Actor, order_id: int, now: datetime,
 
     :raises OrderNotFound: (404) no such order, or the caller never held it.
     """
-    order, nurse_id = _held_order(session, actor, order_id)
+    order, nurse_id = access_held_order(session, actor, order_id)
     if lat is None or lng is None:
         lat, lng = _last_position(session, nurse_id)
     detail = "one-key alarm" + (f": {note}" if note else "")
@@ -272,12 +270,9 @@ def raise_sos(*, session: Session, actor: Actor, order_id: int, now: datetime,
 _DETAIL_MAX = Alert.__table__.c.detail.type.length
 
 
-def _held_order(session: Session, actor: Actor, order_id: int) -> tuple[Order, int]:
+def access_held_order(session: Session, actor: Actor, order_id: int) -> tuple[Order, int]:
     """The order and the caller's nurse id, if she holds or has ever held the order."""
-    from homecare.dispatch.models import Offer
-    from homecare.nurses.models import Nurse
-
-    # Not get_order_for: an order cancelled or reassigned meanwhile is no longer
+    # Not access_order: an order cancelled or reassigned meanwhile is no longer
     # hers to read, but her alarm on it must be stored all the same.
     nurse_id = (session.scalar(sa.select(Nurse.id).where(Nurse.user_id == actor.user_id))
                 if actor.role == "nurse" else None)
@@ -296,8 +291,6 @@ def _held_order(session: Session, actor: Actor, order_id: int) -> tuple[Order, i
 
 
 def _last_position(session: Session, nurse_id: int | None) -> tuple[float | None, float | None]:
-    from homecare.nurses.models import Nurse
-
     row = session.execute(sa.select(Nurse.last_lat, Nurse.last_lng)
                           .where(Nurse.id == nurse_id)).first()
     return (row.last_lat, row.last_lng) if row is not None else (None, None)

@@ -7,10 +7,9 @@ import jwt
 import pytest
 
 from conftest import assert_problem
-from homecare.extensions import db
+from homecare.db import db
 from tests.factories import PASSWORD, UserFactory, auth
-
-API = "/api/v1"
+from tests.helpers import API
 
 
 def test_register_patient_returns_201_and_can_log_in(client):

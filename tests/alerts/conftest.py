@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.visits.conftest import actor_of, item, visit  # noqa: F401
+from tests.factories import actor_of  # noqa: F401  (re-exported to test modules)
 
 # A fixed clock: 2030-05-07 10:00 in Shanghai.
 NOW = datetime(2030, 5, 7, 2, 0, tzinfo=UTC)

@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from conftest import assert_problem
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from tests.factories import AlertFactory, UserFactory, auth
-
-API = "/api/v1"
+from tests.helpers import API
 
 
 @pytest.fixture

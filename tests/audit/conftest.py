@@ -1,3 +1,3 @@
 """Audit fixtures: the visit fixtures (a nurse's orders in any status)."""
 
-from tests.visits.conftest import actor_of, item, visit  # noqa: F401
+from tests.factories import actor_of  # noqa: F401  (re-exported to test modules)

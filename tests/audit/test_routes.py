@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from conftest import assert_problem
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from tests.factories import CareRecordFactory, UserFactory, auth
-
-API = "/api/v1"
+from tests.helpers import API
 
 
 def test_order_audit_lists_the_trail_oldest_first(client, session, visit, nurse, nurse_user,

@@ -11,15 +11,16 @@ import sqlalchemy as sa
 from homecare.alerts.service import raise_alert
 from homecare.audit import service
 from homecare.audit.models import AuditEntry, AuditTrailIsAppendOnly
-from homecare.extensions import utcnow
-from homecare.orders.service import OrderNotFound
+from homecare.clock import utcnow
+from homecare.orders import trail
+from homecare.orders.errors import OrderNotFound
 from homecare.visits import service as visits
 from tests.audit.conftest import actor_of
 from tests.factories import CareRecordFactory, OfferFactory, UserFactory, booked_order
 
 
 def _trail(session, actor, order_id) -> list[AuditEntry]:
-    return list(session.scalars(service.list_order_trail(session=session, actor=actor,
+    return list(session.scalars(trail.list_order_trail(session=session, actor=actor,
                                                          order_id=order_id)))
 
 
@@ -70,7 +71,7 @@ def test_order_trail_of_another_organization_is_order_not_found(session, other_o
     order = booked_order(org)
     stranger = UserFactory(role="supervisor", organization_id=other_org.id)
     with pytest.raises(OrderNotFound):
-        service.list_order_trail(session=session, actor=actor_of(stranger), order_id=order.id)
+        trail.list_order_trail(session=session, actor=actor_of(stranger), order_id=order.id)
 
 
 @pytest.fixture

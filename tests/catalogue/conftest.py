@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from homecare.catalogue.service import seed_catalogue
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 
 
 @pytest.fixture

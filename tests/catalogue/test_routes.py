@@ -4,8 +4,7 @@ from conftest import assert_problem
 from homecare.catalogue.models import CATEGORIES, SKILLS
 from tests.catalogue.conftest import item_body
 from tests.factories import ServiceItemFactory, auth
-
-API = "/api/v1"
+from tests.helpers import API
 
 
 def test_list_services_is_public_and_paginated(client, seeded):

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from homecare.catalogue import service
 from homecare.catalogue.models import CATEGORIES, SKILLS, TITLES, ServiceItem
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.orders.models import Order
 from tests.factories import booked_order
 

@@ -14,8 +14,8 @@ from datetime import timedelta
 import pytest
 
 from homecare.accounts.models import User
+from homecare.clock import utcnow
 from homecare.dispatch.models import Offer
-from homecare.extensions import utcnow
 from homecare.nurses.models import Nurse
 from tests.factories import (  # noqa: F401  (actor_of is re-exported to test modules)
     NurseFactory,
@@ -25,8 +25,6 @@ from tests.factories import (  # noqa: F401  (actor_of is re-exported to test mo
     actor_of,
     booked_order,
 )
-
-API = "/api/v1"
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import sqlalchemy as sa
 
 from conftest import assert_problem
 from homecare.alerts.models import ALERT_KINDS
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
+from homecare.nurseday.model import local_day
 from homecare.orders.states import STATUSES
-from homecare.scheduling.day import local_day
-from tests.dispatch.conftest import API
 from tests.factories import AlertFactory, ShiftFactory, auth, booked_order
+from tests.helpers import API
 
 
 def _board(client, user, day=None, **query):

@@ -13,18 +13,13 @@ import pytest
 import sqlalchemy as sa
 
 from homecare import create_app
-from homecare.accounts.models import Organization, User
-from homecare.alerts.models import Alert
-from homecare.audit.models import AuditEntry
-from homecare.catalogue.models import ServiceItem
+from homecare.accounts.models import User
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.dispatch.models import Offer
 from homecare.dispatch.service import expire_offers
-from homecare.extensions import db, utcnow
-from homecare.notifications.models import Notification
-from homecare.nurses.models import Nurse, Shift
+from homecare.nurses.models import Nurse
 from homecare.orders.models import Order, OrderEvent
-from homecare.patients.models import Address, CareRecipient
-from tests.dispatch.conftest import API
 from tests.factories import (
     NurseFactory,
     OrganizationFactory,
@@ -34,6 +29,7 @@ from tests.factories import (
     auth,
     booked_order,
 )
+from tests.helpers import API, clean_up_city
 
 # A guard against a hung test, never an assertion about speed.
 GUARD_SECONDS = 60
@@ -74,40 +70,7 @@ def city(app, app_overrides):
         try:
             yield {"app": fresh, "org": org, "nurse": nurse, "order": order, "offer": offer}
         finally:
-            _clean_up(org.id, item.code)
-
-
-def _clean_up(org_id: int, item_code: str) -> None:
-    s = db.session
-    s.rollback()
-    # The audit trail is append-only (migration 0002); a superuser purges it with
-    # replication role, which skips that trigger.
-    s.execute(sa.text("SET LOCAL session_replication_role = replica"))
-    orders = sa.select(Order.id).where(Order.organization_id == org_id)
-    nurses = sa.select(Nurse.id).where(Nurse.organization_id == org_id)
-    owners = sa.select(Order.booked_by).where(Order.organization_id == org_id)
-    staff = sa.select(User.id).where(User.organization_id == org_id)
-    recipients = sa.select(Order.patient_id).where(Order.organization_id == org_id)
-    owner_ids = list(s.scalars(owners))
-    recipient_ids = list(s.scalars(recipients))
-    s.execute(sa.delete(Alert).where(Alert.organization_id == org_id))
-    s.execute(sa.delete(Offer).where(Offer.order_id.in_(orders)))
-    s.execute(sa.delete(Notification).where(sa.or_(
-        Notification.order_id.in_(orders), Notification.user_id.in_(staff),
-        Notification.user_id.in_(owner_ids))))
-    s.execute(sa.delete(OrderEvent).where(OrderEvent.order_id.in_(orders)))
-    s.execute(sa.delete(AuditEntry).where(AuditEntry.organization_id == org_id))
-    s.execute(sa.delete(Order).where(Order.organization_id == org_id))
-    s.execute(sa.delete(Address).where(Address.patient_id.in_(recipient_ids)))
-    s.execute(sa.delete(CareRecipient).where(CareRecipient.id.in_(recipient_ids)))
-    s.execute(sa.delete(Shift).where(Shift.nurse_id.in_(nurses)))
-    # Their spatial index rows go with them (ON DELETE CASCADE).
-    s.execute(sa.delete(Nurse).where(Nurse.organization_id == org_id))
-    s.execute(sa.delete(User).where(sa.or_(User.organization_id == org_id,
-                                           User.id.in_(owner_ids))))
-    s.execute(sa.delete(ServiceItem).where(ServiceItem.code == item_code))
-    s.execute(sa.delete(Organization).where(Organization.id == org_id))
-    s.commit()
+            clean_up_city(org.id, item.code)
 
 
 def _accept_all(app, attempts: list[tuple[int, dict]]) -> list[tuple[int, dict]]:

@@ -8,8 +8,8 @@ from datetime import timedelta
 from conftest import assert_problem
 from homecare.accounts.models import User
 from homecare.orders.models import Order
-from tests.dispatch.conftest import API
 from tests.factories import auth
+from tests.helpers import API
 
 
 def _explain(client, supervisor, order, nurse) -> dict:

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from homecare.clock import utcnow
 from homecare.dispatch.matching import list_candidates
 from homecare.dispatch.nearby import load_job, nearby_nurses
 from homecare.dispatch.spatial import sync_spatial_index
-from homecare.extensions import utcnow
 from homecare.nurses.models import Nurse
 from homecare.patients.models import Address
 from tests.factories import ShiftFactory
-from tests.scheduling.conftest import local, place
+from tests.scheduling.helpers import local, place
 
 # A fixed clock for tests that must not depend on the time of day: 2030-03-04 in
 # Jining; ``local(h)`` is h hours after its local midnight.

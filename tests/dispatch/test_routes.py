@@ -9,12 +9,12 @@ import sqlalchemy as sa
 
 from conftest import assert_problem
 from homecare.accounts.models import User
+from homecare.clock import utcnow
 from homecare.dispatch.models import Offer
-from homecare.extensions import utcnow
 from homecare.orders.models import Order
 from homecare.patients.models import Address, CareRecipient
-from tests.dispatch.conftest import API
 from tests.factories import ServiceItemFactory, ShiftFactory, UserFactory, auth
+from tests.helpers import API
 
 
 def _candidates(client, user, order, **query):

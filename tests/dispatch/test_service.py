@@ -11,11 +11,11 @@ from homecare.accounts.models import User
 from homecare.alerts.models import Alert
 from homecare.alerts.service import resolve_alert
 from homecare.audit.models import AuditEntry
+from homecare.clock import utcnow
 from homecare.dispatch import offers as nurse_offers
 from homecare.dispatch import rounds, service
 from homecare.dispatch.models import Offer
 from homecare.dispatch.rounds import offer_minutes
-from homecare.extensions import utcnow
 from homecare.notifications.models import Notification
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order, OrderEvent

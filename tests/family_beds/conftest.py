@@ -7,11 +7,10 @@ the session back, which would otherwise also undo data the factories only flushe
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
-from homecare.extensions import utcnow
 from homecare.family_beds import service
 from tests.factories import (  # noqa: F401  (actor_of is re-exported to test modules)
     AddressFactory,
@@ -22,36 +21,16 @@ from tests.factories import (  # noqa: F401  (actor_of is re-exported to test mo
     UserFactory,
     actor_of,
 )
-from tests.orders.conftest import SHANGHAI
-
-API = "/api/v1"
-# A fixed clock for service tests: Tuesday 2030-05-07 09:00 in Shanghai.
-NOW = datetime(2030, 5, 7, 1, 0, tzinfo=UTC)
-TODAY = date(2030, 5, 7)
-EVERY_DAY = [1, 2, 3, 4, 5, 6, 7]
-
-
-def local(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=SHANGHAI)
-
-
-def local_tomorrow() -> date:
-    """Tomorrow in the service area: route tests use the real clock."""
-    return utcnow().astimezone(SHANGHAI).date() + timedelta(days=1)
-
-
-def line(item, weekdays=None, start: str = "09:00", end: str = "11:00") -> dict:
-    """A plan line as the API takes it."""
-    return {"service_code": item.code, "weekdays": EVERY_DAY if weekdays is None else weekdays,
-            "window_start": start, "window_end": end}
-
-
-def service_line(item, weekdays=None, start: str = "09:00", end: str = "11:00") -> dict:
-    """A plan line as the service takes it (times loaded)."""
-    from datetime import time
-
-    return {**line(item, weekdays, start, end), "window_start": time.fromisoformat(start),
-            "window_end": time.fromisoformat(end)}
+from tests.family_beds.helpers import (  # noqa: F401  (re-exported to test modules)
+    EVERY_DAY,
+    NOW,
+    TODAY,
+    line,
+    local,
+    local_tomorrow,
+    service_line,
+)
+from tests.helpers import API  # noqa: F401  (re-exported to test modules)
 
 
 @pytest.fixture
@@ -128,11 +107,10 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch):
+def clock(pin_clock):
     """A controlled clock for every route a family-bed test calls (no wall clock)."""
     fixed = Clock()
-    for module in ("family_beds", "dispatch", "orders", "visits", "alerts"):
-        monkeypatch.setattr(f"homecare.{module}.routes.utcnow", fixed)
+    pin_clock(fixed)
     return fixed
 
 

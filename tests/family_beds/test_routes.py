@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from conftest import assert_problem
 from homecare.auth import Actor
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.family_beds import service
 from homecare.orders.models import Order
 from homecare.orders.states import transition
@@ -28,7 +28,8 @@ from tests.factories import (
     UserFactory,
     auth,
 )
-from tests.family_beds.conftest import API, NOW, TODAY, line, local_tomorrow
+from tests.family_beds.conftest import NOW, TODAY, line, local_tomorrow
+from tests.helpers import API
 
 
 @pytest.fixture
@@ -224,10 +225,10 @@ def test_open_family_bed_with_window_outside_service_hours_is_422(client, superv
 
 
 def test_open_family_bed_with_no_window_left_for_the_first_round_is_422(
-        client, supervisor, bed_body, item, monkeypatch):
+        client, supervisor, bed_body, item, pin_clock):
     # A one-day episode whose only window began an hour ago: the clock is fixed at
     # 09:00 local so that "an hour ago" holds whenever the suite runs.
-    monkeypatch.setattr("homecare.family_beds.routes.utcnow", lambda: NOW)
+    pin_clock(NOW)
     bed_body.update(start_date=TODAY.isoformat(), end_date=TODAY.isoformat(),
                     plan=[line(item, start="08:00", end="10:00")])
     assert_problem(_post(client, supervisor, bed_body), 422, "first_round_not_possible")

@@ -11,8 +11,14 @@ import sqlalchemy as sa
 from homecare.family_beds import service
 from homecare.orders.models import Order
 from jobs import generate_family_bed_visits
-from tests.factories import AddressFactory, CareRecipientFactory, ServiceItemFactory, UserFactory
-from tests.family_beds.conftest import NOW, TODAY, actor_of, local, service_line
+from tests.factories import (
+    AddressFactory,
+    CareRecipientFactory,
+    ServiceItemFactory,
+    UserFactory,
+    actor_of,
+)
+from tests.family_beds.helpers import NOW, TODAY, local, service_line
 
 # The job's clock: 01:00 in Shanghai on the night after the episodes open.
 NIGHT = local(TODAY + timedelta(days=1), 1)
@@ -76,7 +82,7 @@ def test_generate_family_bed_visits_leaves_closed_episodes_alone(app, session, o
 def test_generate_family_bed_visits_two_runs_at_once_create_each_visit_once(scratch_app):
     """Two schedulers' runs racing (committed data, real connections): the row lock and
     the slot key leave one order per slot."""
-    from homecare.extensions import db
+    from homecare.db import db
     from tests.factories import OrganizationFactory
 
     config = scratch_app.config["HOMECARE"]

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.ops.models import SchedulerHeartbeat
 from jobs import heartbeat
 from jobs.leader import Process

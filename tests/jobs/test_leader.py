@@ -6,25 +6,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from homecare import create_app
 from jobs.leader import AdvisoryLock, FileLock, leadership_for, lock_key
+from tests.helpers import eventually
 
 # A guard against a hung test, never an assertion about speed.
 GUARD_SECONDS = 30
-
-
-def _eventually(check, guard: float = GUARD_SECONDS) -> bool:
-    deadline = time.monotonic() + guard
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return check()
 
 
 def test_lock_key_differs_per_schema_and_is_stable():
@@ -57,7 +48,7 @@ def test_file_lock_is_freed_when_its_process_is_killed(tmp_path):
         assert mine.try_acquire() is False
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(GUARD_SECONDS)
-        assert _eventually(mine.try_acquire)
+        assert eventually(mine.try_acquire)
         mine.release()
     finally:
         if holder.poll() is None:

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,7 +22,8 @@ from homecare import create_app
 from homecare.accounts.models import Organization
 from homecare.alerts.models import Alert
 from homecare.audit.models import AuditEntry
-from homecare.extensions import db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.notifications.models import Notification
 from homecare.ops.models import SchedulerHeartbeat
 from homecare.orders.models import OrderEvent
@@ -36,22 +36,13 @@ from tests.factories import (
     UserFactory,
     booked_order,
 )
+from tests.helpers import eventually
 
 # A guard against a hung test, never an assertion about speed. The takeover
 # guard is the promise made: a standby takes over within 30 s.
 GUARD_SECONDS = 30
 FAST = {"scheduler_heartbeat_seconds": 1, "scheduler_standby_poll_seconds": 1,
         "offer_sweep_seconds": 1, "alert_sweep_seconds": 1, "relay_seconds": 1}
-
-
-def _eventually(check, guard: float = GUARD_SECONDS):
-    deadline = time.monotonic() + guard
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    return check()
 
 
 def _holders(app) -> list[str]:
@@ -81,7 +72,7 @@ def test_run_leads_beats_and_stops_when_asked(fast_app):
     lock = leadership_for(fast_app)
     stop, thread = _start(fast_app, lock)
     try:
-        assert _eventually(lambda: _holders(fast_app))
+        assert eventually(lambda: _holders(fast_app))
     finally:
         stop.set()
         thread.join(GUARD_SECONDS)
@@ -94,14 +85,14 @@ def test_run_leads_beats_and_stops_when_asked(fast_app):
 def test_a_standby_leads_once_the_leader_stops(fast_app):
     first, second = leadership_for(fast_app), leadership_for(fast_app)
     stop_first, thread_first = _start(fast_app, first)
-    assert _eventually(first.still_held)
+    assert eventually(first.still_held)
     stop_second, thread_second = _start(fast_app, second)
     try:
-        assert _eventually(lambda: len(_holders(fast_app)) == 1)
+        assert eventually(lambda: len(_holders(fast_app)) == 1)
         assert second.still_held() is False
         stop_first.set()
         thread_first.join(GUARD_SECONDS)
-        assert _eventually(lambda: len(_holders(fast_app)) == 2)
+        assert eventually(lambda: len(_holders(fast_app)) == 2)
         assert second.still_held() is True
     finally:
         stop_first.set()
@@ -115,14 +106,14 @@ def test_a_leader_whose_lock_connection_dies_stands_down_and_leads_again(fast_ap
     lock = leadership_for(fast_app)
     stop, thread = _start(fast_app, lock)
     try:
-        assert _eventually(lock.still_held)
+        assert eventually(lock.still_held)
         first = lock._conn
         backend = first.scalar(sa.text("SELECT pg_backend_pid()"))
         with fast_app.app_context():
             db.session.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
             db.session.commit()
         # The heartbeat notices, the scheduler stands down and takes a fresh lock.
-        assert _eventually(lambda: lock._conn is not None and lock._conn is not first
+        assert eventually(lambda: lock._conn is not None and lock._conn is not first
                            and lock.still_held())
     finally:
         stop.set()
@@ -186,23 +177,23 @@ def test_two_processes_elect_one_leader_and_a_kill_hands_over(fast_app, app_over
                                  stderr=subprocess.STDOUT) for n in (1, 2)}
     by_pid = {p.pid: n for n, p in procs.items()}
     try:
-        holder = _eventually(lambda: _holders(fast_app))
+        holder = eventually(lambda: _holders(fast_app))
         assert holder, "no scheduler became the leader"
         leader = by_pid[_pid_of(holder[0])]
         standby = 3 - leader
         # The leader's sweeps ran: each result once.
-        assert _eventually(lambda: _count(fast_app, sa.select(Alert.id).where(
+        assert eventually(lambda: _count(fast_app, sa.select(Alert.id).where(
             Alert.order_id == ids["late"], Alert.kind == "no_show")) == 1)
-        assert _eventually(lambda: _count(fast_app, sa.select(Alert.id).where(
+        assert eventually(lambda: _count(fast_app, sa.select(Alert.id).where(
             Alert.order_id == ids["offered"], Alert.kind == "unassigned")) == 1)
         # The standby polls (every second) without ever beating or sweeping.
-        assert _eventually(lambda: "standing by" in (tmp_path / f"jobs{standby}.log")
+        assert eventually(lambda: "standing by" in (tmp_path / f"jobs{standby}.log")
                            .read_text())
         assert {_pid_of(h) for h in _holders(fast_app)} == {procs[leader].pid}
 
         procs[leader].send_signal(signal.SIGKILL)
         procs[leader].wait(GUARD_SECONDS)
-        assert _eventually(lambda: procs[standby].pid in {
+        assert eventually(lambda: procs[standby].pid in {
             _pid_of(h) for h in _holders(fast_app)}), "the standby did not take over"
 
         # New work proves the new leader sweeps; old work must not be redone.
@@ -212,7 +203,7 @@ def test_two_processes_elect_one_leader_and_a_kill_hands_over(fast_app, app_over
                                  planned_arrival=utcnow() - timedelta(minutes=20),
                                  window_start=utcnow() - timedelta(minutes=30)).id
             db.session.commit()
-        assert _eventually(lambda: _count(fast_app, sa.select(Alert.id).where(
+        assert eventually(lambda: _count(fast_app, sa.select(Alert.id).where(
             Alert.order_id == newer, Alert.kind == "late")) == 1)
         for kind in ("late", "no_show"):
             assert _count(fast_app, sa.select(Alert.id).where(

@@ -10,11 +10,11 @@ import pytest
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from jobs.leader import Process
 from jobs.schedule import JOBS, add_jobs, first_run
+from tests.helpers import SHANGHAI
 from tests.jobs.conftest import HeldLock
-from tests.orders.conftest import SHANGHAI
 
 
 def _job(job_id: str):

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from homecare import models  # noqa: F401  (registers every table)
-from homecare.extensions import Base
+from homecare.db import Base
 
 
 def test_migrated_schema_matches_the_models(app):

@@ -11,7 +11,6 @@ from tests.factories import (
     actor_of,  # noqa: F401  (re-exported to test modules)
     booked_order,
 )
-from tests.jobs.conftest import scratch_app, scratch_url  # noqa: F401
 
 
 @pytest.fixture

@@ -6,10 +6,9 @@ import json
 from datetime import timedelta
 
 from conftest import assert_problem
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from tests.factories import NotificationFactory, auth
-
-API = "/api/v1"
+from tests.helpers import API
 
 
 def test_list_notifications_shows_own_newest_first(client, owner, nurse_user):

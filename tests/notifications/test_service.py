@@ -293,7 +293,7 @@ def test_relay_pending_holds_no_lock_while_the_channel_sends(scratch_app):
     """A slow channel must not keep the outbox rows (PostgreSQL) or the database
     (SQLite's write lock) from an SOS being stored meanwhile: another connection
     writes while the message is being sent."""
-    from homecare.extensions import db, make_engine
+    from homecare.db import db, make_engine
 
     with scratch_app.app_context():
         user = UserFactory()

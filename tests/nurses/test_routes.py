@@ -7,12 +7,11 @@ import sqlalchemy as sa
 from geopy.distance import geodesic
 
 from conftest import assert_problem
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.nurses.models import LocationPing, Nurse, Shift
 from tests.factories import NurseFactory, ShiftFactory, UserFactory, auth, booked_order
+from tests.helpers import API
 from tests.nurses.conftest import nurse_body
-
-API = "/api/v1"
 
 
 def iso(dt):
@@ -142,7 +141,7 @@ def test_get_nurse_of_other_org_is_404(client, other_org, nurse):
 def test_get_another_nurse_by_nurse_is_404(client, org, nurse):
     colleague = NurseFactory(organization_id=org.id)
     from homecare.accounts.models import User
-    from homecare.extensions import db
+    from homecare.db import db
 
     assert_problem(client.get(f"{API}/nurses/{nurse.id}",
                               headers=auth(db.session.get(User, colleague.user_id))), 404)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from homecare import create_app
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.ops.models import SchedulerHeartbeat
 
 BODY_KEYS = {"status", "database", "scheduler", "scheduler_heartbeat_age_s"}

@@ -9,11 +9,10 @@ data only flushed by the factories.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from tests.factories import (  # noqa: F401  (actor_of is re-exported to test modules)
     AddressFactory,
     CareRecipientFactory,
@@ -22,9 +21,7 @@ from tests.factories import (  # noqa: F401  (actor_of is re-exported to test mo
     UserFactory,
     actor_of,
 )
-
-API = "/api/v1"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from tests.helpers import SHANGHAI
 
 
 def local_window(days: int = 1, hour: int = 10, minutes: int = 120,
@@ -42,17 +39,6 @@ def item(session):
 
 
 @pytest.fixture
-def recipient(patient, org):
-    """Assessed by ``org``, which serves her ``address``."""
-    return CareRecipientFactory(owner_id=patient.id, assessed_by=org.id)
-
-
-@pytest.fixture
-def address(org, recipient):
-    return AddressFactory(patient_id=recipient.id, organization_id=org.id)
-
-
-@pytest.fixture
 def other_supervisor(other_org):
     return UserFactory(role="supervisor", organization_id=other_org.id)
 
@@ -64,21 +50,3 @@ def order_body(session, recipient, address, item):
     return {"patient_id": recipient.id, "address_id": address.id, "service_code": item.code,
             "window_start": start.isoformat(), "window_end": end.isoformat(),
             "notes": "请带血压计"}
-
-
-@pytest.fixture
-def make_order(session, org, recipient, address, item):
-    """An order of the patient's recipient, written directly in ``status``."""
-
-    def make(status: str = "approved", nurse=None, **kwargs):
-        if nurse is not None:
-            kwargs.setdefault("planned_arrival", utcnow() + timedelta(hours=3))
-        order = OrderFactory(organization_id=org.id, patient_id=recipient.id,
-                            address_id=address.id, booked_by=recipient.owner_id,
-                            service_code=item.code, duration_min=item.duration_min,
-                            price_fen=item.price_fen, status=status,
-                            nurse_id=nurse.id if nurse is not None else None, **kwargs)
-        session.commit()
-        return order
-
-    return make

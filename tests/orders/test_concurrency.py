@@ -9,16 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from homecare import create_app
-from homecare.accounts.models import Organization, User
-from homecare.alerts.models import Alert
-from homecare.audit.models import AuditEntry
-from homecare.catalogue.models import ServiceItem
-from homecare.dispatch.models import Offer
-from homecare.extensions import db, utcnow
-from homecare.notifications.models import Notification
-from homecare.orders.models import IdempotencyKey, Order, OrderEvent
+from homecare.clock import utcnow
+from homecare.db import db
+from homecare.orders.models import Order, OrderEvent
 from homecare.orders.states import InvalidTransition, transition
-from homecare.patients.models import Address, Assessment, CareRecipient
 from tests.factories import (
     AddressFactory,
     CareRecipientFactory,
@@ -28,7 +22,8 @@ from tests.factories import (
     UserFactory,
     auth,
 )
-from tests.orders.conftest import API, actor_of, local_window
+from tests.helpers import API, clean_up_city
+from tests.orders.conftest import actor_of, local_window
 
 # A guard against a hung test, never an assertion about speed.
 GUARD_SECONDS = 30
@@ -56,33 +51,8 @@ def committed(app, app_overrides):
         try:
             yield data
         finally:
-            _clean_up(org.id, item.code, [patient.id, supervisor.id], recipient.id)
-
-
-def _clean_up(org_id: int, item_code: str, user_ids: list[int], recipient_id: int) -> None:
-    s = db.session
-    s.rollback()
-    # The audit trail is append-only (migration 0002); as the migration says, a
-    # superuser purges it with replication role, which skips that trigger.
-    s.execute(sa.text("SET LOCAL session_replication_role = replica"))
-    orders = sa.select(Order.id).where(Order.organization_id == org_id)
-    # Dispatch, running for real here, may have offered or alerted about the orders.
-    s.execute(sa.delete(Alert).where(sa.or_(Alert.organization_id == org_id,
-                                            Alert.order_id.in_(orders))))
-    s.execute(sa.delete(Offer).where(Offer.order_id.in_(orders)))
-    s.execute(sa.delete(Notification).where(sa.or_(Notification.order_id.in_(orders),
-                                                   Notification.user_id.in_(user_ids))))
-    s.execute(sa.delete(OrderEvent).where(OrderEvent.order_id.in_(orders)))
-    s.execute(sa.delete(AuditEntry).where(AuditEntry.organization_id == org_id))
-    s.execute(sa.delete(Order).where(Order.organization_id == org_id))
-    s.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.user_id.in_(user_ids)))
-    s.execute(sa.delete(Assessment).where(Assessment.patient_id == recipient_id))
-    s.execute(sa.delete(Address).where(Address.patient_id == recipient_id))
-    s.execute(sa.delete(CareRecipient).where(CareRecipient.id == recipient_id))
-    s.execute(sa.delete(User).where(User.id.in_(user_ids)))
-    s.execute(sa.delete(ServiceItem).where(ServiceItem.code == item_code))
-    s.execute(sa.delete(Organization).where(Organization.id == org_id))
-    s.commit()
+            clean_up_city(org.id, item.code, user_ids=[patient.id, supervisor.id],
+                          recipient_ids=[recipient.id])
 
 
 def _order_count(app, recipient_id: int) -> int:
@@ -125,7 +95,7 @@ def test_book_same_key_while_first_is_booking_is_409(committed, monkeypatch):
         second_answered.wait(GUARD_SECONDS)
         return []
 
-    monkeypatch.setattr("homecare.dispatch.service.start_dispatch",
+    monkeypatch.setattr("homecare.orders.service.start_dispatch",
                         dispatch_waiting_for_the_duplicate)
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(_post, app, f"{API}/orders", committed["body"], headers)

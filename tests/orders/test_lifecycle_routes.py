@@ -11,7 +11,7 @@ from homecare.nurses.models import Nurse
 from homecare.orders.models import Order, OrderEvent, Review
 from homecare.patients.models import Assessment
 from tests.factories import OfferFactory, UserFactory, auth, unassess
-from tests.orders.conftest import API
+from tests.helpers import API
 
 
 def _notified(session, order_id: int, user_id: int) -> list[Notification]:

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from conftest import assert_problem
 from homecare.accounts.models import User
 from homecare.audit.models import AuditEntry
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.schemas import mask_phone
 from tests.factories import NurseFactory, UserFactory, auth, booked_order
-from tests.orders.conftest import API
+from tests.helpers import API
 
 
 def _ids(response) -> list[int]:

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import assert_problem
+from homecare.clock import utcnow
 from homecare.errors import Problem
-from homecare.extensions import utcnow
 from homecare.notifications.models import Notification
 from homecare.orders.idempotency import request_hash
 from homecare.orders.models import IdempotencyKey, Order, OrderEvent
@@ -22,7 +22,8 @@ from tests.factories import (
     auth,
     unassess,
 )
-from tests.orders.conftest import API, local_window
+from tests.helpers import API
+from tests.orders.conftest import local_window
 
 
 def _orders(session, org) -> list[Order]:
@@ -142,7 +143,7 @@ def test_book_rolled_back_leaves_no_order_and_no_notification(
     def failing_dispatch(**_):
         raise DispatchDown()
 
-    monkeypatch.setattr("homecare.dispatch.service.start_dispatch", failing_dispatch)
+    monkeypatch.setattr("homecare.orders.service.start_dispatch", failing_dispatch)
     r = client.post(f"{API}/orders", json=order_body, headers=auth(patient))
     assert_problem(r, 503, "dispatch_down")
     assert _orders(session, org) == []

@@ -9,6 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from homecare.orders import idempotency, service
+from homecare.orders.access import access_order
+from homecare.orders.errors import OrderNotFound
 from homecare.orders.models import IdempotencyKey, Order, OrderEvent
 from homecare.orders.states import (
     TRANSITIONS,
@@ -19,7 +21,8 @@ from homecare.orders.states import (
 )
 from homecare.patients.models import Assessment
 from tests.factories import UserFactory, unassess
-from tests.orders.conftest import SHANGHAI, actor_of
+from tests.helpers import SHANGHAI
+from tests.orders.conftest import actor_of
 
 # A fixed clock: Tuesday 2030-05-07 09:00 in Shanghai.
 NOW = datetime(2030, 5, 7, 1, 0, tzinfo=UTC)
@@ -121,7 +124,7 @@ def test_create_order_by_supervisor_of_other_organization_is_refused(
 
 def test_approve_order_hands_it_to_dispatch(session, supervisor, make_order, monkeypatch, config):
     handed = []
-    monkeypatch.setattr("homecare.dispatch.service.start_dispatch",
+    monkeypatch.setattr("homecare.orders.service.start_dispatch",
                         lambda *, session, order, now, config: handed.append(order.id))
     order = make_order("submitted")
     service.approve_order(session=session, actor=actor_of(supervisor), order_id=order.id,
@@ -131,7 +134,7 @@ def test_approve_order_hands_it_to_dispatch(session, supervisor, make_order, mon
 
 def test_create_order_auto_approved_is_handed_to_dispatch(book, monkeypatch):
     handed = []
-    monkeypatch.setattr("homecare.dispatch.service.start_dispatch",
+    monkeypatch.setattr("homecare.orders.service.start_dispatch",
                         lambda *, session, order, now, config: handed.append(order.status))
     book(_local(8, 10), _local(8, 12))
     assert handed == ["approved"]
@@ -139,7 +142,7 @@ def test_create_order_auto_approved_is_handed_to_dispatch(book, monkeypatch):
 
 def test_create_order_gated_is_not_handed_to_dispatch(session, book, recipient, monkeypatch):
     handed = []
-    monkeypatch.setattr("homecare.dispatch.service.start_dispatch",
+    monkeypatch.setattr("homecare.orders.service.start_dispatch",
                         lambda **kw: handed.append(kw))
     unassess(recipient)
     session.commit()
@@ -157,17 +160,16 @@ def test_approve_second_gated_order_keeps_first_assessment_time(
     assert session.get(Assessment, (recipient.id, org.id)).assessed_at == assessed
 
 
-def test_get_order_for_admin_sees_any_organization(session, admin, make_order):
+def test_access_order_admin_sees_any_organization(session, admin, make_order):
     order = make_order("approved")
-    assert service.get_order_for(session=session, actor=actor_of(admin),
-                                 order_id=order.id).id == order.id
+    assert access_order(session, actor_of(admin), order.id).id == order.id
 
 
-def test_get_order_for_nurse_without_profile_is_not_found(session, org, make_order):
+def test_access_order_nurse_without_profile_is_not_found(session, org, make_order):
     order = make_order("assigned")
     user = UserFactory(role="nurse", organization_id=org.id)
-    with pytest.raises(service.OrderNotFound):
-        service.get_order_for(session=session, actor=actor_of(user), order_id=order.id)
+    with pytest.raises(OrderNotFound):
+        access_order(session, actor_of(user), order.id)
 
 
 # ---------------------------------------------------------------- states seams

@@ -6,12 +6,13 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from homecare.clock import utcnow
 from homecare.errors import Problem
-from homecare.extensions import utcnow
 from homecare.orders.models import Order, OrderEvent, Review
 from homecare.orders.states import HOLDS_NURSE, STATUSES, TRANSITIONS, transition
 from tests.factories import AddressFactory, CareRecipientFactory, auth
-from tests.orders.conftest import API, actor_of
+from tests.helpers import API
+from tests.orders.conftest import actor_of
 
 HTTP_ACTIONS = ("book", "approve", "reject", "cancel_owner", "cancel_supervisor", "review")
 # Steps other issues own (dispatch, visits), applied through the state machine itself.

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from homecare.auth import Actor
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.patients import service
 from homecare.patients.identity import make_id_number
 from homecare.patients.models import CareRecipient

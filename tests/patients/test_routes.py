@@ -8,12 +8,11 @@ from geopy.distance import geodesic
 
 from conftest import assert_problem
 from homecare.audit.models import AuditEntry
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.patients.identity import make_id_number
 from tests.factories import OrganizationFactory, UserFactory, auth, booked_order
+from tests.helpers import API
 from tests.patients.conftest import JINING, recipient_body
-
-API = "/api/v1"
 
 
 def metres(a, b) -> float:

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 
 from homecare.audit.models import AuditEntry
 from homecare.auth import Actor
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.geo import Point
 from homecare.patients import identity, service
 from homecare.patients.schemas import RecipientCreateSchema
@@ -193,8 +193,7 @@ def test_recipient_with_unreadable_ciphertext_shows_no_number(session, config, s
 def test_nurse_sees_no_recipients_here(session, config, org, recipient, home_in_org):
     nurse = UserFactory(role="nurse", organization_id=org.id)
     with pytest.raises(service.RecipientNotFound):
-        service.get_visible_recipient(session=session, actor=_actor(nurse),
-                                      patient_id=recipient.id)
+        service.access_recipient(session, _actor(nurse), recipient.id)
 
 
 def test_update_with_refused_field_changes_nothing(session, config, supervisor, recipient,

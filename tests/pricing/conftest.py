@@ -1,5 +1,5 @@
-"""Pricing fixtures: the orders fixtures (recipient, address, item, make_order), a
-fixed clock for the routes, and a maker of fee tables."""
+"""Pricing fixtures: an item (the recipient, address and ``make_order`` are the shared
+orders fixtures, ``tests.fixtures.orders``), a fixed clock, and a maker of fee tables."""
 
 from __future__ import annotations
 
@@ -8,23 +8,23 @@ from datetime import UTC, datetime
 import pytest
 
 from homecare.pricing.models import FeeTable
-from tests.orders.conftest import (  # noqa: F401  (fixtures re-exported to this package)
-    address,
-    item,
-    make_order,
-    recipient,
-)
+from tests.factories import ServiceItemFactory
+from tests.helpers import API  # noqa: F401  (re-exported to test modules)
 
-API = "/api/v1"
 # 10:00 on a Tuesday in Shanghai.
 NOW = datetime(2030, 5, 7, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """The routes' clock, stopped at NOW."""
-    for module in ("orders", "pricing", "visits"):
-        monkeypatch.setattr(f"homecare.{module}.routes.utcnow", lambda: NOW)
+def item(session):
+    """A 120-yuan visit of an hour, the price the fees are added to."""
+    return ServiceItemFactory(price_fen=12000, duration_min=60)
+
+
+@pytest.fixture
+def clock(pin_clock):
+    """The clock every route and service sees, stopped at NOW."""
+    pin_clock(NOW)
     return NOW
 
 

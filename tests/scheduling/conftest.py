@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,26 +16,7 @@ from tests.factories import (
     ShiftFactory,
     UserFactory,
 )
-
-ZONE = ZoneInfo("Asia/Shanghai")
-DAY = date(2030, 3, 4)
-CENTER = (35.4150, 116.5870)
-
-
-def local(hours: float, day: date = DAY) -> datetime:
-    """``hours`` after local midnight of ``day`` (9.5 is 09:30), as a UTC datetime."""
-    return (datetime.combine(day, time(0), ZONE) + timedelta(hours=hours)).astimezone(UTC)
-
-
-# The morning job's clock: before anyone's shift on DAY.
-MORNING = local(6)
-
-
-def place(north_km: float = 0.0, east_km: float = 0.0) -> tuple[float, float]:
-    """A point ``north_km`` and ``east_km`` from the centre of Jining (WGS-84)."""
-    lat = CENTER[0] + north_km / 110.95
-    lng = CENTER[1] + east_km / (111.32 * math.cos(math.radians(CENTER[0])))
-    return lat, lng
+from tests.scheduling.helpers import CENTER, DAY, MORNING, ZONE, local, place  # noqa: F401
 
 
 @pytest.fixture

@@ -1,10 +1,13 @@
-"""A flat-plane travel model and an independent plan checker for the planner tests."""
+"""The day-planning tests' fixed day and places in Jining, a flat-plane travel model and
+an independent plan checker for the planner tests."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -81,3 +84,24 @@ def check_plan(problem: Problem, plan: Plan) -> None:
             clock, here = stop.end, v.place
         travel += seconds(here, nurse.end) if stops else 0
         assert route.travel_s == travel
+
+
+ZONE = ZoneInfo("Asia/Shanghai")
+DAY = date(2030, 3, 4)
+CENTER = (35.4150, 116.5870)
+
+
+def local(hours: float, day: date = DAY) -> datetime:
+    """``hours`` after local midnight of ``day`` (9.5 is 09:30), as a UTC datetime."""
+    return (datetime.combine(day, time(0), ZONE) + timedelta(hours=hours)).astimezone(UTC)
+
+
+# The morning job's clock: before anyone's shift on DAY.
+MORNING = local(6)
+
+
+def place(north_km: float = 0.0, east_km: float = 0.0) -> tuple[float, float]:
+    """A point ``north_km`` and ``east_km`` from the centre of Jining (WGS-84)."""
+    lat = CENTER[0] + north_km / 110.95
+    lng = CENTER[1] + east_km / (111.32 * math.cos(math.radians(CENTER[0])))
+    return lat, lng

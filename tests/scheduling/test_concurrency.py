@@ -8,18 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from homecare import create_app
-from homecare.accounts.models import Organization, User
-from homecare.audit.models import AuditEntry
 from homecare.auth import Actor
-from homecare.catalogue.models import ServiceItem
-from homecare.extensions import db
-from homecare.notifications.models import Notification
-from homecare.nurses.models import Nurse, Shift
-from homecare.orders.models import Order, OrderEvent
+from homecare.db import db
+from homecare.orders.models import Order
 from homecare.orders.states import transition
-from homecare.patients.models import Address, CareRecipient
 from homecare.scheduling import service
-from homecare.scheduling.models import DayPlan
 from tests.factories import (
     AddressFactory,
     CareRecipientFactory,
@@ -30,7 +23,8 @@ from tests.factories import (
     ShiftFactory,
     UserFactory,
 )
-from tests.scheduling.conftest import DAY, MORNING, local
+from tests.helpers import clean_up_city
+from tests.scheduling.helpers import DAY, MORNING, local
 
 
 @pytest.fixture
@@ -47,38 +41,6 @@ def _order(org, item, owner, window):
                         booked_by=owner.id, service_code=item.code, duration_min=30,
                         price_fen=item.price_fen, window_start=local(window[0]),
                         window_end=local(window[1]))
-
-
-def _clean_up(org_id: int, item_code: str) -> None:
-    s = db.session
-    s.rollback()
-    orders = sa.select(Order.id).where(Order.organization_id == org_id)
-    users = sa.select(User.id).where(User.organization_id == org_id)
-    owners = sa.select(Order.booked_by).where(Order.organization_id == org_id)
-    patients = sa.select(Order.patient_id).where(Order.organization_id == org_id)
-    owner_ids = list(s.scalars(owners))
-    patient_ids = list(s.scalars(patients))
-    s.execute(sa.delete(DayPlan).where(DayPlan.organization_id == org_id))
-    s.execute(sa.delete(Notification).where(sa.or_(Notification.order_id.in_(orders),
-                                                   Notification.user_id.in_(users),
-                                                   Notification.user_id.in_(owner_ids))))
-    s.execute(sa.delete(OrderEvent).where(OrderEvent.order_id.in_(orders)))
-    # The audit trail is append-only in the database; a superuser may purge it
-    # by skipping ordinary triggers (see migration 0002), as this test data must be.
-    s.execute(sa.text("SET LOCAL session_replication_role = replica"))
-    s.execute(sa.delete(AuditEntry).where(AuditEntry.organization_id == org_id))
-    s.execute(sa.text("SET LOCAL session_replication_role = origin"))
-    s.execute(sa.delete(Order).where(Order.organization_id == org_id))
-    s.execute(sa.delete(Address).where(Address.patient_id.in_(patient_ids)))
-    s.execute(sa.delete(CareRecipient).where(CareRecipient.id.in_(patient_ids)))
-    nurses = sa.select(Nurse.id).where(Nurse.organization_id == org_id)
-    s.execute(sa.delete(Shift).where(Shift.nurse_id.in_(nurses)))
-    s.execute(sa.delete(Nurse).where(Nurse.organization_id == org_id))
-    s.execute(sa.delete(User).where(sa.or_(User.organization_id == org_id,
-                                           User.id.in_(owner_ids))))
-    s.execute(sa.delete(ServiceItem).where(ServiceItem.code == item_code))
-    s.execute(sa.delete(Organization).where(Organization.id == org_id))
-    s.commit()
 
 
 @pytest.mark.postgres
@@ -119,4 +81,4 @@ def test_plan_day_lets_others_write_while_solving_and_skips_what_they_changed(
                 Order.id.in_([kept.id, cancelled.id]))).all())
             assert statuses == {kept.id: "assigned", cancelled.id: "cancelled"}
         finally:
-            _clean_up(org_id, item_code)
+            clean_up_city(org_id, item_code)

@@ -10,12 +10,13 @@ import sqlalchemy as sa
 
 from conftest import assert_problem
 from homecare.accounts.models import User
-from homecare.extensions import db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.scheduling.models import DayPlan
 from tests.factories import ServiceItemFactory, UserFactory, auth
-from tests.scheduling.conftest import ZONE, place
+from tests.helpers import API
+from tests.scheduling.helpers import ZONE, place
 
-API = "/api/v1"
 TOMORROW = (utcnow().astimezone(ZONE) + timedelta(days=1)).date()
 
 

@@ -24,7 +24,7 @@ from homecare.scheduling.service import (
     plan_all_organizations,
 )
 from tests.factories import ServiceItemFactory, UserFactory, actor_of
-from tests.scheduling.conftest import CENTER, DAY, MORNING, local, place
+from tests.scheduling.helpers import CENTER, DAY, MORNING, local, place
 
 
 def _reload(session, *orders):

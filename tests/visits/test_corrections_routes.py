@@ -12,7 +12,7 @@ from homecare.accounts.models import User
 from homecare.audit.models import AuditEntry
 from homecare.orders.models import Order
 from tests.factories import CareRecordFactory, UserFactory, auth
-from tests.visits.conftest import API
+from tests.helpers import API
 
 NOW = datetime(2030, 5, 7, 8, 0, tzinfo=UTC)
 WINDOW = NOW - timedelta(hours=4)
@@ -22,8 +22,8 @@ REAL_IN = WINDOW + timedelta(minutes=5)    # when she really arrived
 
 
 @pytest.fixture(autouse=True)
-def clock(monkeypatch):
-    monkeypatch.setattr("homecare.visits.routes.utcnow", lambda: NOW)
+def clock(pin_clock):
+    pin_clock(NOW)
 
 
 @pytest.fixture

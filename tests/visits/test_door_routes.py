@@ -15,15 +15,15 @@ from homecare.notifications.models import Notification
 from homecare.orders.models import Order
 from homecare.visits.models import DoorCheck
 from tests.factories import UserFactory, auth
-from tests.visits.conftest import API, address_of
+from tests.helpers import API
+from tests.visits.conftest import address_of
 
 NOW = datetime(2030, 5, 7, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def clock(monkeypatch):
-    for module in ("orders", "visits"):
-        monkeypatch.setattr(f"homecare.{module}.routes.utcnow", lambda: NOW)
+def clock(pin_clock):
+    pin_clock(NOW)
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ import sqlalchemy as sa
 from conftest import assert_problem
 from homecare.alerts.models import Alert
 from homecare.audit.models import AuditEntry
-from homecare.extensions import utcnow
+from homecare.clock import utcnow
 from homecare.geo import wgs84_to_gcj02
 from homecare.orders.models import Order
 from tests.factories import CareRecordFactory, UserFactory, auth
-from tests.visits.conftest import API, address_of, north_of
+from tests.helpers import API
+from tests.visits.conftest import address_of, north_of
 
 
 @pytest.fixture

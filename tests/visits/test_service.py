@@ -14,11 +14,12 @@ from homecare.accounts.models import User
 from homecare.alerts.models import Alert
 from homecare.alerts.service import late_cause, no_show_cause, overtime_cause, raise_alert
 from homecare.audit.models import AuditEntry
-from homecare.extensions import db, make_engine, utcnow
+from homecare.clock import utcnow
+from homecare.db import db, make_engine
 from homecare.geo import geodesic_km, wgs84_to_gcj02
 from homecare.notifications.models import Notification
+from homecare.orders.errors import OrderNotFound
 from homecare.orders.models import Order, OrderEvent
-from homecare.orders.service import OrderNotFound
 from homecare.orders.states import InvalidTransition, transition
 from homecare.visits import service
 from homecare.visits.models import CareRecord

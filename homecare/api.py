@@ -1,0 +1,116 @@
+"""The HTTP API's machinery: our flask-smorest Api (problem+json errors) and Blueprint
+(authentication), the body parser, the URL converters, the running app's Config."""
+
+from __future__ import annotations
+
+import functools
+import http
+import json
+from typing import Any
+
+import flask
+import flask_smorest
+from flask_smorest.utils import prepare_response
+from webargs.flaskparser import FlaskParser
+from werkzeug.routing import IntegerConverter, UnicodeConverter, ValidationError
+
+from homecare.auth import authenticate
+from homecare.errors import ProblemSchema, register_error_handlers
+from homecare.schemas import MAX_ID
+
+
+def current_config():
+    """The running app's Config (routes pass it to services; services never look it up)."""
+    return flask.current_app.config["HOMECARE"]
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:id>`` limited to the database's integer range: a larger id is a plain
+    404 from routing instead of an overflow error from the database."""
+
+    def __init__(self, url_map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+class TextConverter(UnicodeConverter):
+    """``<code>`` path parts that a string column can be compared with: a part holding
+    NUL (``%00``; PostgreSQL text cannot hold it) or a lone surrogate matches no
+    route, a plain 404, instead of failing in the database."""
+
+    def to_python(self, value: str) -> str:
+        if "\x00" in value:
+            raise ValidationError()
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError() from None
+        return value
+
+
+class BodyParser(FlaskParser):
+    """webargs' parser, with a body nested too deeply to parse answered as bad JSON."""
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            # json.loads recurses once per level: '[' * 100000 (well under the size
+            # limit) exhausts the stack. It is malformed input, a 400 like bad JSON.
+            self._handle_invalid_json_error(
+                json.JSONDecodeError("nested too deeply", "[", 0), req)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest Blueprint that also documents and enforces authentication."""
+
+    ARGUMENTS_PARSER = BodyParser()
+
+    def auth(self, *roles: str):
+        """Require a valid access token, and one of ``roles`` when any are named.
+
+        The caller is then available as ``current_actor()``. Documents the bearer
+        scheme and the 401/403 problem responses in the OpenAPI spec.
+        """
+        def decorator(func):
+            @functools.wraps(func)
+            def wrapper(*args, **kwargs):
+                authenticate(roles)
+                return func(*args, **kwargs)
+
+            wrapper = self.problems(401, 403 if roles else 401)(wrapper)
+            return self.doc(security=[{"bearerAuth": []}])(wrapper)
+
+        return decorator
+
+    def problems(self, *statuses: int):
+        """Document problem+json responses a route can return (404, 409, ...)."""
+        def decorator(func):
+            for status in sorted(set(statuses)):
+                func = self.alt_response(status, response=http.HTTPStatus(status).name)(func)
+            return func
+        return decorator
+
+
+class Api(flask_smorest.Api):
+    """Our Api: errors are RFC 9457 problem+json, in the responses and in the spec."""
+
+    DEFAULT_RESPONSE_CONTENT_TYPE = "application/json"
+
+    def __init__(self, *args, **kwargs):
+        self.ERROR_SCHEMA = ProblemSchema
+        super().__init__(*args, **kwargs)
+
+    def _register_error_handlers(self):
+        register_error_handlers(self._app)
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, "application/problem+json")
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, "application/problem+json")
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)

@@ -1,0 +1,163 @@
+"""The database: the engine and its SQLite pragmas, one session per app context, the
+model base and its UTC datetime type, and ``atomic`` (the one transaction decorator)."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import flask
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+# Whether the current unit of work may write. On SQLite such a transaction starts
+# with BEGIN IMMEDIATE: taking the write lock up front means a busy database makes
+# the writer wait (busy_timeout) instead of failing halfway with "database is
+# locked" when a read lock cannot be upgraded. Every request counts as a writer,
+# GETs included, because reads of sensitive records write audit entries; only
+# code that surely writes nothing (the readiness probe) opts out with reading().
+write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent",
+                                                                   default=True)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Timezone-aware datetimes stored in UTC on every backend.
+
+    SQLite has no timezone type: without this, aware datetimes come back naive
+    and comparisons with ``now`` break.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Base of every model; constraint names are fixed so migrations are stable."""
+
+    metadata = sa.MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """An engine configured for safe concurrent use on SQLite or PostgreSQL."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30,
+                                                     "check_same_thread": False}, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # pysqlite's own transaction handling issues BEGIN lazily and cannot do
+        # BEGIN IMMEDIATE; switch it off and begin ourselves below.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # FULL: an accepted booking, alarm or care record survives a power cut too.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+
+
+class Database:
+    """Per-app engine, and one session per app context (request, command, job run).
+
+    Services receive ``session`` as an argument; routes and jobs pass ``db.session``.
+    """
+
+    def __init__(self) -> None:
+        self.session = scoped_session(self._new_session, scopefunc=_scope_id)
+
+    def init_app(self, app: flask.Flask) -> None:
+        engine = make_engine(app.config["HOMECARE"].database_url)
+        app.extensions["homecare.db"] = {
+            "engine": engine,
+            "factory": sessionmaker(bind=engine, expire_on_commit=False),
+        }
+        app.teardown_appcontext(self._teardown)
+
+    @property
+    def engine(self) -> sa.Engine:
+        return flask.current_app.extensions["homecare.db"]["engine"]
+
+    def bind_sessions(self, app: flask.Flask, **kwargs: Any) -> None:
+        """Make the app's sessions use ``kwargs`` (tests bind them to one connection)."""
+        app.extensions["homecare.db"]["factory"] = sessionmaker(expire_on_commit=False,
+                                                                **kwargs)
+
+    def _new_session(self) -> Session:
+        return flask.current_app.extensions["homecare.db"]["factory"]()
+
+    def _teardown(self, _exc: BaseException | None) -> None:
+        self.session.remove()
+
+
+def _scope_id() -> int:
+    # One session per app context; a test's worker threads each push their own.
+    return id(flask.globals.app_ctx._get_current_object())
+
+
+db = Database()
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """Mark the enclosed unit of work as read-only (a deferred BEGIN on SQLite)."""
+    token = write_intent.set(False)
+    try:
+        yield
+    finally:
+        write_intent.reset(token)
+
+
+def atomic(func: Callable) -> Callable:
+    """Decorate a service function so that a call that fails leaves nothing behind.
+
+    What it flushed is rolled back at once, not only when the request's session is
+    closed, so a caller that goes on using the session (a job, a test) never
+    commits half of a refused change.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, session: Session, **kwargs: Any) -> Any:
+        try:
+            return func(*args, session=session, **kwargs)
+        except Exception:
+            session.rollback()
+            raise
+
+    return wrapper

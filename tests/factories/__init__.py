@@ -1,0 +1,40 @@
+"""Test data, one module per domain; everything is importable from here as well."""
+
+from __future__ import annotations
+
+from tests.factories.accounts import OrganizationFactory, UserFactory, actor_of, auth
+from tests.factories.alerts import AlertFactory
+from tests.factories.base import PASSWORD, BaseFactory
+from tests.factories.catalogue import ServiceItemFactory
+from tests.factories.dispatch import OfferFactory
+from tests.factories.family_beds import FamilyBedFactory, FamilyBedPlanLineFactory
+from tests.factories.notifications import NotificationFactory
+from tests.factories.nurses import NurseFactory, ShiftFactory
+from tests.factories.orders import OrderFactory, booked_order
+from tests.factories.patients import AddressFactory, CareRecipientFactory, unassess
+from tests.factories.scheduling import DayPlanFactory
+from tests.factories.visits import CareRecordFactory
+
+__all__ = [
+    "AddressFactory",
+    "AlertFactory",
+    "BaseFactory",
+    "CareRecipientFactory",
+    "CareRecordFactory",
+    "DayPlanFactory",
+    "FamilyBedFactory",
+    "FamilyBedPlanLineFactory",
+    "NotificationFactory",
+    "NurseFactory",
+    "OfferFactory",
+    "OrderFactory",
+    "OrganizationFactory",
+    "PASSWORD",
+    "ServiceItemFactory",
+    "ShiftFactory",
+    "UserFactory",
+    "actor_of",
+    "auth",
+    "booked_order",
+    "unassess",
+]
