@@ -44,8 +44,18 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--debug/--no-debug", default=False)
-def serve(host: str, port: int, debug: bool) -> None:
+@click.option("--production", is_flag=True,
+              help="Run gunicorn with homecare/serving.py's settings (HOMECARE_WEB_*); "
+                   "--host/--port are ignored and migrations are not applied: they run "
+                   "once per release (homecare db upgrade).")
+def serve(host: str, port: int, debug: bool, production: bool) -> None:
     """Run the development server (applies migrations and seeds the catalogue first)."""
+    if production:
+        import os
+
+        # gunicorn replaces this process: signals from a supervisor reach it directly.
+        os.execv(sys.executable, [sys.executable, "-m", "gunicorn",
+                                  "-c", "python:homecare.serving"])
     app = _app()
     _migrate(app)
     app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
 from flask import Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from homecare.extensions import current_config, db, reading, utcnow
 from homecare.ops.models import SchedulerHeartbeat
@@ -58,8 +67,23 @@ def ready():
 
 
 def metrics():
-    """Prometheus text exposition."""
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition: this process's HTTP figures (every worker's, when
+    gunicorn runs with PROMETHEUS_MULTIPROC_DIR), then the business and job figures
+    from the database (homecare/ops/metrics.py), or ``homecare_database_up 0``."""
+    from homecare.ops.metrics import business_exposition
+
+    # CONTENT_TYPE_LATEST carries its charset: as the whole header, not a mimetype
+    # (Flask would add a second charset to a mimetype).
+    return Response(_http_exposition() + business_exposition(current_config()),
+                    headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _http_exposition() -> bytes:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
 
 
 def register_ops(app: Flask) -> None:
