@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import sqlalchemy as sa
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, request, send_from_directory
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -86,7 +86,16 @@ def _http_exposition() -> bytes:
     return generate_latest(registry)
 
 
+def docs_asset(filename: str):
+    """Swagger UI's scripts and styles for /docs, from the swagger-ui-bundle package
+    (Apache-2.0, its licence ships in the package)."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    return send_from_directory(str(swagger_ui_path), filename, max_age=86400)
+
+
 def register_ops(app: Flask) -> None:
+    app.add_url_rule("/docs/assets/<path:filename>", "docs_asset", docs_asset)
     app.add_url_rule("/health", "health", health)
     app.add_url_rule("/ready", "ready", ready)
     app.add_url_rule("/metrics", "metrics", metrics)
