@@ -84,6 +84,25 @@ def db_upgrade(revision: str) -> None:
         click.echo(f"catalogue: {added} seed items added")
 
 
+@db.command("grant")
+@click.option("--app-role", required=True, help="The role the API and jobs connect as.")
+def db_grant(app_role: str) -> None:
+    """Grant APP_ROLE row access to every table, audit trail append-only (PostgreSQL;
+    run as the schema owner after db upgrade; see deploy/db-roles.sql)."""
+    import sqlalchemy as sa
+
+    from homecare.ops.roles import grant_app_role
+
+    url = _app().config["HOMECARE"].database_url
+    if not url.startswith("postgresql"):
+        raise click.ClickException("db grant is for PostgreSQL")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        grant_app_role(conn, app_role)
+    engine.dispose()
+    click.echo(f"granted {app_role} row access; audit_entries append-only")
+
+
 @db.command("revision")
 @click.option("-m", "--message", required=True)
 @click.option("--rev-id", default=None)
