@@ -64,8 +64,9 @@ def post_fork(server, worker) -> None:  # noqa: ARG001 - gunicorn's hook signatu
     """A forked worker must not share the master's database connections: drop the
     pool it inherited (without closing the master's sockets) so it opens its own."""
     app = getattr(server.app, "callable", None)
-    if app is not None:
-        app.extensions["homecare.db"]["engine"].dispose(close=False)
+    database = getattr(app, "extensions", {}).get("homecare.db")
+    if database is not None:
+        database["engine"].dispose(close=False)
     gunicorn_util.write_error = write_problem
 
 
