@@ -100,3 +100,21 @@ def test_job_runs_recorded_by_the_jobs_process_are_exposed(client, session):
     assert samples[("homecare_job_failures_total", job)] == 1
     assert samples[("homecare_job_last_duration_seconds", job)] == 1.5
     assert samples[("homecare_job_last_success_age_seconds", job)] >= 30
+
+
+def test_the_grafana_dashboard_reads_only_metrics_that_exist(client, session):
+    import json
+    import re
+    from pathlib import Path
+
+    record_run(session=session, job_id="heartbeat", started_at=utcnow(), duration_s=0.1,
+               ok=False)
+    client.get("/health")  # an HTTP sample, so its histogram has lines
+    exposed = client.get("/metrics").get_data(as_text=True)
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "deploy"
+                            / "grafana-dashboard.json").read_text())
+    names = {name for panel in dashboard["panels"] for target in panel["targets"]
+             for name in re.findall(r"homecare_[a-z0-9_]+", target["expr"])}
+    assert len(names) >= 15
+    for name in names:
+        assert re.search(rf"^(# TYPE )?{name}\b", exposed, re.M), name
