@@ -37,7 +37,7 @@ worker_class = "gthread"
 workers = _config.web_workers or max(2, 2 * (os.cpu_count() or 1))
 threads = _config.web_threads
 # A request that has not finished in this time is a stuck worker: gunicorn kills
-# and replaces it. Behind nginx (proxy_read_timeout 60 s) the client hears 502/504.
+# and replaces it. Behind nginx (proxy_read_timeout 35 s) the client hears a 503.
 timeout = _config.web_timeout_seconds
 graceful_timeout = _config.web_timeout_seconds
 keepalive = 5
@@ -49,9 +49,8 @@ preload_app = True
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
-# The client address comes from nginx (X-Forwarded-For): the app's
-# HOMECARE_TRUSTED_PROXIES decides whom to believe, so gunicorn passes headers on.
-forwarded_allow_ips = "*"
+# X-Forwarded-* headers are the app's to judge (HOMECARE_TRUSTED_PROXIES, one hop
+# behind nginx): gunicorn keeps its default and trusts them from no other host.
 accesslog = "-"
 errorlog = "-"
 # gunicorn 27's control socket has one default path per user: two servers on one
