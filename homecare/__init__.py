@@ -61,7 +61,11 @@ def create_app(overrides: dict[str, Any] | None = None, *,
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Served from the installed swagger-ui-bundle package (homecare/ops/routes.py):
+        # a hospital intranet, and much of mainland China, cannot reach a public CDN.
+        # No validator either: it would send the spec's address to validator.swagger.io.
+        OPENAPI_SWAGGER_UI_URL="/docs/assets/",
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=1 << 20,
         HOMECARE_CLOCK=clock,

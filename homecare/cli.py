@@ -44,8 +44,18 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--debug/--no-debug", default=False)
-def serve(host: str, port: int, debug: bool) -> None:
+@click.option("--production", is_flag=True,
+              help="Run gunicorn with homecare/serving.py's settings (HOMECARE_WEB_*); "
+                   "--host/--port are ignored and migrations are not applied: they run "
+                   "once per release (homecare db upgrade).")
+def serve(host: str, port: int, debug: bool, production: bool) -> None:
     """Run the development server (applies migrations and seeds the catalogue first)."""
+    if production:
+        import os
+
+        # gunicorn replaces this process: signals from a supervisor reach it directly.
+        os.execv(sys.executable, [sys.executable, "-m", "gunicorn",
+                                  "-c", "python:homecare.serving"])
     app = _app()
     _migrate(app)
     app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)
@@ -72,6 +82,25 @@ def db_upgrade(revision: str) -> None:
     click.echo("database is at " + revision)
     if added is not None:
         click.echo(f"catalogue: {added} seed items added")
+
+
+@db.command("grant")
+@click.option("--app-role", required=True, help="The role the API and jobs connect as.")
+def db_grant(app_role: str) -> None:
+    """Grant APP_ROLE row access to every table, audit trail append-only (PostgreSQL;
+    run as the schema owner after db upgrade; see deploy/db-roles.sql)."""
+    import sqlalchemy as sa
+
+    from homecare.ops.roles import grant_app_role
+
+    url = _app().config["HOMECARE"].database_url
+    if not url.startswith("postgresql"):
+        raise click.ClickException("db grant is for PostgreSQL")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        grant_app_role(conn, app_role)
+    engine.dispose()
+    click.echo(f"granted {app_role} row access; audit_entries append-only")
 
 
 @db.command("revision")

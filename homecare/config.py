@@ -131,6 +131,14 @@ class Config:
     # plan, so the day's new visits are in it.
     family_bed_generation_time: str = "01:00"
 
+    # The production server (gunicorn, homecare/serving.py): where it listens, its
+    # worker processes (0: two per core), threads per worker, and the seconds after
+    # which a stuck request's worker is replaced.
+    web_bind: str = "127.0.0.1:8000"
+    web_workers: int = 0
+    web_threads: int = 4
+    web_timeout_seconds: int = 30
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"

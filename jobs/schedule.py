@@ -27,6 +27,7 @@ from jobs import (
     sweep_alerts,
 )
 from jobs.leader import Process
+from jobs.runs import recorded
 
 
 def _every(seconds: Callable[[Config], int]) -> Callable[[Config], BaseTrigger]:
@@ -101,7 +102,7 @@ def add_jobs(scheduler: BaseScheduler, app: Flask, process: Process, now: dateti
         start = first_run(job, trigger, now)
         if start is not None:
             options["next_run_time"] = start
-        scheduler.add_job(job.run, trigger=trigger, id=job.id, name=job.id,
+        scheduler.add_job(recorded(job.id, job.run), trigger=trigger, id=job.id, name=job.id,
                           args=(app,), kwargs={"process": process} if job.needs_process else {},
                           replace_existing=True, coalesce=True, max_instances=1,
                           misfire_grace_time=job.misfire_grace_s, **options)
