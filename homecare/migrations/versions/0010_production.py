@@ -9,7 +9,7 @@ import homecare.extensions
 
 
 revision = '0010_production'
-down_revision = "0009_trust_and_money"
+down_revision = '0009_trust_and_money'
 branch_labels = None
 depends_on = None
 
