@@ -13,6 +13,7 @@ from flask import Flask, g, request
 from homecare.config import load_config
 from homecare.extensions import Api, BoundedIntConverter, TextConverter, db
 from homecare.logging_setup import configure_logging
+from homecare.strict_input import document_input
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # One Api per app: its spec is built from this app's routes only.
     api = Api(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
     app.extensions["homecare.api"] = api
+    document_input(api)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     for blueprint in _blueprints():

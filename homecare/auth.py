@@ -15,6 +15,7 @@ from flask import current_app, g, request
 
 from homecare.errors import Forbidden, NotFound, Problem, Unauthorized
 from homecare.extensions import db, utcnow
+from homecare.schemas import MAX_ID
 
 # Pinned: a token naming any other algorithm (including "none") is refused.
 JWT_ALGORITHM = "HS256"
@@ -71,6 +72,13 @@ def decode_token(token: str, kind: str) -> dict:
         raise TokenInvalid() from exc
     if claims.get("typ") != kind:
         raise TokenInvalid(f"a {kind} token is required")
+    # A validly signed subject that names no possible row ("99999999999", "-1",
+    # "1e3") is refused here, not sent to the database as an out-of-range integer.
+    sub = claims["sub"]
+    if not (isinstance(sub, str) and len(sub) <= 10 and sub.isascii() and sub.isdigit()
+            and 1 <= int(sub) <= MAX_ID):
+        raise TokenInvalid()
+    claims["sub"] = int(sub)
     return claims
 
 
@@ -91,11 +99,7 @@ def authenticate(roles: tuple[str, ...] = ()) -> Actor:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send Authorization: Bearer <access_token>")
     claims = decode_token(token.strip(), "access")
-    try:
-        user_id = int(claims["sub"])
-    except (TypeError, ValueError) as exc:
-        raise TokenInvalid() from exc
-    user = load_active_user(user_id)
+    user = load_active_user(claims["sub"])
     actor = Actor(user_id=user.id, role=user.role, organization_id=user.organization_id,
                   ip=request.remote_addr)
     if roles and actor.role not in roles:

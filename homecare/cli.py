@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -99,9 +100,9 @@ def create_admin(phone: str, password: str, name: str) -> None:
     """Create the admin account (idempotent for the same phone); prints its id."""
     from homecare.accounts.service import PhoneTaken, ensure_admin
     from homecare.extensions import db as database
-    from homecare.schemas import MOBILE_RE
+    from homecare.schemas import MOBILE_PATTERN
 
-    if not MOBILE_RE.match(phone):
+    if not re.fullmatch(MOBILE_PATTERN, phone, re.ASCII):
         raise click.BadParameter("must be a mainland mobile number", param_hint="--phone")
     if len(password) < 8:
         raise click.BadParameter("must be at least 8 characters", param_hint="--password")

@@ -137,6 +137,8 @@ class SosSchema(ma.Schema):
     class Meta:
         unknown = ma.INCLUDE
 
+    lenient_body = True  # nor held to JSON types (homecare.strict_input)
+
     lat = ma.fields.Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
     lng = ma.fields.Float(load_default=None, allow_none=True,
                           validate=validate.Range(-180, 180))
