@@ -97,7 +97,7 @@ def db_revision(message: str, rev_id: str | None) -> None:
 @click.option("--password", required=True)
 @click.option("--name", default="Administrator", show_default=True)
 def create_admin(phone: str, password: str, name: str) -> None:
-    """Create the admin account (idempotent for the same phone); prints its id."""
+    """Create the admin account, or reactivate it and reset its password; prints its id."""
     from homecare.accounts.service import PhoneTaken, ensure_admin
     from homecare.extensions import db as database
     from homecare.schemas import MOBILE_PATTERN
@@ -109,11 +109,14 @@ def create_admin(phone: str, password: str, name: str) -> None:
     app = _app()
     with app.app_context():
         try:
-            user, _created = ensure_admin(session=database.session, phone=phone,
-                                          password=password, name=name)
+            user, done = ensure_admin(session=database.session, phone=phone,
+                                      password=password, name=name)
         except PhoneTaken as exc:
             raise click.ClickException(exc.detail) from exc
         click.echo(user.id)
+        if done == "reset":
+            click.echo("an admin with this phone existed: reactivated, password reset, "
+                       "earlier tokens revoked", err=True)
 
 
 @main.command()
