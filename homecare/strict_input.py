@@ -54,10 +54,21 @@ def json_type_errors(schema: ma.Schema, data: Any) -> dict[str, Any]:
     for name, field in schema.load_fields.items():
         key = field.data_key or name
         if key in data:
+            data[key] = _integral(field, data[key])
             problem = _field_type_error(field, data[key])
             if problem:
                 errors[key] = problem
     return errors
+
+
+def _integral(field: ma.fields.Field, value: Any) -> Any:
+    """JSON has one number type: ``5.0`` is the integer 5 (as JSON Schema says)."""
+    if isinstance(field, ma.fields.List) and isinstance(value, list):
+        return [_integral(field.inner, item) for item in value]
+    if (isinstance(field, ma.fields.Integer) and isinstance(value, float)
+            and value.is_integer() and abs(value) <= 2**63):
+        return int(value)
+    return value
 
 
 def _field_type_error(field: ma.fields.Field, value: Any) -> Any:

@@ -186,3 +186,18 @@ def test_spec_documents_what_is_enforced(client):
     nurses = spec["paths"][f"{API}/nurses"]["get"]["parameters"]
     radius = next(p for p in nurses if p["name"] == "radius_km")["schema"]
     assert radius.get("exclusiveMinimum") == 0 and "minimum" not in radius
+
+
+def test_integral_float_for_an_integer_field_is_the_integer(client, admin):
+    # JSON has one number type; JSON Schema's integer includes 20.0.
+    r = client.post(f"{API}/organizations", headers=auth(admin), json={
+        "name": "济宁市中医院", "center": {"lat": 35.4, "lng": 116.5}, "radius_km": 20})
+    org_id = r.get_json()["id"]
+    r = client.post(f"{API}/users", headers=auth(admin), json={
+        "phone": "13712340011", "password": "s3cret-pass", "name": "张护士长",
+        "role": "supervisor", "organization_id": float(org_id)})
+    assert r.status_code == 201, r.get_json()
+    r = client.post(f"{API}/users", headers=auth(admin), json={
+        "phone": "13712340012", "password": "s3cret-pass", "name": "张护士长",
+        "role": "supervisor", "organization_id": org_id + 0.5})
+    assert "organization_id" in assert_problem(r, 422)["errors"]
