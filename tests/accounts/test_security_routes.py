@@ -276,3 +276,34 @@ def test_tokens_of_a_deactivated_user_stop(client, admin, supervisor):
     client.patch(f"{API}/users/{supervisor.id}", headers=auth(admin), json={"active": False})
     assert_problem(client.get(f"{API}/me", headers=_bearer(tokens)), 401)
     assert db.session.get(User, supervisor.id).active is False
+
+
+def test_demo_accounts_log_in_with_their_passwords(client, session, app):
+    from datetime import UTC, datetime
+
+    from homecare.demo import load_demo
+
+    summary = load_demo(session=session, config=app.config["HOMECARE"],
+                        now=datetime(2025, 6, 2, 1, 0, tzinfo=UTC))
+    for role, login in summary["logins"].items():
+        tokens = _login(client, login["phone"], login["password"])
+        assert tokens["role"] == role, role
+
+
+def test_create_admin_twice_says_it_reset_the_existing_one(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from homecare.cli import main
+
+    monkeypatch.setenv("HOMECARE_DATABASE_URL", f"sqlite:///{tmp_path / 'admin.db'}")
+    monkeypatch.setenv("HOMECARE_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("HOMECARE_LOG_LEVEL", "WARNING")
+    monkeypatch.delenv("HOMECARE_ENV", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    args = ["create-admin", "--phone", "13712348888", "--password", NEW_PASSWORD]
+    first = runner.invoke(main, args)
+    second = runner.invoke(main, args)
+    assert first.exit_code == second.exit_code == 0, second.output
+    assert first.stdout.strip() == second.stdout.strip()
+    assert "reactivated" not in first.output and "reactivated" in second.output
