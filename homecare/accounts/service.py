@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from homecare.accounts.models import LoginAttempt, Organization, User
 from homecare.accounts.sessions import revoke_all_tokens
 from homecare.accounts.sms import SmsCodeInvalid, consume_code
-from homecare.accounts.throttle import lock_keys
+from homecare.accounts.throttle import lock_keys, seconds_until_allowed
 from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
 from homecare.errors import (
@@ -165,19 +164,6 @@ def _attempts_since(session: Session, key: str, since: datetime) -> list[datetim
         LoginAttempt.key == key, LoginAttempt.at > since).order_by(LoginAttempt.at)))
 
 
-def _seconds_until_allowed(attempts: list[datetime], limit: int, *, now: datetime,
-                           window: timedelta) -> int | None:
-    """None if fewer than ``limit`` attempts are in the window; else when one more may come.
-
-    That is when enough of the oldest have left the window for the count to drop
-    below the limit, i.e. when attempt number ``len - limit`` (oldest first) expires.
-    """
-    if len(attempts) < limit:
-        return None
-    freed_at = attempts[len(attempts) - limit] + window
-    return max(1, math.ceil((freed_at - now).total_seconds()))
-
-
 def login(*, session: Session, phone: str, password: str, ip: str | None, now: datetime,
           max_per_phone: int, max_per_ip: int, window_seconds: int) -> User:
     """Check a phone and password, throttled per phone and per IP (failed attempts).
@@ -204,9 +190,9 @@ def login(*, session: Session, phone: str, password: str, ip: str | None, now: d
     session.execute(sa.delete(LoginAttempt).where(LoginAttempt.key.in_((phone_key, ip_key)),
                                                   LoginAttempt.at <= since))
     waits = [wait for wait in (
-        _seconds_until_allowed(_attempts_since(session, phone_key, since), max_per_phone,
+        seconds_until_allowed(_attempts_since(session, phone_key, since), max_per_phone,
                                now=now, window=window),
-        _seconds_until_allowed(_attempts_since(session, ip_key, since), max_per_ip,
+        seconds_until_allowed(_attempts_since(session, ip_key, since), max_per_ip,
                                now=now, window=window)) if wait is not None]
     if waits:
         session.commit()

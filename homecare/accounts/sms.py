@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import math
 import secrets
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -29,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.accounts.models import SmsCode
-from homecare.accounts.throttle import lock_keys
+from homecare.accounts.throttle import lock_keys, seconds_until_allowed
 from homecare.config import Config
 from homecare.errors import Problem, TooManyRequests, ValidationProblem
 from homecare.schemas import mask_phone
@@ -82,13 +81,6 @@ def _digest(secret_key: str, kind: str, value: str) -> str:
     return hmac.new(secret_key.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def _wait(times: list[datetime], limit: int, window: timedelta, now: datetime) -> int | None:
-    if len(times) < limit:
-        return None
-    freed = sorted(times)[len(times) - limit] + window
-    return max(1, math.ceil((freed - now).total_seconds()))
-
-
 def request_code(*, session: Session, config: Config, phone: str, purpose: str,
                  ip: str | None, now: datetime, provider: SmsProvider) -> None:
     """Send a 6-digit code to ``phone`` for ``purpose`` (whether or not it has an account).
@@ -103,10 +95,13 @@ def request_code(*, session: Session, config: Config, phone: str, purpose: str,
         SmsCode.phone_key == phone_key, SmsCode.created_at > now - day)))
     from_ip = list(session.scalars(sa.select(SmsCode.created_at).where(
         SmsCode.ip_key == ip_key, SmsCode.created_at > now - hour)))
-    waits = [w for w in (_wait(sent, 1, MIN_INTERVAL, now) if sent and max(sent) > now -
-                         MIN_INTERVAL else None,
-                         _wait(sent, config.sms_max_per_phone_per_day, day, now),
-                         _wait(from_ip, config.sms_max_per_ip_per_hour, hour, now)) if w]
+    waits = [w for w in (
+        seconds_until_allowed(sorted(t for t in sent if t > now - MIN_INTERVAL), 1, now=now,
+                              window=MIN_INTERVAL),
+        seconds_until_allowed(sorted(sent), config.sms_max_per_phone_per_day, now=now,
+                              window=day),
+        seconds_until_allowed(sorted(from_ip), config.sms_max_per_ip_per_hour, now=now,
+                              window=hour)) if w is not None]
     if waits:
         session.rollback()
         retry = max(waits)

@@ -12,7 +12,9 @@ all went on to try (18 x 401 instead of 5).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -28,3 +30,16 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
         return
     for lock_id in sorted({_lock_id(key) for key in keys}):
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
+
+
+def seconds_until_allowed(attempts: list[datetime], limit: int, *, now: datetime,
+                           window: timedelta) -> int | None:
+    """None if fewer than ``limit`` attempts are in the window; else when one more may come.
+
+    That is when enough of the oldest have left the window for the count to drop
+    below the limit, i.e. when attempt number ``len - limit`` (oldest first) expires.
+    """
+    if len(attempts) < limit:
+        return None
+    freed_at = attempts[len(attempts) - limit] + window
+    return max(1, math.ceil((freed_at - now).total_seconds()))
