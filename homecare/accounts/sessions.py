@@ -10,7 +10,7 @@ the user's token generation on, which every earlier token carries: they all stop
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -100,3 +100,14 @@ def revoke_all_tokens(session: Session, user: User, now: datetime) -> None:
     session.execute(sa.update(RefreshToken).where(
         RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now))
+
+
+def purge_spent_credentials(*, session: Session, now: datetime) -> int:
+    """Forget refresh tokens past their expiry and SMS codes older than the day their
+    limits count (``jobs/purge_credentials.py``). Returns how many rows went."""
+    from homecare.accounts.models import SmsCode
+
+    tokens = session.execute(sa.delete(RefreshToken).where(RefreshToken.expires_at < now))
+    codes = session.execute(sa.delete(SmsCode).where(SmsCode.created_at < now - timedelta(days=1)))
+    session.commit()
+    return tokens.rowcount + codes.rowcount
