@@ -102,9 +102,9 @@ def revoke_all_tokens(session: Session, user: User, now: datetime) -> None:
         .values(revoked_at=now))
 
 
-def purge_spent_credentials(*, session: Session, now: datetime) -> int:
+def purge_spent_auth_records(*, session: Session, now: datetime) -> int:
     """Forget refresh tokens past their expiry and SMS codes older than the day their
-    limits count (``jobs/purge_credentials.py``). Returns how many rows went."""
+    limits count (``jobs/purge_auth_records.py``). Returns how many rows went."""
     from homecare.accounts.models import SmsCode
 
     tokens = session.execute(sa.delete(RefreshToken).where(RefreshToken.expires_at < now))

@@ -13,10 +13,10 @@ log = logging.getLogger(__name__)
 
 
 def run(app: Flask, now: datetime | None = None) -> int:
-    from homecare.accounts.sessions import purge_spent_credentials
+    from homecare.accounts.sessions import purge_spent_auth_records
 
     with app.app_context():
-        deleted = purge_spent_credentials(session=db.session, now=now or utcnow())
+        deleted = purge_spent_auth_records(session=db.session, now=now or utcnow())
     if deleted:
-        log.info("purge_credentials: %s rows deleted", deleted)
+        log.info("purge_auth_records: %s rows deleted", deleted)
     return deleted
