@@ -15,6 +15,7 @@ from flask import Flask, g, request
 from homecare.config import load_config
 from homecare.extensions import Api, BoundedIntConverter, TextConverter, db
 from homecare.logging_setup import configure_logging
+from homecare.strict_input import document_input
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,16 @@ def create_app(overrides: dict[str, Any] | None = None, *,
     app.url_map.converters["int"] = BoundedIntConverter
     app.url_map.converters["string"] = app.url_map.converters["default"] = TextConverter
     db.init_app(app)
+    if config.trusted_proxies:
+        # Behind that many reverse proxies the client is the address the last
+        # trusted one saw: per-IP limits and the audit trail use it, not the proxy's.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore[method-assign]
     # One Api per app: its spec is built from this app's routes only.
     api = Api(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
     app.extensions["homecare.api"] = api
+    document_input(api)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     for blueprint in _blueprints():

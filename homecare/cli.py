@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -125,23 +126,26 @@ def db_revision(message: str, rev_id: str | None) -> None:
 @click.option("--password", required=True)
 @click.option("--name", default="Administrator", show_default=True)
 def create_admin(phone: str, password: str, name: str) -> None:
-    """Create the admin account (idempotent for the same phone); prints its id."""
+    """Create the admin account, or reactivate it and reset its password; prints its id."""
     from homecare.accounts.service import PhoneTaken, ensure_admin
     from homecare.extensions import db as database
-    from homecare.schemas import MOBILE_RE
+    from homecare.schemas import MOBILE_PATTERN
 
-    if not MOBILE_RE.match(phone):
+    if not re.fullmatch(MOBILE_PATTERN, phone, re.ASCII):
         raise click.BadParameter("must be a mainland mobile number", param_hint="--phone")
     if len(password) < 8:
         raise click.BadParameter("must be at least 8 characters", param_hint="--password")
     app = _app()
     with app.app_context():
         try:
-            user, _created = ensure_admin(session=database.session, phone=phone,
-                                          password=password, name=name)
+            user, done = ensure_admin(session=database.session, phone=phone,
+                                      password=password, name=name)
         except PhoneTaken as exc:
             raise click.ClickException(exc.detail) from exc
         click.echo(user.id)
+        if done == "reset":
+            click.echo("an admin with this phone existed: reactivated, password reset, "
+                       "earlier tokens revoked", err=True)
 
 
 @main.command()

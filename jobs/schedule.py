@@ -21,6 +21,7 @@ from jobs import (
     generate_family_bed_visits,
     heartbeat,
     plan_day,
+    purge_auth_records,
     purge_idempotency_keys,
     purge_location_traces,
     relay_notifications,
@@ -70,6 +71,7 @@ JOBS: tuple[Job, ...] = (
     Job("purge_location_traces", purge_location_traces.run,
         _daily_at(lambda c: c.purge_time), 12 * 3600),
     Job("purge_idempotency_keys", purge_idempotency_keys.run, _every(lambda _: 3600), 3600),
+    Job("purge_auth_records", purge_auth_records.run, _every(lambda _: 3600), 3600),
     # Catching up late is harmless (only missing slots are created) and a night
     # without it leaves the far end of the horizon unbooked, hence the long grace.
     Job("generate_family_bed_visits", generate_family_bed_visits.run,

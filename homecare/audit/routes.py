@@ -6,9 +6,22 @@ from flask.views import MethodView
 
 from homecare.audit import schemas, service
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, QueryPage, db
+from homecare.extensions import Blueprint, QueryPage, db, utcnow
 
 blp = Blueprint("audit", __name__, description="The audit trail")
+
+
+@blp.route("/audit")
+class AuditTrail(MethodView):
+    @blp.auth("supervisor", "admin")
+    @blp.arguments(schemas.AuditQueryArgsSchema, location="query")
+    @blp.response(200, schemas.AuditEntrySchema(many=True))
+    @blp.paginate(QueryPage)
+    def get(self, args):
+        """The audit trail, newest first, filtered by subject, actor and time span
+        (a supervisor sees her organization's); this read is itself on the trail"""
+        return service.search_trail(session=db.session, actor=current_actor(), now=utcnow(),
+                                    **args)
 
 
 @blp.route("/orders/<int:order_id>/audit")
