@@ -16,6 +16,7 @@ from homecare.api import Api, BoundedIntConverter, TextConverter
 from homecare.config import load_config
 from homecare.db import db
 from homecare.logging_setup import configure_logging
+from homecare.strict_input import document_input
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ def _blueprints() -> tuple:
     # in every route (the jobs process and the CLI import homecare too).
     from homecare.accounts.routes import blp as accounts
     from homecare.alerts.routes import blp as alerts
+    from homecare.audit.routes import blp as audit
     from homecare.catalogue.routes import blp as catalogue
     from homecare.dispatch.routes import blp as dispatch
     from homecare.family_beds.routes import blp as family_beds
@@ -37,9 +39,10 @@ def _blueprints() -> tuple:
     from homecare.pricing.routes import blp as pricing
 
     # One blueprint per resource: the first part of a URL names the file
-    # (/orders/... in orders/routes.py, /dispatch/... and /offers in dispatch/routes.py).
+    # (/orders/... in orders/routes.py, /dispatch/... and /offers in dispatch/routes.py,
+    # /audit in audit/routes.py).
     return (accounts, patients, catalogue, nurses, orders, dispatch, alerts, notifications,
-            family_beds, pricing)
+            audit, family_beds, pricing)
 
 
 def create_app(overrides: dict[str, Any] | None = None, *,
@@ -61,7 +64,11 @@ def create_app(overrides: dict[str, Any] | None = None, *,
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Served from the installed swagger-ui-bundle package (homecare/ops/routes.py):
+        # a hospital intranet, and much of mainland China, cannot reach a public CDN.
+        # No validator either: it would send the spec's address to validator.swagger.io.
+        OPENAPI_SWAGGER_UI_URL="/docs/assets/",
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=1 << 20,
         HOMECARE_CLOCK=clock,
@@ -70,9 +77,16 @@ def create_app(overrides: dict[str, Any] | None = None, *,
     app.url_map.converters["int"] = BoundedIntConverter
     app.url_map.converters["string"] = app.url_map.converters["default"] = TextConverter
     db.init_app(app)
+    if config.trusted_proxies:
+        # Behind that many reverse proxies the client is the address the last
+        # trusted one saw: per-IP limits and the audit trail use it, not the proxy's.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore[method-assign]
     # One Api per app: its spec is built from this app's routes only.
     api = Api(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
     app.extensions["homecare.api"] = api
+    document_input(api)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     for blueprint in _blueprints():

@@ -11,12 +11,21 @@ from typing import Any
 import flask
 import flask_smorest
 from flask_smorest.utils import prepare_response
-from webargs.flaskparser import FlaskParser
+from marshmallow import ValidationError as SchemaValidationError
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter, UnicodeConverter, ValidationError
 
 from homecare.auth import authenticate
 from homecare.errors import ProblemSchema, register_error_handlers
+from homecare.pagination import PAGINATION_HEADER
 from homecare.schemas import MAX_ID
+from homecare.strict_input import (
+    BODY_REQUIRED,
+    LENIENT_BODY,
+    json_type_errors,
+    parse_json_body,
+)
 
 
 def current_config():
@@ -49,22 +58,52 @@ class TextConverter(UnicodeConverter):
 
 
 class BodyParser(FlaskParser):
-    """webargs' parser, with a body nested too deeply to parse answered as bad JSON."""
+    """webargs' parser, with bodies held to ``homecare.strict_input``: parsed safely
+    (else a 400 like bad JSON), required, and typed as JSON types (else a 422)."""
 
     def _raw_load_json(self, req: flask.Request) -> Any:
+        if not is_json_request(req):
+            return missing
         try:
-            return super()._raw_load_json(req)
-        except RecursionError:
-            # json.loads recurses once per level: '[' * 100000 (well under the size
-            # limit) exhausts the stack. It is malformed input, a 400 like bad JSON.
+            return parse_json_body(req.get_data(cache=True))
+        except ValueError as exc:
             self._handle_invalid_json_error(
-                json.JSONDecodeError("nested too deeply", "[", 0), req)
+                json.JSONDecodeError(str(exc)[:200], "", 0), req)
+
+    def _load_location_data(self, *, schema: Any, req: flask.Request, location: str) -> Any:
+        data = super()._load_location_data(schema=schema, req=req, location=location)
+        if location == "json" and not getattr(schema, LENIENT_BODY, False):
+            if data is missing and not getattr(schema, "body_optional", False):
+                raise SchemaValidationError({"_schema": [BODY_REQUIRED]})
+            errors = json_type_errors(schema, data)
+            if errors:
+                raise SchemaValidationError(errors)
+        return data
 
 
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest Blueprint that also documents and enforces authentication."""
 
     ARGUMENTS_PARSER = BodyParser()
+
+    def arguments(self, schema, *, location: str = "json", required: bool | None = None,
+                  **kwargs: Any):
+        """flask-smorest's ``arguments``; a JSON body is required (documented and
+        enforced) unless the operation is a POST action none of whose fields is
+        required (approve, cancel, sos)."""
+        if location != "json" or required is not None:
+            return super().arguments(schema, location=location,
+                                     required=True if required is None else required, **kwargs)
+
+        def decorator(func):
+            instance = schema() if isinstance(schema, type) else schema
+            optional = func.__name__ == "post" and not any(
+                field.required for field in instance.load_fields.values())
+            instance.body_optional = optional
+            return super(Blueprint, self).arguments(
+                instance, location=location, required=not optional, **kwargs)(func)
+
+        return decorator
 
     def auth(self, *roles: str):
         """Require a valid access token, and one of ``roles`` when any are named.
@@ -100,6 +139,11 @@ class Api(flask_smorest.Api):
     def __init__(self, *args, **kwargs):
         self.ERROR_SCHEMA = ProblemSchema
         super().__init__(*args, **kwargs)
+
+    def _register_pagination_header(self):
+        # flask-smorest documents X-Pagination as an object; on the wire it is a
+        # JSON object in a string, and the document says so (homecare.pagination).
+        self.spec.components.header("PAGINATION", PAGINATION_HEADER, lazy=True)
 
     def _register_error_handlers(self):
         register_error_handlers(self._app)

@@ -7,16 +7,19 @@ goes through ``ensure_visible``: the two places where access is decided.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import jwt
 from flask import current_app, g, request
+from sqlalchemy.orm import Session
 
-from homecare.accounts.models import User
+from homecare.accounts.models import RefreshToken, User
 from homecare.clock import utcnow
 from homecare.db import db
 from homecare.errors import Forbidden, NotFound, Problem, Unauthorized
+from homecare.schemas import MAX_ID
 
 # Pinned: a token naming any other algorithm (including "none") is refused.
 JWT_ALGORITHM = "HS256"
@@ -39,26 +42,38 @@ class Actor:
         return self.role in roles
 
 
-def issue_tokens(user_id: int, role: str) -> dict[str, str]:
-    """An access token (short-lived) and a refresh token (long-lived)."""
+def issue_tokens(user_id: int, role: str, *, session: Session | None = None,
+                 family: str | None = None) -> dict[str, str]:
+    """An access token (short-lived) and a refresh token (long-lived, used once).
+
+    Both carry the user's token generation; the refresh token is recorded (in the
+    caller's transaction, no commit) as the next of ``family``, or of a new family
+    (a new login session).
+    """
+    session = session or db.session
     config = current_app.config["HOMECARE"]
+    generation = session.get(User, user_id).token_generation
+    now = utcnow()
+    family = family or secrets.token_hex(16)
+    jti = secrets.token_hex(16)
+    refresh_ttl = timedelta(days=config.refresh_token_days)
+    session.add(RefreshToken(jti=jti, family=family, user_id=user_id, issued_at=now,
+                             expires_at=now + refresh_ttl))
+    session.flush()
     return {
         "access_token": _encode(user_id, role, "access",
-                                timedelta(minutes=config.access_token_minutes)),
-        "refresh_token": _encode(user_id, role, "refresh",
-                                 timedelta(days=config.refresh_token_days)),
+                                timedelta(minutes=config.access_token_minutes),
+                                now=now, gen=generation),
+        "refresh_token": _encode(user_id, role, "refresh", refresh_ttl, now=now,
+                                 gen=generation, jti=jti, fam=family),
     }
 
 
-def issue_access_token(user_id: int, role: str) -> str:
-    config = current_app.config["HOMECARE"]
-    return _encode(user_id, role, "access", timedelta(minutes=config.access_token_minutes))
-
-
-def _encode(user_id: int, role: str, kind: str, ttl: timedelta) -> str:
-    now = utcnow()
+def _encode(user_id: int, role: str, kind: str, ttl: timedelta, *, now: datetime | None = None,
+            **extra: str | int) -> str:
+    now = now or utcnow()
     claims = {"sub": str(user_id), "role": role, "typ": kind,
-              "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp())}
+              "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()), **extra}
     return jwt.encode(claims, current_app.config["HOMECARE"].secret_key,
                       algorithm=JWT_ALGORITHM)
 
@@ -80,15 +95,32 @@ def decode_token(token: str, kind: str) -> dict:
         raise TokenInvalid()
     if claims.get("typ") != kind:
         raise TokenInvalid(f"a {kind} token is required")
+    # A validly signed subject that names no possible row ("99999999999", "-1",
+    # "1e3") is refused here, not sent to the database as an out-of-range integer.
+    sub = claims["sub"]
+    if not (isinstance(sub, str) and len(sub) <= 10 and sub.isascii() and sub.isdigit()
+            and 1 <= int(sub) <= MAX_ID):
+        raise TokenInvalid()
+    claims["sub"] = int(sub)
     return claims
 
 
-def load_active_user(user_id: int):
-    """The user behind a token, if still active: deactivation stops tokens at once."""
+def load_active_user(user_id: int, generation: int | None = None):
+    """The user behind a token, if still active and the token of her current
+    generation: deactivation, and a password change or reset, stop tokens at once."""
     user = db.session.get(User, user_id)
     if user is None or not user.active:
         raise TokenInvalid("the account is not active")
+    if generation is not None and generation != user.token_generation:
+        raise TokenInvalid("the token was revoked (the password changed)")
     return user
+
+
+def token_generation(claims: dict) -> int:
+    """The generation a token was issued in (tokens from before generations: 0)."""
+    generation = claims.get("gen", 0)
+    return generation if isinstance(generation, int) and not isinstance(
+        generation, bool) else -1
 
 
 def authenticate(roles: tuple[str, ...] = ()) -> Actor:
@@ -98,11 +130,7 @@ def authenticate(roles: tuple[str, ...] = ()) -> Actor:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send Authorization: Bearer <access_token>")
     claims = decode_token(token.strip(), "access")
-    try:
-        user_id = int(claims["sub"])
-    except (TypeError, ValueError) as exc:
-        raise TokenInvalid() from exc
-    user = load_active_user(user_id)
+    user = load_active_user(claims["sub"], token_generation(claims))
     actor = Actor(user_id=user.id, role=user.role, organization_id=user.organization_id,
                   ip=request.remote_addr)
     if roles and actor.role not in roles:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -44,8 +45,18 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--debug/--no-debug", default=False)
-def serve(host: str, port: int, debug: bool) -> None:
+@click.option("--production", is_flag=True,
+              help="Run gunicorn with homecare/serving.py's settings (HOMECARE_WEB_*); "
+                   "--host/--port are ignored and migrations are not applied: they run "
+                   "once per release (homecare db upgrade).")
+def serve(host: str, port: int, debug: bool, production: bool) -> None:
     """Run the development server (applies migrations and seeds the catalogue first)."""
+    if production:
+        import os
+
+        # gunicorn replaces this process: signals from a supervisor reach it directly.
+        os.execv(sys.executable, [sys.executable, "-m", "gunicorn",
+                                  "-c", "python:homecare.serving"])
     app = _app()
     _migrate(app)
     app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)
@@ -74,6 +85,25 @@ def db_upgrade(revision: str) -> None:
         click.echo(f"catalogue: {added} seed items added")
 
 
+@db.command("grant")
+@click.option("--app-role", required=True, help="The role the API and jobs connect as.")
+def db_grant(app_role: str) -> None:
+    """Grant APP_ROLE row access to every table, audit trail append-only (PostgreSQL;
+    run as the schema owner after db upgrade; see deploy/db-roles.sql)."""
+    import sqlalchemy as sa
+
+    from homecare.ops.roles import grant_app_role
+
+    url = _app().config["HOMECARE"].database_url
+    if not url.startswith("postgresql"):
+        raise click.ClickException("db grant is for PostgreSQL")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        grant_app_role(conn, app_role)
+    engine.dispose()
+    click.echo(f"granted {app_role} row access; audit_entries append-only")
+
+
 @db.command("revision")
 @click.option("-m", "--message", required=True)
 @click.option("--rev-id", default=None)
@@ -96,23 +126,26 @@ def db_revision(message: str, rev_id: str | None) -> None:
 @click.option("--password", required=True)
 @click.option("--name", default="Administrator", show_default=True)
 def create_admin(phone: str, password: str, name: str) -> None:
-    """Create the admin account (idempotent for the same phone); prints its id."""
+    """Create the admin account, or reactivate it and reset its password; prints its id."""
     from homecare.accounts.service import PhoneTaken, ensure_admin
     from homecare.db import db as database
-    from homecare.schemas import MOBILE_RE
+    from homecare.schemas import MOBILE_PATTERN
 
-    if not MOBILE_RE.match(phone):
+    if not re.fullmatch(MOBILE_PATTERN, phone, re.ASCII):
         raise click.BadParameter("must be a mainland mobile number", param_hint="--phone")
     if len(password) < 8:
         raise click.BadParameter("must be at least 8 characters", param_hint="--password")
     app = _app()
     with app.app_context():
         try:
-            user, _created = ensure_admin(session=database.session, phone=phone,
-                                          password=password, name=name)
+            user, done = ensure_admin(session=database.session, phone=phone,
+                                      password=password, name=name)
         except PhoneTaken as exc:
             raise click.ClickException(exc.detail) from exc
         click.echo(user.id)
+        if done == "reset":
+            click.echo("an admin with this phone existed: reactivated, password reset, "
+                       "earlier tokens revoked", err=True)
 
 
 @main.command()

@@ -55,6 +55,17 @@ class Config:
     login_max_attempts_per_phone: int = 5
     login_max_attempts_per_ip: int = 20
     login_window_seconds: int = 300
+    # Reverse proxies in front of the service whose X-Forwarded-For is trusted: the
+    # client address (per-IP limits, the audit trail) is taken that many hops back.
+    trusted_proxies: int = 0
+
+    # SMS verification codes: the provider (``log`` writes the code to the log, for
+    # development only; refused in production), validity, and the per-IP budgets
+    # (per phone: one a minute and SMS_MAX_PER_PHONE_PER_DAY a day; 5 wrong tries).
+    sms_provider: str = ""
+    sms_code_minutes: int = 5
+    sms_max_per_phone_per_day: int = 10
+    sms_max_per_ip_per_hour: int = 20
 
     # Internet+nursing gate (国家卫健委 pilot rules): experience and title.
     min_years_experience: int = 5
@@ -131,6 +142,14 @@ class Config:
     # plan, so the day's new visits are in it.
     family_bed_generation_time: str = "01:00"
 
+    # The production server (gunicorn, homecare/serving.py): where it listens, its
+    # worker processes (0: two per core), threads per worker, and the seconds after
+    # which a stuck request's worker is replaced.
+    web_bind: str = "127.0.0.1:8000"
+    web_workers: int = 0
+    web_threads: int = 4
+    web_timeout_seconds: int = 30
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"
@@ -198,13 +217,20 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
 
     instance = Path(config.instance_path or default_instance_path or "instance").resolve()
     config = replace(config, instance_path=str(instance))
+    if config.trusted_proxies < 0:
+        raise ConfigError("HOMECARE_TRUSTED_PROXIES must be 0 or more")
     if config.is_production:
         missing = [name for name in ("database_url", "secret_key", "data_key")
                    if not getattr(config, name)]
         if missing:
             raise ConfigError("production needs " + ", ".join(
                 "HOMECARE_" + m.upper() for m in missing))
+        if config.sms_provider == "log":
+            raise ConfigError("HOMECARE_SMS_PROVIDER=log writes codes to the log: "
+                              "development only, refused in production")
         return config
+    if not config.sms_provider:
+        config = replace(config, sms_provider="log")
 
     if not config.database_url:
         instance.mkdir(parents=True, exist_ok=True)

@@ -66,6 +66,9 @@ class Base(DeclarativeBase):
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     """An engine configured for safe concurrent use on SQLite or PostgreSQL."""
+    # Bound parameters (password hashes, names, identity numbers) never go into an
+    # exception's text, so no log line that quotes one can carry them.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30,
                                                      "check_same_thread": False}, **kwargs)

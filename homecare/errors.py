@@ -147,7 +147,13 @@ def _handle_http_exception(exc: HTTPException) -> Response:
 def _handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return _handle_http_exception(exc)
-    log.exception("unhandled error")
+    from homecare.logging_setup import database_error_text
+
+    scrubbed = database_error_text(exc)
+    if scrubbed is not None:
+        log.error("unhandled error: %s", scrubbed)  # never the values (see there)
+    else:
+        log.exception("unhandled error")
     body = {"type": "about:blank", "title": "Internal Server Error", "status": 500,
             "detail": "An unexpected error occurred; it has been logged.",
             "code": "internal_error"}

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import sys
+import traceback
 from datetime import UTC, datetime
 
 from flask import g, has_request_context
@@ -21,8 +22,36 @@ def redact(text: str) -> str:
     return _MOBILE.sub("[phone]", text)
 
 
+def database_error_text(exc: BaseException) -> str | None:
+    """What may be logged of a database error: its class, SQLSTATE, constraint and
+    statement, and where it was raised; never its message or parameters.
+
+    The DBAPI's message carries values (PostgreSQL's ``DETAIL: Key (phone)=(...)``,
+    ``Failing row contains (...)``), and SQLAlchemy's text the bound parameters:
+    a password hash, a recipient's name, birth date, conditions, identity number.
+    None for any other exception.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    facts = [type(orig).__name__, f"sqlstate={getattr(orig, 'sqlstate', None) or '-'}"]
+    if getattr(diag, "constraint_name", None):
+        facts.append(f"constraint={diag.constraint_name}")
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    return (f"database error {' '.join(facts)} in: {' '.join((exc.statement or '').split())}"
+            f"\nTraceback (values withheld):\n{frames}")
+
+
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            scrubbed = database_error_text(record.exc_info[1])
+            if scrubbed is not None:  # e.g. a job's exception logged by the scheduler
+                record.msg, record.args = f"{record.getMessage()}: {scrubbed}", None
+                record.exc_info = record.exc_text = None
         record.request_id = (getattr(g, "request_id", None) if has_request_context()
                              else None) or getattr(record, "request_id", None) or "-"
         return True

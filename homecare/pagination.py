@@ -13,6 +13,16 @@ from sqlalchemy.orm import Session
 
 from homecare.db import db
 
+# The X-Pagination response header as the OpenAPI document describes it (flask-smorest
+# documents it as an object; on the wire it is a JSON object in a string).
+PAGINATION_HEADER = {
+    "description": "Pagination metadata, a JSON object sent as a string: "
+                   '{"total": int, "total_pages": int, "first_page": int, "last_page": int, '
+                   '"page": int, "previous_page": int, "next_page": int} (pages absent '
+                   "where there is none)",
+    "schema": {"type": "string"},
+}
+
 
 class QueryPage(Page):
     """Paginate a SQLAlchemy ``Select`` in the database, not in memory."""

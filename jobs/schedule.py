@@ -21,12 +21,14 @@ from jobs import (
     generate_family_bed_visits,
     heartbeat,
     plan_day,
+    purge_auth_records,
     purge_idempotency_keys,
     purge_location_traces,
     relay_notifications,
     sweep_alerts,
 )
 from jobs.leader import Process
+from jobs.runs import recorded
 
 
 def _every(seconds: Callable[[Config], int]) -> Callable[[Config], BaseTrigger]:
@@ -69,6 +71,7 @@ JOBS: tuple[Job, ...] = (
     Job("purge_location_traces", purge_location_traces.run,
         _daily_at(lambda c: c.purge_time), 12 * 3600),
     Job("purge_idempotency_keys", purge_idempotency_keys.run, _every(lambda _: 3600), 3600),
+    Job("purge_auth_records", purge_auth_records.run, _every(lambda _: 3600), 3600),
     # Catching up late is harmless (only missing slots are created) and a night
     # without it leaves the far end of the horizon unbooked, hence the long grace.
     Job("generate_family_bed_visits", generate_family_bed_visits.run,
@@ -101,7 +104,7 @@ def add_jobs(scheduler: BaseScheduler, app: Flask, process: Process, now: dateti
         start = first_run(job, trigger, now)
         if start is not None:
             options["next_run_time"] = start
-        scheduler.add_job(job.run, trigger=trigger, id=job.id, name=job.id,
+        scheduler.add_job(recorded(job.id, job.run), trigger=trigger, id=job.id, name=job.id,
                           args=(app,), kwargs={"process": process} if job.needs_process else {},
                           replace_existing=True, coalesce=True, max_instances=1,
                           misfire_grace_time=job.misfire_grace_s, **options)

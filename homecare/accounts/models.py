@@ -40,6 +40,9 @@ class User(Base):
         sa.ForeignKey("organizations.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Every token carries the generation it was issued in; changing the password
+    # (or resetting it) moves the generation on, and every earlier token stops working.
+    token_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (sa.CheckConstraint(
         "role IN ('patient', 'nurse', 'supervisor', 'admin')", name="role"),)
@@ -59,6 +62,46 @@ class LoginAttempt(Base):
     at: Mapped[datetime]
 
     __table_args__ = (sa.Index("ix_login_attempts_key_at", "key", "at"),)
+
+
+class RefreshToken(Base):
+    """One issued refresh token. Each refresh uses it up and issues the next of the
+    same family (one login session); presenting a used one again is the sign of a
+    stolen token, and the whole family is revoked."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    jti: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    family: Mapped[str] = mapped_column(sa.String(64), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class SmsCode(Base):
+    """A verification code sent by SMS: kept as a keyed digest, never as sent.
+
+    ``phone_key`` is a keyed digest of the phone (personal data is not kept in the
+    clear for a counter), ``ip_key`` of the requesting address.
+    """
+
+    __tablename__ = "sms_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_key: Mapped[str] = mapped_column(sa.String(64))
+    ip_key: Mapped[str] = mapped_column(sa.String(64))
+    purpose: Mapped[str] = mapped_column(sa.String(20))
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[datetime | None]
+
+    __table_args__ = (sa.Index("ix_sms_codes_phone_key_created_at", "phone_key", "created_at"),
+                      sa.Index("ix_sms_codes_ip_key_created_at", "ip_key", "created_at"))
 
 
 def _center(org: Organization) -> dict[str, float]:

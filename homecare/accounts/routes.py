@@ -1,13 +1,14 @@
-"""Accounts routes: register, login, refresh, me, organizations, staff users."""
+"""Accounts routes: SMS codes, register, password reset, login, refresh, logout, me,
+organizations, staff users."""
 
 from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
 
-from homecare.accounts import schemas, service
+from homecare.accounts import schemas, service, sessions, sms
 from homecare.api import Blueprint, current_config
-from homecare.auth import current_actor, issue_access_token, issue_tokens
+from homecare.auth import current_actor
 from homecare.clock import utcnow
 from homecare.db import db
 from homecare.pagination import QueryPage
@@ -15,14 +16,39 @@ from homecare.pagination import QueryPage
 blp = Blueprint("accounts", __name__, description="Accounts, login and organizations")
 
 
+@blp.route("/auth/sms-code")
+class SmsCode(MethodView):
+    @blp.arguments(schemas.SmsCodeRequestSchema)
+    @blp.response(202)
+    @blp.problems(429, 503)
+    def post(self, body):
+        """Send a 6-digit verification code by SMS (same answer whether or not the
+        phone has an account); one a minute and a few a day per phone, limited per IP"""
+        config = current_config()
+        sms.request_code(session=db.session, config=config, ip=request.remote_addr,
+                         now=utcnow(), provider=sms.provider_for(config), **body)
+
+
 @blp.route("/auth/register")
 class Register(MethodView):
     @blp.arguments(schemas.RegisterSchema)
     @blp.response(201, schemas.UserSchema)
-    @blp.problems(409)
+    @blp.problems(409, 422)
     def post(self, body):
-        """Register a patient account (a family member who books visits)"""
-        return service.register_patient(session=db.session, **body)
+        """Register a patient account (a family member who books visits) with the SMS code"""
+        return service.register_patient(session=db.session, config=current_config(),
+                                        ip=request.remote_addr, now=utcnow(), **body)
+
+
+@blp.route("/auth/reset-password")
+class ResetPassword(MethodView):
+    @blp.arguments(schemas.ResetPasswordSchema)
+    @blp.response(204)
+    @blp.problems(422)
+    def post(self, body):
+        """Set a new password with the SMS code; every earlier token stops working"""
+        service.reset_password(session=db.session, config=current_config(),
+                               ip=request.remote_addr, now=utcnow(), **body)
 
 
 @blp.route("/auth/login")
@@ -38,18 +64,30 @@ class Login(MethodView):
                              max_per_phone=config.login_max_attempts_per_phone,
                              max_per_ip=config.login_max_attempts_per_ip,
                              window_seconds=config.login_window_seconds)
-        return {**issue_tokens(user.id, user.role), "role": user.role, "user_id": user.id}
+        return sessions.start_session(session=db.session, user=user)
 
 
 @blp.route("/auth/refresh")
 class Refresh(MethodView):
     @blp.arguments(schemas.RefreshSchema)
-    @blp.response(200, schemas.AccessTokenSchema)
+    @blp.response(200, schemas.TokensSchema)
     @blp.problems(401)
     def post(self, body):
-        """Exchange a refresh token for a new access token"""
-        user = service.refresh(session=db.session, refresh_token=body["refresh_token"])
-        return {"access_token": issue_access_token(user.id, user.role)}
+        """New access and refresh tokens; the refresh token sent is used up (reusing
+        it later ends the whole session)"""
+        return sessions.refresh_session(session=db.session, now=utcnow(),
+                                        ip=request.remote_addr, **body)
+
+
+@blp.route("/auth/logout")
+class Logout(MethodView):
+    @blp.arguments(schemas.RefreshSchema)
+    @blp.response(204)
+    @blp.problems(401)
+    def post(self, body):
+        """End the session of this refresh token: it (and any it was refreshed from or
+        into) stops working"""
+        sessions.logout(session=db.session, now=utcnow(), ip=request.remote_addr, **body)
 
 
 @blp.route("/me")
@@ -96,7 +134,8 @@ class Users(MethodView):
     @blp.problems(404, 409)
     def post(self, body):
         """Create a nurse or supervisor account inside an organization"""
-        return service.create_staff_user(session=db.session, actor=current_actor(), **body)
+        return service.create_staff_user(session=db.session, actor=current_actor(),
+                                         now=utcnow(), **body)
 
 
 @blp.route("/users/<int:user_id>")
@@ -115,4 +154,4 @@ class UserById(MethodView):
     def patch(self, body, user_id):
         """Rename, deactivate (tokens stop working at once) or reset a password"""
         return service.update_user(session=db.session, actor=current_actor(),
-                                   user_id=user_id, changes=body)
+                                   user_id=user_id, changes=body, now=utcnow())

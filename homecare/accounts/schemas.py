@@ -5,13 +5,31 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from homecare.schemas import LocationSchema, Mobile, RowId, Text
+from homecare.schemas import LocationSchema, Mobile, Pattern, RowId, Text
 
 PASSWORD = validate.Length(min=8, max=128, error="must be 8 to 128 characters")
 
 
+def _sms_code(**kwargs) -> Pattern:
+    return Pattern(r"[0-9]{6}", error="must be the 6-digit code sent by SMS", metadata={
+        "description": "The code sent to the phone (POST /auth/sms-code)",
+        "example": "123456"}, **kwargs)
+
+
+class SmsCodeRequestSchema(ma.Schema):
+    phone = Mobile(required=True)
+    purpose = Text(required=True, validate=validate.OneOf(("register", "reset_password")))
+
+
+class ResetPasswordSchema(ma.Schema):
+    phone = Mobile(required=True)
+    sms_code = _sms_code(required=True)
+    password = Text(required=True, load_only=True, validate=PASSWORD)
+
+
 class RegisterSchema(ma.Schema):
     phone = Mobile(required=True)
+    sms_code = _sms_code(required=True, load_only=True)
     password = Text(required=True, load_only=True, validate=PASSWORD)
     name = Text(required=True, validate=validate.Length(min=1, max=100))
 
@@ -31,11 +49,6 @@ class TokensSchema(ma.Schema):
     token_type = ma.fields.String(dump_default="Bearer")
     role = ma.fields.String()
     user_id = ma.fields.Integer()
-
-
-class AccessTokenSchema(ma.Schema):
-    access_token = ma.fields.String()
-    token_type = ma.fields.String(dump_default="Bearer")
 
 
 class UserSchema(ma.Schema):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -12,7 +12,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from homecare.accounts.models import LoginAttempt, Organization, User
-from homecare.auth import Actor, decode_token, ensure_visible, load_active_user
+from homecare.accounts.sessions import revoke_all_tokens
+from homecare.accounts.sms import SmsCodeInvalid, consume_code
+from homecare.accounts.throttle import lock_keys, seconds_until_allowed
+from homecare.audit.service import record
+from homecare.auth import Actor, ensure_visible
+from homecare.clock import utcnow
+from homecare.config import Config
 from homecare.db import atomic
 from homecare.errors import (
     Conflict,
@@ -49,6 +55,14 @@ class OrganizationNotFound(NotFound):
 
 class OrganizationRequired(ValidationProblem):
     code, title = "organization_required", "Name the organization"
+
+
+class CannotDeactivateSelf(Conflict):
+    code, title = "cannot_deactivate_self", "Nobody deactivates her own account"
+
+
+class LastActiveAdmin(Conflict):
+    code, title = "last_active_admin", "The last active admin cannot be deactivated"
 
 
 class LoginRateLimited(TooManyRequests):
@@ -97,16 +111,51 @@ def _new_user(session: Session, *, phone: str, password: str, name: str, role: s
     return user
 
 
-@atomic
-def register_patient(*, session: Session, phone: str, password: str, name: str) -> User:
-    """Self-registration of a patient account (a family member who books).
+def _audit_account(session: Session, actor: Actor | None, user: User, action: str,
+                   now: datetime, **detail: Any) -> None:
+    """An account change on the audit trail: who, whom, which fields (never a password)."""
+    record(session, actor=actor, action=action, object_type="user", object_id=user.id,
+           organization_id=user.organization_id, now=now, detail=detail or None)
 
+
+@atomic
+def register_patient(*, session: Session, config: Config, phone: str, sms_code: str,
+                     password: str, name: str, ip: str | None, now: datetime) -> User:
+    """Self-registration of a patient account (a family member who books), with the
+    SMS code sent to the phone (POST /auth/sms-code, purpose ``register``).
+
+    :raises SmsCodeInvalid: (422) the code is wrong, expired or used up.
     :raises PhoneTaken: the number already has an account.
     """
+    consume_code(session=session, config=config, phone=phone, purpose="register",
+                 code=sms_code, now=now)
     user = _new_user(session, phone=phone, password=password, name=name, role="patient",
                      organization_id=None)
+    _audit_account(session, Actor(user.id, user.role, None, ip), user, "user.registered", now)
     session.commit()
     return user
+
+
+@atomic
+def reset_password(*, session: Session, config: Config, phone: str, sms_code: str,
+                   password: str, ip: str | None, now: datetime) -> None:
+    """A new password for the account of ``phone``, proven by the SMS code (purpose
+    ``reset_password``); every earlier token of the account stops working.
+
+    :raises SmsCodeInvalid: (422) the code is wrong, expired or used up (also when
+        the phone has no account: no code was ever sent for it to match).
+    """
+    consume_code(session=session, config=config, phone=phone, purpose="reset_password",
+                 code=sms_code, now=now)
+    user = session.scalar(sa.select(User).where(User.phone == phone))
+    if user is None:
+        session.rollback()
+        raise SmsCodeInvalid("request a new code", errors={"sms_code": ["no valid code"]})
+    user.password_hash = hash_password(password)
+    revoke_all_tokens(session, user, now)
+    _audit_account(session, Actor(user.id, user.role, user.organization_id, ip), user,
+                   "user.password_reset", now, fields=["password"])
+    session.commit()
 
 
 def _rate_key(kind: str, value: str) -> str:
@@ -119,28 +168,20 @@ def _attempts_since(session: Session, key: str, since: datetime) -> list[datetim
         LoginAttempt.key == key, LoginAttempt.at > since).order_by(LoginAttempt.at)))
 
 
-def _seconds_until_allowed(attempts: list[datetime], limit: int, *, now: datetime,
-                           window: timedelta) -> int | None:
-    """None if fewer than ``limit`` attempts are in the window; else when one more may come.
-
-    That is when enough of the oldest have left the window for the count to drop
-    below the limit, i.e. when attempt number ``len - limit`` (oldest first) expires.
-    """
-    if len(attempts) < limit:
-        return None
-    freed_at = attempts[len(attempts) - limit] + window
-    return max(1, math.ceil((freed_at - now).total_seconds()))
-
-
 @atomic
 def login(*, session: Session, phone: str, password: str, ip: str | None, now: datetime,
           max_per_phone: int, max_per_ip: int, window_seconds: int) -> User:
-    """Check a phone and password, throttled per phone (failures) and per IP (all).
+    """Check a phone and password, throttled per phone and per IP (failed attempts).
 
     A sliding window: a limit counts the attempts of the last ``window_seconds``,
     whenever they fell. (Windows fixed to the clock let a burst at the end of one
     and the start of the next through: twice the limit within a second.) The
     attempts live in the database so that every worker process counts them all.
+
+    Atomic: under a lock per key (homecare/accounts/throttle.py) the attempt is
+    counted and recorded *before* the password is checked, and the lock is let go
+    for the slow check; a successful login then takes its attempts back, so only
+    failures count. N parallel wrong passwords give exactly ``max_per_phone`` 401s.
 
     :raises LoginRateLimited: too many attempts in the window (with Retry-After).
     :raises InvalidCredentials: unknown phone or wrong password.
@@ -148,14 +189,15 @@ def login(*, session: Session, phone: str, password: str, ip: str | None, now: d
     window = timedelta(seconds=window_seconds)
     since = now - window
     phone_key, ip_key = _rate_key("phone", phone), _rate_key("ip", ip or "unknown")
+    lock_keys(session, (phone_key, ip_key))
     # Attempts that left the window no longer count: forget them, so the table
     # holds at most one window of attempts per key.
     session.execute(sa.delete(LoginAttempt).where(LoginAttempt.key.in_((phone_key, ip_key)),
                                                   LoginAttempt.at <= since))
     waits = [wait for wait in (
-        _seconds_until_allowed(_attempts_since(session, phone_key, since), max_per_phone,
+        seconds_until_allowed(_attempts_since(session, phone_key, since), max_per_phone,
                                now=now, window=window),
-        _seconds_until_allowed(_attempts_since(session, ip_key, since), max_per_ip,
+        seconds_until_allowed(_attempts_since(session, ip_key, since), max_per_ip,
                                now=now, window=window)) if wait is not None]
     if waits:
         session.commit()
@@ -163,13 +205,15 @@ def login(*, session: Session, phone: str, password: str, ip: str | None, now: d
         raise LoginRateLimited(f"try again in {retry_after} seconds",
                                headers={"Retry-After": str(retry_after)},
                                retry_after=retry_after)
-    session.add(LoginAttempt(key=ip_key, at=now))
+    attempts = [LoginAttempt(key=ip_key, at=now), LoginAttempt(key=phone_key, at=now)]
+    session.add_all(attempts)
     user = session.scalar(sa.select(User).where(User.phone == phone))
+    session.commit()  # counted: the locks are released for the slow password check
     if not _password_matches(user.password_hash if user else None, password) or (
             user is not None and not user.active):
-        session.add(LoginAttempt(key=phone_key, at=now))
-        session.commit()
         raise InvalidCredentials()
+    session.execute(sa.delete(LoginAttempt).where(
+        LoginAttempt.id.in_([attempt.id for attempt in attempts])))
     session.commit()
     return user
 
@@ -180,15 +224,6 @@ def _password_matches(stored_hash: str | None, password: str) -> bool:
     # UnicodeError: a password argon2 cannot encode (a lone surrogate) matches nothing.
     except (VerificationError, InvalidHashError, UnicodeError):
         return False
-
-
-def refresh(*, session: Session, refresh_token: str) -> User:
-    """The active user behind a refresh token.
-
-    :raises TokenInvalid: expired, malformed, not a refresh token, or the user is inactive.
-    """
-    claims = decode_token(refresh_token, "refresh")
-    return load_active_user(int(claims["sub"]))
 
 
 def access_user(session: Session, actor: Actor, user_id: int) -> User:
@@ -228,7 +263,7 @@ def list_organizations(*, session: Session) -> sa.Select:
 
 @atomic
 def create_staff_user(*, session: Session, actor: Actor, phone: str, password: str, name: str,
-                      role: str, organization_id: int) -> User:
+                      role: str, organization_id: int, now: datetime | None = None) -> User:
     """A nurse or supervisor account inside an organization.
 
     :raises Forbidden: a supervisor naming another organization.
@@ -239,46 +274,99 @@ def create_staff_user(*, session: Session, actor: Actor, phone: str, password: s
         raise Forbidden("a supervisor may create accounts only in her own organization")
     if session.get(Organization, organization_id) is None:
         raise OrganizationNotFound(organization_id=organization_id)
+    if actor.role == "supervisor" and role != "nurse":
+        raise Forbidden("supervisors are managed by admins; a supervisor creates nurses")
     user = _new_user(session, phone=phone, password=password, name=name, role=role,
                      organization_id=organization_id)
+    _audit_account(session, actor, user, "user.created", now or utcnow(), role=role)
     session.commit()
     return user
 
 
-def update_user(*, session: Session, actor: Actor, user_id: int, changes: dict) -> User:
+def _may_manage(actor: Actor, user: User) -> None:
+    """Who may change whom: a supervisor her organization's nurses; an admin staff
+    (nurses and supervisors) and herself. Nobody deactivates herself (checked apart)."""
+    if actor.role == "admin" or user.id == actor.user_id:
+        return
+    if actor.role == "supervisor" and user.role == "nurse":
+        return
+    raise Forbidden("a supervisor manages the nurses of her organization; supervisors "
+                    "are managed by admins")
+
+
+def update_user(*, session: Session, actor: Actor, user_id: int, changes: dict,
+                now: datetime | None = None) -> User:
     """Rename, (de)activate or reset the password of a staff account.
 
-    Deactivation takes effect at once: every token of the user stops working.
+    Deactivation takes effect at once, and so does a new password: every earlier
+    token of the user stops working. Each change is on the audit trail (the fields
+    changed, never the password itself).
+
+    :raises Forbidden: (403) the caller may not manage this account.
+    :raises CannotDeactivateSelf: (409) the caller deactivating herself.
+    :raises LastActiveAdmin: (409) deactivating the last active admin.
     """
+    now = now or utcnow()
     user = access_user(session, actor, user_id)
     if actor.role not in ("admin", "supervisor"):
         raise Forbidden("only an admin or supervisor changes accounts")
+    _may_manage(actor, user)
+    if changes.get("active") is False and user.active:
+        if user.id == actor.user_id:
+            raise CannotDeactivateSelf()
+        if user.role == "admin" and _other_active_admins(session, user) == 0:
+            raise LastActiveAdmin()
+    changed = sorted(name for name in changes if name == "password"
+                     or getattr(user, name) != changes[name])
     if "name" in changes:
         user.name = changes["name"]
     if "active" in changes:
         user.active = changes["active"]
     if "password" in changes:
         user.password_hash = hash_password(changes["password"])
+        revoke_all_tokens(session, user, now)
+    if changed:
+        detail = {"fields": changed}
+        if "active" in changed:
+            detail["active"] = user.active
+        _audit_account(session, actor, user, "user.updated", now, **detail)
     session.commit()
     return user
 
 
-@atomic
-def ensure_admin(*, session: Session, phone: str, password: str, name: str = "Administrator"
-                 ) -> tuple[User, bool]:
-    """The admin account for ``phone``, created if missing (idempotent CLI step).
+def _other_active_admins(session: Session, user: User) -> int:
+    lock_keys(session, ("admins",))
+    return session.scalar(sa.select(sa.func.count()).select_from(User).where(
+        User.role == "admin", User.active.is_(True), User.id != user.id))
 
-    Returns the user and whether it was created.
+
+@atomic
+def ensure_admin(*, session: Session, phone: str, password: str, name: str = "Administrator",
+                 now: datetime | None = None) -> tuple[User, str]:
+    """The admin account for ``phone`` with this password, active (the CLI's way back in).
+
+    Returns the user and what was done: ``created``, or ``reset`` (an existing admin
+    reactivated if she was not active, her password set, her earlier tokens revoked).
     """
+    now = now or utcnow()
     user = session.scalar(sa.select(User).where(User.phone == phone))
     if user is not None:
         if user.role != "admin":
             raise PhoneTaken("this phone belongs to a non-admin account")
-        return user, False
+        was_active = user.active
+        user.active = True
+        user.password_hash = hash_password(password)
+        revoke_all_tokens(session, user, now)
+        _audit_account(session, None, user, "user.admin_reset", now,
+                       fields=["password"] if was_active else ["active", "password"],
+                       active=True)
+        session.commit()
+        return user, "reset"
     user = _new_user(session, phone=phone, password=password, name=name, role="admin",
                      organization_id=None)
+    _audit_account(session, None, user, "user.created", now, role="admin")
     session.commit()
-    return user, True
+    return user, "created"
 
 
 def describe_me(*, session: Session, actor: Actor) -> dict:

@@ -2,7 +2,38 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import marshmallow as ma
+from marshmallow import validate
+
+from homecare.schemas import MAX_ID, Pattern, RowId
+
+SUBJECT_TYPES = ("patient", "order", "nurse", "user", "family_bed", "alert", "offer",
+                 "care_record", "day_plan")
+MOMENTS = validate.Range(min=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+                         max=dt.datetime(2100, 1, 1, tzinfo=dt.UTC),
+                         error="must be between 2000 and 2100")
+
+
+def _subject_id_in_range(value: str) -> None:
+    number = value.partition(":")[2]
+    if number.isascii() and number.isdigit() and not 1 <= int(number) <= MAX_ID:
+        raise ma.ValidationError("the id is out of range")
+
+
+class AuditQueryArgsSchema(ma.Schema):
+    subject = Pattern(rf"({'|'.join(SUBJECT_TYPES)}):[0-9]{{1,10}}",
+                      error="must be type:id, e.g. patient:12 or order:7",
+                      validate=_subject_id_in_range, metadata={
+                          "description": "type:id of the object: " + ", ".join(SUBJECT_TYPES)
+                          + " (an order's trail includes its care record, alerts, offers)",
+                          "example": "patient:12"})
+    actor_id = RowId(metadata={"description": "Who acted"})
+    since = ma.fields.AwareDateTime(validate=MOMENTS, metadata={
+        "description": "From this moment (included)"})
+    until = ma.fields.AwareDateTime(validate=MOMENTS, metadata={
+        "description": "Before this moment (excluded)"})
 
 
 class AuditEntrySchema(ma.Schema):

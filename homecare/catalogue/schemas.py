@@ -6,10 +6,10 @@ import marshmallow as ma
 from marshmallow import validate
 
 from homecare.catalogue.models import CATEGORIES, SKILLS, TITLES
-from homecare.schemas import Text
+from homecare.schemas import FullMatch, Text
 
-CODE = validate.Regexp(r"^[A-Z][A-Z0-9_]{1,39}$",
-                       error="must be 2-40 upper-case letters, digits or _, e.g. BASIC_VITALS")
+CODE = FullMatch(r"[A-Z][A-Z0-9_]{1,39}",
+                 error="must be 2-40 upper-case letters, digits or _, e.g. BASIC_VITALS")
 
 
 def skill_list(**kwargs) -> ma.fields.List:

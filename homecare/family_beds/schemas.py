@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import marshmallow as ma
@@ -11,9 +10,8 @@ from marshmallow import validate
 
 from homecare.catalogue.schemas import CODE
 from homecare.family_beds.models import CLOSE_REASONS, FAMILY_BED_STATUSES
-from homecare.schemas import RowId, Text
+from homecare.schemas import HH_MM, RowId, Text
 
-HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 WEEKDAYS = "ISO weekdays, Monday = 1 ... Sunday = 7"
 # Any real episode lies well inside this; it also keeps date arithmetic (start + 90
 # days, the horizon) far from the end of Python's calendar.
@@ -34,12 +32,12 @@ class TimeOfDay(ma.fields.Time):
     """A local time of day written exactly ``HH:MM`` (strptime alone also takes ``9:3``)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        metadata = {"pattern": HH_MM.pattern, "example": "09:00", **kwargs.pop("metadata", {})}
+        metadata = {"pattern": HH_MM.regex.pattern, "example": "09:00",
+                    **kwargs.pop("metadata", {})}
         super().__init__(format="%H:%M", metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.time:
-        if not isinstance(value, str) or not HH_MM.match(value):
-            raise ma.ValidationError("must be a local time of day HH:MM, 00:00-23:59")
+        HH_MM(value)
         return super()._deserialize(value, attr, data, **kwargs)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -121,53 +122,105 @@ def replace_shifts(*, session: Session, nurse: Nurse, windows: list[dict[str, da
     return result
 
 
-def _active_order_id(session: Session, nurse_id: int) -> int | None:
+@dataclass(frozen=True)
+class KeptPing:
+    """A stored location ping, as the client is told about it."""
+
+    id: int
+    nurse_id: int
+    order_id: int | None
+    lat: float
+    lng: float
+    accuracy_m: float | None
+    recorded_at: datetime
+    received_at: datetime
+
+
+def _active_order(nurse_id) -> sa.ScalarSelect:
     # Location is recorded only during active work (PIPL): from departure to check-out.
-    return session.scalar(sa.select(Order.id).where(
-        Order.nurse_id == nurse_id, Order.status.in_(sorted(UNDER_WAY))).order_by(Order.id))
+    return (sa.select(sa.func.min(Order.id))
+            .where(Order.nurse_id == nurse_id, Order.status.in_(sorted(UNDER_WAY)))
+            .scalar_subquery())
+
+
+def _on_shift(nurse_id, at) -> sa.Exists:
+    return sa.exists().where(Shift.nurse_id == nurse_id, Shift.start <= at, Shift.end > at)
+
+
+def _ping_update(match: sa.ColumnElement[bool]) -> sa.Update:
+    """Her position, if she is working and her last ping is old enough; returns her
+    id and active order. Built once: pings are too frequent to build it each time."""
+    now = sa.bindparam("now", type_=Nurse.last_ping_at.type)
+    active_order = _active_order(Nurse.id)
+    return (sa.update(Nurse).where(
+        match,
+        sa.or_(Nurse.last_ping_at.is_(None), Nurse.last_ping_at <= sa.bindparam("cutoff")),
+        sa.or_(active_order.is_not(None), _on_shift(Nurse.id, now)))
+        .values(last_lat=sa.bindparam("lat"), last_lng=sa.bindparam("lng"), last_ping_at=now)
+        .returning(Nurse.id, active_order))
+
+
+_PING_BY_USER = _ping_update(Nurse.user_id == sa.bindparam("who"))
+_PING_BY_NURSE = _ping_update(Nurse.id == sa.bindparam("who"))
+_PING_INSERT = sa.insert(LocationPing).returning(LocationPing.id)
 
 
 @atomic
-def store_ping(*, session: Session, nurse: Nurse, lat: float, lng: float,
-               accuracy_m: float | None, recorded_at: datetime | None, now: datetime,
-               min_interval_seconds: int) -> tuple[LocationPing, str]:
-    """Keep a position report of a working nurse; returns the ping and why it was kept.
+def store_ping(*, session: Session, nurse: Nurse | None = None, user_id: int | None = None,
+               lat: float, lng: float, accuracy_m: float | None,
+               recorded_at: datetime | None, now: datetime,
+               min_interval_seconds: int) -> tuple[KeptPing, str] | None:
+    """Keep a position report of a working nurse (``nurse``, or the nurse profile of
+    ``user_id``); returns the ping and why it was kept.
 
     Kept while she is on an active order (departed to checked out: the trace goes
     on the order) or on shift; her latest position goes on her profile for
     dispatch. A fix time in the future is taken as the receive time.
 
+    Pings are the busiest write of the service (every working nurse, every few
+    seconds), so the usual case is two prepared Core statements on the session's
+    connection: one UPDATE of her profile that checks she is working and not
+    pinging too often (a compare-and-set on ``last_ping_at``: of two concurrent
+    pings only one passes) and returns her active order, then the INSERT. Only a
+    refused ping reads more, to say why.
+
+    :returns: None when ``user_id`` has no nurse profile.
     :raises NotTracking: neither on an active order nor on shift.
     :raises PingRateLimited: sooner than ``min_interval_seconds`` after her last ping
         (with Retry-After).
     """
-    order_id = _active_order_id(session, nurse.id)
-    if order_id is not None:
-        reason = "order"
-    elif is_on_shift(session=session, nurse_id=nurse.id, at=now):
-        reason = "shift"
-    else:
-        raise NotTracking("location is recorded only on an active order (departed to "
-                          "checked out) or during a published shift", nurse_id=nurse.id)
     interval = timedelta(seconds=min_interval_seconds)
-    # A compare-and-set on last_ping_at: of two concurrent pings only one passes.
-    result = session.execute(
-        sa.update(Nurse).where(Nurse.id == nurse.id, sa.or_(
-            Nurse.last_ping_at.is_(None), Nurse.last_ping_at <= now - interval))
-        .values(last_lat=lat, last_lng=lng, last_ping_at=now)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        last = session.scalar(sa.select(Nurse.last_ping_at).where(Nurse.id == nurse.id))
-        wait = max(1, math.ceil((last + interval - now).total_seconds()))
-        raise PingRateLimited(f"one ping per {min_interval_seconds} s; retry in {wait} s",
-                              headers={"Retry-After": str(wait)}, retry_after=wait)
-    session.refresh(nurse)
-    ping = LocationPing(nurse_id=nurse.id, order_id=order_id, lat=lat, lng=lng,
-                        accuracy_m=accuracy_m, recorded_at=min(recorded_at or now, now),
-                        received_at=now)
-    session.add(ping)
+    statement, who = ((_PING_BY_NURSE, nurse.id) if nurse is not None
+                      else (_PING_BY_USER, user_id))
+    connection = session.connection()
+    kept = connection.execute(statement, {"who": who, "now": now, "cutoff": now - interval,
+                                          "lat": lat, "lng": lng}).first()
+    if kept is None:
+        match = Nurse.id == who if nurse is not None else Nurse.user_id == who
+        return _refused(session, match, now, interval, min_interval_seconds)
+    nurse_id, order_id = kept
+    values = {"nurse_id": nurse_id, "order_id": order_id, "lat": lat, "lng": lng,
+              "accuracy_m": accuracy_m, "recorded_at": min(recorded_at or now, now),
+              "received_at": now}
+    ping_id = connection.execute(_PING_INSERT, values).scalar_one()
     session.commit()
-    return ping, reason
+    return KeptPing(id=ping_id, **values), ("order" if order_id is not None else "shift")
+
+
+def _refused(session: Session, match, now: datetime, interval: timedelta,
+             min_interval_seconds: int) -> None:
+    """Why a ping was not kept: no profile (None), off duty, or too soon."""
+    row = session.execute(sa.select(Nurse.id, Nurse.last_ping_at, _active_order(Nurse.id),
+                                    _on_shift(Nurse.id, now)).where(match)).first()
+    if row is None:
+        return None
+    nurse_id, last, order_id, on_shift = row
+    if order_id is None and not on_shift:
+        raise NotTracking("location is recorded only on an active order (departed to "
+                          "checked out) or during a published shift", nurse_id=nurse_id)
+    wait = max(1, math.ceil((last + interval - now).total_seconds())) if last else 1
+    raise PingRateLimited(f"one ping per {min_interval_seconds} s; retry in {wait} s",
+                          headers={"Retry-After": str(wait)}, retry_after=wait)
 
 
 @atomic

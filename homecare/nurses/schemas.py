@@ -13,6 +13,7 @@ from homecare.catalogue.models import TITLES
 from homecare.catalogue.schemas import skill_list
 from homecare.schemas import (
     COORD_SYSTEM_NAMES,
+    FullMatch,
     LocationSchema,
     PlaceInSchema,
     PlaceOutFields,
@@ -28,8 +29,11 @@ MAX_WINDOW = timedelta(hours=24)
 MOMENT = validate.Range(min=datetime(2000, 1, 1, tzinfo=UTC),
                         max=datetime(2100, 1, 1, tzinfo=UTC),
                         error="must be between 2000 and 2100")
-LICENSE = validate.Regexp(r"^[0-9A-Za-z-]{6,40}$",
-                          error="must be 6-40 letters, digits or -")
+LICENSE = FullMatch(r"[0-9A-Za-z-]{6,40}",
+                    error="must be 6-40 letters, digits or -")
+# The largest service radius the spatial search is built for (HOMECARE_MAX_SERVICE_RADIUS_KM
+# may lower it); documented so that the spec says what is enforced.
+MAX_SERVICE_RADIUS_KM = 30
 
 
 class CredentialFields(ma.Schema):
@@ -59,7 +63,8 @@ class NurseCreateSchema(CredentialFields):
     skills = skill_list(load_default=list)
     home = ma.fields.Nested(LocationSchema, required=True)
     service_radius_km = ma.fields.Float(load_default=10.0,
-                                        validate=validate.Range(min=0.5, max=200))
+                                        validate=validate.Range(
+                                            min=0.5, max=MAX_SERVICE_RADIUS_KM))
     max_visits_per_day = ma.fields.Integer(load_default=8, validate=validate.Range(min=1, max=30))
     active = ma.fields.Boolean(load_default=False, metadata={
         "description": "Available for dispatch; needs the Internet+nursing qualification"})
@@ -73,7 +78,8 @@ class NurseUpdateSchema(CredentialFields):
     years_experience = ma.fields.Integer(validate=validate.Range(min=0, max=60))
     skills = skill_list()
     home = ma.fields.Nested(LocationSchema)
-    service_radius_km = ma.fields.Float(validate=validate.Range(min=0.5, max=200))
+    service_radius_km = ma.fields.Float(validate=validate.Range(
+                                            min=0.5, max=MAX_SERVICE_RADIUS_KM))
     max_visits_per_day = ma.fields.Integer(validate=validate.Range(min=1, max=30))
     active = ma.fields.Boolean()
 

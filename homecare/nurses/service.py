@@ -29,7 +29,7 @@ from homecare.nurses.availability import (  # noqa: F401  (the domain's public A
     purge_location_traces,
     shifts_covering,
 )
-from homecare.nurses.models import LocationPing, Nurse, Shift
+from homecare.nurses.models import Nurse, Shift
 
 # What a nurse may change on her own profile: where she starts from and how
 # much she takes on. Qualification, skills and activation are the supervisor's.
@@ -316,13 +316,17 @@ def record_my_ping(*, session: Session, actor: Actor, data: dict[str, Any], now:
     :raises NotTracking: neither on an active order nor on shift (409).
     :raises PingRateLimited: more often than ``config.ping_min_interval_seconds`` (429).
     """
-    ping, reason = availability.store_ping(
-        session=session, nurse=my_nurse(session=session, actor=actor), lat=data["lat"],
-        lng=data["lng"], accuracy_m=data.get("accuracy_m"), recorded_at=data.get("recorded_at"),
+    # By her account, not a loaded profile: the ping path reads no more than it must.
+    kept = availability.store_ping(
+        session=session, user_id=actor.user_id, lat=data["lat"], lng=data["lng"],
+        accuracy_m=data.get("accuracy_m"), recorded_at=data.get("recorded_at"),
         now=now, min_interval_seconds=config.ping_min_interval_seconds)
+    if kept is None:
+        my_nurse(session=session, actor=actor)  # raises NurseNotFound
+    ping, reason = kept
     return {**_ping_fields(ping), "tracking": reason}
 
 
-def _ping_fields(ping: LocationPing) -> dict[str, Any]:
+def _ping_fields(ping: availability.KeptPing) -> dict[str, Any]:
     return {c: getattr(ping, c) for c in ("id", "nurse_id", "order_id", "lat", "lng",
                                           "accuracy_m", "recorded_at", "received_at")}

@@ -19,3 +19,20 @@ class SchedulerHeartbeat(Base):
     holder: Mapped[str] = mapped_column(sa.String(200))
     beat_at: Mapped[datetime]
     started_at: Mapped[datetime]
+
+
+class JobRun(Base):
+    """The last run of each scheduled job, for ``/metrics`` (any API process reads it).
+
+    One row per job id, rewritten after every run by the jobs process that leads.
+    """
+
+    __tablename__ = "job_runs"
+
+    job_id: Mapped[str] = mapped_column(sa.String(60), primary_key=True)
+    last_started_at: Mapped[datetime]
+    last_duration_s: Mapped[float]
+    last_success_at: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime | None]
+    runs: Mapped[int] = mapped_column(default=0)
+    failures: Mapped[int] = mapped_column(default=0)

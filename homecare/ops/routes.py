@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
-from flask import Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from flask import Flask, Response, jsonify, request, send_from_directory
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from homecare.api import current_config
 from homecare.clock import utcnow
@@ -60,11 +69,35 @@ def ready():
 
 
 def metrics():
-    """Prometheus text exposition."""
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition: this process's HTTP figures (every worker's, when
+    gunicorn runs with PROMETHEUS_MULTIPROC_DIR), then the business and job figures
+    from the database (homecare/ops/metrics.py), or ``homecare_database_up 0``."""
+    from homecare.ops.metrics import business_exposition
+
+    # CONTENT_TYPE_LATEST carries its charset: as the whole header, not a mimetype
+    # (Flask would add a second charset to a mimetype).
+    return Response(_http_exposition() + business_exposition(current_config()),
+                    headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _http_exposition() -> bytes:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+def docs_asset(filename: str):
+    """Swagger UI's scripts and styles for /docs, from the swagger-ui-bundle package
+    (Apache-2.0, its licence ships in the package)."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    return send_from_directory(str(swagger_ui_path), filename, max_age=86400)
 
 
 def register_ops(app: Flask) -> None:
+    app.add_url_rule("/docs/assets/<path:filename>", "docs_asset", docs_asset)
     app.add_url_rule("/health", "health", health)
     app.add_url_rule("/ready", "ready", ready)
     app.add_url_rule("/metrics", "metrics", metrics)

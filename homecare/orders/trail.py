@@ -21,12 +21,18 @@ def list_order_trail(*, session: Session, actor: Actor, order_id: int) -> sa.Sel
     :raises OrderNotFound: (404) no such order in the caller's organization.
     """
     order = access_order(session, actor, order_id)
-    about = sa.or_(
-        sa.and_(AuditEntry.object_type == "order", AuditEntry.object_id == order.id),
+    return (sa.select(AuditEntry).where(about_order(order.id))
+            .order_by(AuditEntry.at, AuditEntry.id))
+
+
+def about_order(order_id: int) -> sa.ColumnElement[bool]:
+    """The trail entries about one order: its own, its care record's, its alerts' and
+    its offers'."""
+    return sa.or_(
+        sa.and_(AuditEntry.object_type == "order", AuditEntry.object_id == order_id),
         sa.and_(AuditEntry.object_type == "care_record", AuditEntry.object_id.in_(
-            sa.select(CareRecord.id).where(CareRecord.order_id == order.id))),
+            sa.select(CareRecord.id).where(CareRecord.order_id == order_id))),
         sa.and_(AuditEntry.object_type == "alert", AuditEntry.object_id.in_(
-            sa.select(Alert.id).where(Alert.order_id == order.id))),
+            sa.select(Alert.id).where(Alert.order_id == order_id))),
         sa.and_(AuditEntry.object_type == "offer", AuditEntry.object_id.in_(
-            sa.select(Offer.id).where(Offer.order_id == order.id))))
-    return sa.select(AuditEntry).where(about).order_by(AuditEntry.at, AuditEntry.id)
+            sa.select(Offer.id).where(Offer.order_id == order_id))))

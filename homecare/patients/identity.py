@@ -41,7 +41,7 @@ def birth_date_of(id_number: str) -> date | None:
 
 def id_number_problems(id_number: str, *, today: date) -> list[str]:
     """Why ``id_number`` (normalized) is not a valid 18-character identity number."""
-    if len(id_number) != 18 or not id_number[:17].isdigit() or \
+    if len(id_number) != 18 or not (id_number[:17].isascii() and id_number[:17].isdigit()) or \
             id_number[17] not in "0123456789X":
         return ["must be 18 characters: 17 digits and a digit or X"]
     problems = []

@@ -10,7 +10,7 @@ from marshmallow import validate
 
 from homecare.clock import utcnow
 from homecare.patients.identity import birth_date_of, id_number_problems, normalize
-from homecare.schemas import Mobile, PlaceInSchema, PlaceOutFields, Text
+from homecare.schemas import Mobile, Pattern, PlaceInSchema, PlaceOutFields, Text
 
 GENDERS = ("male", "female")
 MOBILITY = ("independent", "assisted", "wheelchair", "bedridden")
@@ -24,17 +24,22 @@ def _latest_today():
     return (utcnow() + timedelta(hours=14)).date()
 
 
-class IdNumber(Text):
+class IdNumber(Pattern):
     """A mainland resident identity number (18 characters, check digit verified)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("metadata", {
             "description": "18-character resident identity number; masked for all but the "
                            "owner (110***********1234)", "example": "11010519491231002X"})
-        super().__init__(**kwargs)
+        super().__init__(r"[0-9]{17}[0-9Xx]",
+                         error="must be 18 characters: 17 digits and a digit or X", **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = normalize(super()._deserialize(value, attr, data, **kwargs))
+        text = super()._deserialize(value, attr, data, **kwargs)
+        # The pattern first (whole string, ASCII): a number it refuses is not normalized
+        # into one that passes.
+        self.validators[0](text)
+        text = normalize(text)
         problems = id_number_problems(text, today=_latest_today())
         if problems:
             raise ma.ValidationError(problems)

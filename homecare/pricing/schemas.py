@@ -5,10 +5,9 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from homecare.schemas import RowId, Text
+from homecare.schemas import HH_MM, RowId, Text
 
 FEN = validate.Range(min=0, max=10_000_000)
-HH_MM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="must be a local time HH:MM")
 
 
 class FeeTableSchema(ma.Schema):

@@ -9,7 +9,14 @@ import marshmallow as ma
 from marshmallow import validate
 
 from homecare.alerts.schemas import AlertSchema
-from homecare.schemas import LocationSchema, PlaceInSchema, PlaceOutFields, Text, wgs84_point
+from homecare.schemas import (
+    FullMatch,
+    LocationSchema,
+    PlaceInSchema,
+    PlaceOutFields,
+    Text,
+    wgs84_point,
+)
 
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 
@@ -53,7 +60,7 @@ class ProcedureSchema(ma.Schema):
         "description": "Whether it is one of the service item's procedures (else free text)"})
 
 
-VISIT_CODE = validate.Regexp(r"^\d{6}$", error="must be the 6 digits the family reads out")
+VISIT_CODE = FullMatch(r"[0-9]{6}", error="must be the 6 digits the family reads out")
 
 
 class CheckInSchema(PlaceInSchema):
@@ -158,6 +165,8 @@ class SosSchema(ma.Schema):
     # so ``load`` never raises; every other body keeps unknown=RAISE and 422s.
     class Meta:
         unknown = ma.INCLUDE
+
+    lenient_body = True  # nor held to JSON types (homecare.strict_input)
 
     lat = ma.fields.Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
     lng = ma.fields.Float(load_default=None, allow_none=True,

@@ -8,13 +8,14 @@ import pytest
 
 from conftest import assert_problem
 from homecare.db import db
-from tests.factories import PASSWORD, UserFactory, auth
+from tests.factories import PASSWORD, UserFactory, auth, sms_code
 from tests.helpers import API
 
 
 def test_register_patient_returns_201_and_can_log_in(client):
-    r = client.post(f"{API}/auth/register",
-                    json={"phone": "13812345678", "password": "s3cret-pass", "name": "李娜"})
+    code = sms_code(client, "13812345678")
+    r = client.post(f"{API}/auth/register", json={
+        "phone": "13812345678", "sms_code": code, "password": "s3cret-pass", "name": "李娜"})
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["role"] == "patient"
     r = client.post(f"{API}/auth/login", json={"phone": "13812345678", "password": "s3cret-pass"})
@@ -28,21 +29,24 @@ def test_register_patient_returns_201_and_can_log_in(client):
 
 def test_register_with_landline_is_422_naming_phone(client):
     r = client.post(f"{API}/auth/register",
-                    json={"phone": "05371234567", "password": "s3cret-pass", "name": "x"})
+                    json={"phone": "05371234567", "sms_code": "123456", "password": "s3cret-pass",
+                          "name": "x"})
     body = assert_problem(r, 422, "validation_failed")
     assert "phone" in body["errors"]
 
 
 def test_register_with_unknown_field_is_422(client):
     r = client.post(f"{API}/auth/register", json={"phone": "13812345678", "password": "s3cret-pass",
-                                                  "name": "x", "role": "admin"})
+                                                  "sms_code": "123456", "name": "x",
+                                                  "role": "admin"})
     body = assert_problem(r, 422)
     assert body["errors"]["role"] == ["Unknown field."]
 
 
 def test_register_twice_is_409_phone_taken(client, patient):
-    r = client.post(f"{API}/auth/register",
-                    json={"phone": patient.phone, "password": "s3cret-pass", "name": "x"})
+    code = sms_code(client, patient.phone)
+    r = client.post(f"{API}/auth/register", json={
+        "phone": patient.phone, "sms_code": code, "password": "s3cret-pass", "name": "x"})
     assert_problem(r, 409, "phone_taken")
 
 
@@ -69,13 +73,15 @@ def test_login_with_lone_surrogate_password_is_422(client, patient):
 
 def test_register_with_lone_surrogate_name_is_422(client):
     r = client.post(f"{API}/auth/register", content_type="application/json", data=(
-        '{"phone": "13812345678", "password": "s3cret-pass", "name": "李\\ud800娜"}'))
+        '{"phone": "13812345678", "sms_code": "123456", "password": "s3cret-pass", '
+        '"name": "李\\ud800娜"}'))
     assert "name" in assert_problem(r, 422, "validation_failed")["errors"]
 
 
 def test_register_with_nul_in_name_is_422(client):
     r = client.post(f"{API}/auth/register",
-                    json={"phone": "13812345678", "password": "s3cret-pass", "name": "李\x00娜"})
+                    json={"phone": "13812345678", "sms_code": "123456",
+                          "password": "s3cret-pass", "name": "李\x00娜"})
     body = assert_problem(r, 422, "validation_failed")
     assert body["errors"] == {"name": ["must not contain NUL characters"]}
 
@@ -83,7 +89,8 @@ def test_register_with_nul_in_name_is_422(client):
 def test_register_with_unknown_field_named_by_a_lone_surrogate_is_422(client):
     # The error names the field it refuses: written back as the JSON escape it came as.
     r = client.post(f"{API}/auth/register", content_type="application/json", data=(
-        '{"phone": "13812345678", "password": "s3cret-pass", "name": "x", "\\ud800": 1}'))
+        '{"phone": "13812345678", "sms_code": "123456", "password": "s3cret-pass", '
+        '"name": "x", "\\ud800": 1}'))
     assert assert_problem(r, 422)["errors"] == {"\ud800": ["Unknown field."]}
 
 
@@ -109,11 +116,12 @@ def test_login_is_rate_limited_per_phone_with_retry_after(client, patient, app):
 
 
 def test_login_is_rate_limited_per_ip(client, app):
+    # Failures count, one phone after another (under the per-phone limit each).
     limit = app.config["HOMECARE"].login_max_attempts_per_ip
     users = [UserFactory() for _ in range(limit + 1)]
     for user in users[:limit]:
         assert client.post(f"{API}/auth/login",
-                           json={"phone": user.phone, "password": PASSWORD}).status_code == 200
+                           json={"phone": user.phone, "password": "bad-pass"}).status_code == 401
     r = client.post(f"{API}/auth/login", json={"phone": users[-1].phone, "password": PASSWORD})
     assert_problem(r, 429, "login_rate_limited")
 

@@ -60,10 +60,10 @@ def test_login_is_allowed_once_the_oldest_failure_has_left_the_window(session):
     assert _login(session, user, PASSWORD, start + timedelta(seconds=WINDOW)).id == user.id
 
 
-def test_login_from_one_ip_is_limited_over_the_last_window_whoever_logs_in(session):
+def test_login_from_one_ip_is_limited_over_the_last_window_whoever_fails(session):
     users = [UserFactory() for _ in range(PER_IP + 1)]
     for n, user in enumerate(users[:PER_IP]):
-        _login(session, user, PASSWORD, BOUNDARY - timedelta(seconds=PER_IP - n))
+        _fail(session, user, BOUNDARY - timedelta(seconds=PER_IP - n))
     with pytest.raises(service.LoginRateLimited):
         _login(session, users[-1], PASSWORD, BOUNDARY + timedelta(seconds=2))
     # Another address is counted on its own.
@@ -76,3 +76,9 @@ def test_login_with_password_argon2_cannot_encode_is_invalid_credentials(session
     user = UserFactory()
     with pytest.raises(service.InvalidCredentials):
         _login(session, user, "\ud800", BOUNDARY)
+
+
+def test_successful_logins_do_not_count_against_the_ip(session):
+    users = [UserFactory() for _ in range(PER_IP + 5)]
+    for n, user in enumerate(users):
+        assert _login(session, user, PASSWORD, BOUNDARY + timedelta(seconds=n)).id == user.id

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.factories.accounts import OrganizationFactory, UserFactory, actor_of, auth
+from tests.factories.accounts import (
+    OrganizationFactory,
+    UserFactory,
+    actor_of,
+    auth,
+    sms_code,
+)
 from tests.factories.alerts import AlertFactory
 from tests.factories.base import PASSWORD, BaseFactory
 from tests.factories.catalogue import ServiceItemFactory
@@ -36,5 +42,6 @@ __all__ = [
     "actor_of",
     "auth",
     "booked_order",
+    "sms_code",
     "unassess",
 ]

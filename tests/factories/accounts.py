@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import factory
 
 from homecare.accounts.models import Organization, User
@@ -40,3 +42,31 @@ def actor_of(user: User) -> Actor:
 def auth(user: User) -> dict[str, str]:
     """Authorization header for ``user`` (needs an app context)."""
     return {"Authorization": "Bearer " + issue_tokens(user.id, user.role)["access_token"]}
+
+
+class _SentCodes(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.codes: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "event", None) == "sms_code_sent":
+            self.codes.append(record.sms_code)
+
+
+def sms_code(client, phone: str, purpose: str = "register", **kwargs) -> str:
+    """Ask for an SMS code through the API and read it from the ``log`` provider's
+    ``sms_code_sent`` line, as a local user would."""
+    logger = logging.getLogger("homecare.accounts.sms")
+    handler, level = _SentCodes(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        r = client.post("/api/v1/auth/sms-code", json={"phone": phone, "purpose": purpose},
+                        **kwargs)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert r.status_code == 202, r.get_data(as_text=True)
+    assert len(handler.codes) == 1
+    return handler.codes[0]

@@ -15,7 +15,7 @@ import homecare.extensions
 
 
 revision = '0008_family_beds_complete'
-down_revision = '0006'
+down_revision = '0007_account_security'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,50 @@
+"""The load benchmark's baseline: a bare Flask + SQLAlchemy endpoint that inserts one row.
+
+Served by gunicorn with the very settings of homecare/serving.py (bench/load.py runs
+``gunicorn -c python:homecare.serving bench.baseline_app:app``), so the ratio of the
+ping path's throughput to this one's is what homecare's own work costs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from flask import Flask, jsonify, request
+
+app = Flask(__name__)
+_metadata = sa.MetaData()
+pings = sa.Table("baseline_pings", _metadata,
+                 sa.Column("id", sa.Integer, primary_key=True),
+                 sa.Column("lat", sa.Float, nullable=False),
+                 sa.Column("lng", sa.Float, nullable=False),
+                 sa.Column("at", sa.DateTime(timezone=True), nullable=False))
+_engine: sa.Engine | None = None
+_lock = threading.Lock()
+
+
+def engine() -> sa.Engine:
+    # Made in the worker (after gunicorn forks), like homecare's pool after post_fork.
+    global _engine
+    with _lock:
+        if _engine is None:
+            _engine = sa.create_engine(os.environ["HOMECARE_DATABASE_URL"], pool_pre_ping=True)
+    return _engine
+
+
+@app.post("/baseline")
+def insert_one():
+    body = request.get_json()
+    with engine().begin() as conn:
+        new_id = conn.execute(pings.insert().returning(pings.c.id),
+                              {"lat": body["lat"], "lng": body["lng"],
+                               "at": datetime.now(UTC)}).scalar_one()
+    return jsonify(id=new_id), 201
+
+
+def create_table(url: str) -> None:
+    e = sa.create_engine(url)
+    _metadata.create_all(e)
+    e.dispose()

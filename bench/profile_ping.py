@@ -1,0 +1,88 @@
+"""Profile the location-ping path in-process (pyinstrument), and count its SQL statements.
+
+    python bench/profile_ping.py [--pings 500] [--database-url URL]
+
+A schema of its own on PostgreSQL gets the demo city with its nurses on shift; one
+nurse pings through the Flask test client (no server, no network: the framework, the
+service and the database round trips only). Prints the statements of one ping, the
+CPU per ping, and pyinstrument's tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+from pyinstrument import Profiler  # noqa: E402
+
+from bench.load import DEFAULT_URL, _put_nurses_on_shift  # noqa: E402
+from homecare import create_app  # noqa: E402
+from homecare.demo import NURSE_PHONES, PASSWORD  # noqa: E402
+from tests.production import site  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pings", type=int, default=500)
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    args = parser.parse_args()
+    schema, url = site.create_schema(args.database_url)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            site.load_site(url, tmp)
+            _put_nurses_on_shift(url)
+            app = create_app({"database_url": url, "secret_key": site.SECRET_KEY,
+                              "data_key": site.DATA_KEY, "instance_path": tmp,
+                              "log_level": "WARNING", "ping_min_interval_seconds": 0})
+            profile(app, args.pings)
+            app.extensions["homecare.db"]["engine"].dispose()
+    finally:
+        site.drop_schema(args.database_url, schema)
+
+
+def profile(app, pings: int) -> None:
+    client = app.test_client()
+    token = client.post("/api/v1/auth/login", json={"phone": NURSE_PHONES[0],
+                                                    "password": PASSWORD}).get_json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    body = {"lat": 35.41, "lng": 116.58, "coord_system": "wgs84", "accuracy_m": 8}
+
+    def ping() -> None:
+        response = client.post("/api/v1/nurses/me/location", json=body, headers=headers)
+        assert response.status_code == 201, response.get_json()
+
+    for _ in range(50):  # warm: statements compiled, pool filled
+        ping()
+    engine = app.extensions["homecare.db"]["engine"]
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(" ".join(statement.split())[:110])
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    ping()
+    sa.event.remove(engine, "before_cursor_execute", seen)
+    print(f"{len(statements)} SQL statements per ping:")
+    for statement in statements:
+        print("  ", statement)
+    profiler = Profiler(interval=0.0005)
+    cpu, wall = time.process_time(), time.perf_counter()
+    profiler.start()
+    for _ in range(pings):
+        ping()
+    profiler.stop()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(f"{pings} pings: {cpu / pings * 1000:.2f} ms CPU and {wall / pings * 1000:.2f} ms "
+          "wall each (with the profiler on)")
+    print(profiler.output_text(unicode=False, color=False))
+
+
+if __name__ == "__main__":
+    main()
