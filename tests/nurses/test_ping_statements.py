@@ -13,6 +13,9 @@ API = "/api/v1"
 
 def test_a_kept_ping_runs_three_statements(app, client, session, nurse, nurse_user):
     ShiftFactory(nurse_id=nurse.id)
+    # Issued before counting: since hardening (#11) issuing a token records its
+    # refresh token (an INSERT), which is the test's setup, not the ping path.
+    headers = auth(nurse_user)
     session.commit()
     statements: list[str] = []
 
@@ -23,7 +26,7 @@ def test_a_kept_ping_runs_three_statements(app, client, session, nurse, nurse_us
     engine = app.extensions["homecare.db"]["engine"]
     sa.event.listen(engine, "before_cursor_execute", seen)
     try:
-        r = client.post(f"{API}/nurses/me/location", headers=auth(nurse_user),
+        r = client.post(f"{API}/nurses/me/location", headers=headers,
                         json={"lat": 35.41, "lng": 116.58})
     finally:
         sa.event.remove(engine, "before_cursor_execute", seen)
