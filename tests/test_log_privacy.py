@@ -10,9 +10,8 @@ from conftest import assert_problem
 from homecare.logging_setup import JsonFormatter, _ContextFilter
 from homecare.patients.models import CareRecipient
 from tests.factories import auth
-from tests.patients.conftest import recipient_body
-
-API = "/api/v1"
+from tests.factories.patients import recipient_body
+from tests.helpers import API
 
 
 class _Unbindable:

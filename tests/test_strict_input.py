@@ -18,8 +18,8 @@ from conftest import assert_problem
 from homecare.clock import utcnow
 from homecare.schemas import FullMatch
 from tests.factories import UserFactory, auth
+from tests.helpers import API
 
-API = "/api/v1"
 # The digit 3 in scripts whose digits \d matched: full-width, Arabic-Indic, Devanagari.
 NON_ASCII_THREES = ("\uff13", "\u0663", "\u0969")
 

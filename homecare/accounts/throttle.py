@@ -3,7 +3,7 @@ lock per key, on both databases.
 
 PostgreSQL: a transaction-scoped advisory lock per key (released at commit or
 rollback), taken in a fixed order so two requests never deadlock. SQLite: every
-writing transaction begins IMMEDIATE (homecare/extensions.py), holding the
+writing transaction begins IMMEDIATE (homecare/db.py), holding the
 database's write lock, so the count and the insert are already serialized.
 Without the lock, 30 parallel wrong passwords all counted 4 earlier failures and
 all went on to try (18 x 401 instead of 5).

@@ -12,8 +12,8 @@ from homecare import create_app
 from homecare.accounts.models import LoginAttempt, User
 from homecare.db import db
 from tests.factories import UserFactory
+from tests.helpers import API
 
-API = "/api/v1"
 THREADS = 30
 # A guard against a hung test, never an assertion about speed.
 GUARD_SECONDS = 60

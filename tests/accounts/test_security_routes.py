@@ -12,8 +12,8 @@ from homecare.accounts.models import SmsCode, User
 from homecare.audit.models import AuditEntry
 from homecare.db import db
 from tests.factories import PASSWORD, UserFactory, auth, sms_code
+from tests.helpers import API
 
-API = "/api/v1"
 NEW_PASSWORD = "another-pass-42"
 
 

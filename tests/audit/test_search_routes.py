@@ -10,8 +10,8 @@ import pytest
 from conftest import assert_problem
 from homecare.audit.service import record
 from tests.factories import actor_of, auth
+from tests.helpers import API
 
-API = "/api/v1"
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 

@@ -9,9 +9,23 @@ import sqlalchemy as sa
 
 from homecare.clock import utcnow
 from homecare.db import db
+from homecare.patients.identity import make_id_number
 from homecare.patients.models import Address, Assessment, CareRecipient
 from tests.factories.accounts import UserFactory
 from tests.factories.base import BaseFactory
+
+
+# The body of POST /patients (a recipient in Jining), as a client sends it.
+def recipient_body(**overrides) -> dict:
+    born = overrides.pop("born", date(1946, 5, 17))
+    body = {"name": "王秀英", "gender": "female", "birth_date": born.isoformat(),
+            "id_number": make_id_number("370811", born, overrides.pop("sequence", 42)),
+            "phone": "13853712345", "conditions": ["高血压", "2型糖尿病"],
+            "allergies": ["青霉素"], "mobility": "bedridden", "eligibility": "elderly_disabled",
+            "emergency_contact": {"name": "李娜", "phone": "13953798765", "relation": "女儿"},
+            "consent": True}
+    body.update(overrides)
+    return body
 
 
 class CareRecipientFactory(BaseFactory):

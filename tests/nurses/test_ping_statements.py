@@ -7,8 +7,7 @@ import sqlalchemy as sa
 
 from homecare.nurses.models import LocationPing
 from tests.factories import ShiftFactory, auth
-
-API = "/api/v1"
+from tests.helpers import API
 
 
 def test_a_kept_ping_runs_three_statements(app, client, session, nurse, nurse_user):

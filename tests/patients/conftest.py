@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
 from homecare.auth import Actor
 from homecare.clock import utcnow
 from homecare.patients import service
-from homecare.patients.identity import make_id_number
 from homecare.patients.models import CareRecipient
+from tests.factories.patients import recipient_body
 
 # Jining city centre (WGS-84), inside the test organization's 30 km area.
 JINING = {"lat": 35.4150, "lng": 116.5870}
-
-
-def recipient_body(**overrides) -> dict:
-    born = overrides.pop("born", date(1946, 5, 17))
-    body = {"name": "王秀英", "gender": "female", "birth_date": born.isoformat(),
-            "id_number": make_id_number("370811", born, overrides.pop("sequence", 42)),
-            "phone": "13853712345", "conditions": ["高血压", "2型糖尿病"],
-            "allergies": ["青霉素"], "mobility": "bedridden", "eligibility": "elderly_disabled",
-            "emergency_contact": {"name": "李娜", "phone": "13953798765", "relation": "女儿"},
-            "consent": True}
-    body.update(overrides)
-    return body
 
 
 @pytest.fixture
