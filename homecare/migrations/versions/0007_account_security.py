@@ -61,5 +61,6 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_refresh_tokens_user_id'), table_name='refresh_tokens')
     op.drop_index(op.f('ix_refresh_tokens_family'), table_name='refresh_tokens')
     op.drop_table('refresh_tokens')
-    with op.batch_alter_table('users') as batch:
-        batch.drop_column('token_generation')
+    # A plain DROP COLUMN (SQLite 3.35+ has it): batch mode would copy and drop the
+    # users table, which every other table references, and fail with data in them.
+    op.drop_column('users', 'token_generation')
