@@ -190,8 +190,9 @@ def plan(
 
     Visits no nurse could ever take are reported up front (``no_qualified_nurse``,
     ``window_unreachable``, ``capacity``); the rest go to the routing engine,
-    and any required visit it cannot fit comes back as ``capacity`` (as does an
-    optional visit whose penalty does not pay for its travel). The same
+    and a required visit comes back as ``capacity`` only if no nurse could
+    take it without dropping another (as does an optional visit whose penalty
+    does not pay for its travel). The same
     problem, seed and ``max_iterations`` give the same plan as long as
     ``max_seconds`` (which counts the whole call) is not what stops the search.
     """

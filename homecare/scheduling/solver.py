@@ -1,4 +1,4 @@
-"""PyVRP adapter: the only module that knows which routing engine plans the day."""
+"""The routing adapter: the only module that knows which engines (VROOM, PyVRP) plan the day."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ DEFAULT_EXPLORATION = 5
 # With an iteration budget, the search from VROOM's plan also stops after this
 # many iterations without a better plan: from a good start, improvements come
 # early and the rest of the budget is mostly spent confirming them.
-DEFAULT_PATIENCE = 200
+DEFAULT_PATIENCE = 50
 # VROOM splits its exploration across threads; the plan does not depend on
 # how many, only the wall time does.
 DEFAULT_THREADS = 2
