@@ -97,7 +97,9 @@ def solve_task(
     initial = None
     start: list[tuple[int, ...]] | None = None
     if exploration is not None:
-        timeout = None if max_seconds is None else max(0.0, max_seconds / 2)
+        # A time cap goes mostly to VROOM, whose plan is the one that serves
+        # the visits; PyVRP polishes it in the rest.
+        timeout = None if max_seconds is None else max(0.0, 0.8 * max_seconds)
         start = vroom_routes(task, exploration=exploration, threads=threads, timeout_s=timeout)
         type_of = {nurse: t for t, members in enumerate(type_nurses) for nurse in members}
         initial = Solution(
