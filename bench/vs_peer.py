@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+import vroom  # noqa: E402  (imported once here: neither engine pays for loading it)
 from homecare_day import MatrixTravel, audit, make_day  # noqa: E402
 
 from homecare.geo import GeodesicTravel  # noqa: E402
@@ -51,8 +52,6 @@ def vroom_days(problem: Problem, travel: MatrixTravel) -> dict[object, list[Visi
     window; required visits get the top priority. The travel matrix is the
     same one the planner reads (durations, which the planner minimises).
     """
-    import vroom
-
     nurses, visits = problem.nurses, problem.visits
     points = list(
         dict.fromkeys([*(p for n in nurses for p in (n.start, n.end)), *(v.place for v in visits)])
