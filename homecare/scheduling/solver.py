@@ -76,16 +76,16 @@ def solve_task(
 ) -> SolverResult:
     """Route the task: VROOM's plan as the start, PyVRP's iterated local search from there.
 
-    VROOM (``exploration`` 1-5; None skips it) builds a first plan quickly
-    and serves many visits; PyVRP then searches from it and keeps the best
+    VROOM (``exploration`` 1-5; None skips it) builds the first plan, which
+    serves the most visits; PyVRP then searches from it and keeps the best
     plan by (required visits served, cost). Finally every visit still left
     out is offered to every nurse who may take it (cheapest feasible
     insertion), so a visit comes back unserved only when no nurse can take
     it without dropping another. With ``max_iterations`` the search also
-    stops after ``patience`` iterations without a better plan (a time-boxed
-    search, ``max_iterations=None``, uses all of ``max_seconds``). With
-    ``max_iterations`` and no binding ``max_seconds`` the result depends only
-    on the task and the seed.
+    stops after ``patience`` iterations without a better plan; a time-boxed
+    search (``max_iterations=None``) skips VROOM and gives PyVRP all of
+    ``max_seconds`` from its own start. With ``max_iterations`` and no
+    binding ``max_seconds`` the result depends only on the task and the seed.
     """
     if not task.visits:
         return SolverResult(tuple(() for _ in task.nurses), 0, 0.0)
@@ -96,8 +96,11 @@ def solve_task(
 
     initial = None
     start: list[tuple[int, ...]] | None = None
-    if exploration is not None:
-        # A time cap goes mostly to VROOM, whose plan is the one that serves
+    # A time-boxed search (no iteration budget) is PyVRP's alone: given the
+    # whole time from its own start it finds shorter plans than from VROOM's
+    # (bench/solomon.py, RC201), while on a budget VROOM's start pays.
+    if exploration is not None and max_iterations is not None:
+        # The time cap goes mostly to VROOM, whose plan is the one that serves
         # the visits; PyVRP polishes it in the rest.
         timeout = None if max_seconds is None else max(0.0, 0.8 * max_seconds)
         start = vroom_routes(task, exploration=exploration, threads=threads, timeout_s=timeout)
