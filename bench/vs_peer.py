@@ -16,7 +16,8 @@ per day and engine, then a summary line:
   (and the worst single day). The engines run one after the other on a shared
   machine, so compare the ratio, not the seconds.
 
-``--quick`` runs seeds 1-2 of each size.
+``--quick`` runs seeds 1-2 of each size; ``--repeat N`` runs each engine N
+times per day and keeps the fastest wall time (the plans are the same).
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ def vroom_days(problem: Problem, travel: MatrixTravel) -> dict[object, list[Visi
     return days
 
 
-def run_day(n_nurses: int, n_visits: int, seed: int) -> list[dict]:
-    """Plan one day with both engines; a report per engine."""
+def run_day(n_nurses: int, n_visits: int, seed: int, repeat: int = 1) -> list[dict]:
+    """Plan one day with both engines; a report per engine (wall: the fastest of ``repeat``)."""
     problem = make_day(n_nurses, n_visits, seed)
     base = GeodesicTravel(detour_factor=1.3, speed_kmh=25)
     points = list({p: None for n in problem.nurses for p in (n.start, n.end)})
@@ -140,13 +141,18 @@ def run_day(n_nurses: int, n_visits: int, seed: int) -> list[dict]:
         return audit(problem, days, travel) | {"engine": "vroom", "wall_s": round(wall, 2)}
 
     # Who runs first alternates with the seed, so a load that drifts on the
-    # shared machine does not always fall on the same engine.
-    if seed % 2:
-        ours_row = ours()
-        peer_row = peer()
-    else:
-        peer_row = peer()
-        ours_row = ours()
+    # shared machine does not always fall on the same engine. Both engines are
+    # deterministic, so repeats give the same plan and only the wall time varies.
+    rows: dict[str, dict] = {}
+    for _ in range(repeat):
+        for run in (ours, peer) if seed % 2 else (peer, ours):
+            row = run()
+            best = rows.get(row["engine"])
+            if best is not None and best["planned"] != row["planned"]:
+                raise AssertionError(f"{row['engine']} planned a different day on a rerun")
+            if best is None or row["wall_s"] < best["wall_s"]:
+                rows[row["engine"]] = row
+    ours_row, peer_row = rows["homecare"], rows["vroom"]
     return [{**day, **ours_row}, {**day, **peer_row}]
 
 
@@ -186,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--sizes", nargs="+", default=["85x420", "20x100"])
     parser.add_argument("--quick", action="store_true", help="seeds 1-2 only")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per engine and day; the fastest counts"
+    )
     args = parser.parse_args(argv)
     seeds = args.seeds[:2] if args.quick else args.seeds
 
@@ -193,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         n_nurses, n_visits = (int(x) for x in size.split("x"))
         for seed in seeds:
-            for row in run_day(n_nurses, n_visits, seed):
+            for row in run_day(n_nurses, n_visits, seed, args.repeat):
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     summary = summarise(rows)
