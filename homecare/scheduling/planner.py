@@ -171,6 +171,9 @@ class Plan:
     objective: str
     cost: int
     iterations: int = field(default=0, compare=False)
+    # The time cap ended the search (a rerun may differ); the iteration budget
+    # and the solver's patience do not set it.
+    timed_out: bool = field(default=False, compare=False)
 
     def route_of(self, nurse_id: Hashable) -> Route:
         """The route of one nurse."""
@@ -262,6 +265,7 @@ def plan(
         objective=objective,
         cost=(travel_s if objective == "duration" else distance_m) + missed,
         iterations=solved.iterations,
+        timed_out=solved.timed_out,
     )
 
 

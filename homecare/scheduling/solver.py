@@ -47,6 +47,9 @@ class SolverResult:
     routes: tuple[tuple[int, ...], ...]
     iterations: int
     runtime_s: float
+    # Whether max_seconds, not the budget or the patience, ended the search
+    # (then a rerun may differ).
+    timed_out: bool = False
 
 
 # VROOM's exploration level for the first plan PyVRP then improves (1-5). On
@@ -141,7 +144,9 @@ def solve_task(
     if start is not None and _rank(task, start) < _rank(task, routes):
         routes = start
     routes = fill_gaps(task, routes)
-    return SolverResult(tuple(routes), result.num_iterations, time.perf_counter() - began)
+    runtime = time.perf_counter() - began
+    timed_out = max_seconds is not None and runtime >= 0.99 * max_seconds
+    return SolverResult(tuple(routes), result.num_iterations, runtime, timed_out)
 
 
 def _rank(task: RoutingTask, routes: Sequence[Sequence[int]]) -> tuple[int, int]:

@@ -188,3 +188,12 @@ def test_same_seed_same_plan_with_vroom_start():
     first = plan(problem, PlaneTravel(), max_iterations=80)
     again = plan(problem, PlaneTravel(), max_iterations=80)
     assert first == again
+
+
+def test_plan_says_whether_the_time_cap_ended_the_search():
+    problem = _tight_day(4)
+    on_budget = plan(problem, PlaneTravel(), max_iterations=60, max_seconds=None)
+    capped = plan(problem, PlaneTravel(), max_iterations=10**7, max_seconds=0.001)
+    assert not on_budget.timed_out
+    assert capped.timed_out
+    check_plan(problem, capped)
