@@ -256,7 +256,9 @@ def vroom_routes(
 
     problem = vroom.Input()
     problem.set_durations_matrix("car", np.asarray(task.duration, dtype=np.uint32))
-    problem.set_costs_matrix("car", np.asarray(task.cost, dtype=np.uint32))
+    if task.cost is not task.duration and not np.array_equal(task.cost, task.duration):
+        # Without a cost matrix VROOM minimises the durations themselves.
+        problem.set_costs_matrix("car", np.asarray(task.cost, dtype=np.uint32))
     for i, n in enumerate(nurses):
         limits = {} if n.max_visits is None else {"max_tasks": n.max_visits}
         problem.add_vehicle(
