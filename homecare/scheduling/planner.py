@@ -171,6 +171,9 @@ class Plan:
     objective: str
     cost: int
     iterations: int = field(default=0, compare=False)
+    # The time cap ended the search (a rerun may differ); the iteration budget
+    # and the solver's patience do not set it.
+    timed_out: bool = field(default=False, compare=False)
 
     def route_of(self, nurse_id: Hashable) -> Route:
         """The route of one nurse."""
@@ -190,8 +193,9 @@ def plan(
 
     Visits no nurse could ever take are reported up front (``no_qualified_nurse``,
     ``window_unreachable``, ``capacity``); the rest go to the routing engine,
-    and any required visit it cannot fit comes back as ``capacity`` (as does an
-    optional visit whose penalty does not pay for its travel). The same
+    and a required visit comes back as ``capacity`` only if no nurse could
+    take it without dropping another (as does an optional visit whose penalty
+    does not pay for its travel). The same
     problem, seed and ``max_iterations`` give the same plan as long as
     ``max_seconds`` (which counts the whole call) is not what stops the search.
     """
@@ -261,6 +265,7 @@ def plan(
         objective=objective,
         cost=(travel_s if objective == "duration" else distance_m) + missed,
         iterations=solved.iterations,
+        timed_out=solved.timed_out,
     )
 
 

@@ -1,16 +1,18 @@
-"""PyVRP adapter: the only module that knows which routing engine plans the day."""
+"""The routing adapter: the only module that knows which engines (VROOM, PyVRP) plan the day."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pyvrp import Client, Depot, Location, ProblemData, VehicleType, solve
+from pyvrp import Client, Depot, Location, ProblemData, Solution, VehicleType, solve
+from pyvrp import Route as PyvrpRoute
 from pyvrp.constants import MAX_VALUE
-from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, NoImprovement
 
 if TYPE_CHECKING:
     from homecare.scheduling.planner import Nurse, Visit
@@ -45,6 +47,24 @@ class SolverResult:
     routes: tuple[tuple[int, ...], ...]
     iterations: int
     runtime_s: float
+    # Whether max_seconds, not the budget or the patience, ended the search
+    # (then a rerun may differ).
+    timed_out: bool = False
+
+
+# VROOM's exploration level for the first plan PyVRP then improves (1-5). On
+# home-care days VROOM's deepest search serves the most visits and PyVRP's
+# search, started from it, rarely adds one; lower levels leave visits out
+# that PyVRP does not win back (bench/vs_peer.py).
+DEFAULT_EXPLORATION = 5
+# With an iteration budget, the search from VROOM's plan also stops after this
+# many iterations without a better plan. From VROOM's plan PyVRP finds its
+# improvements (if any) within a few dozen iterations on home-care days; 25
+# keeps them and costs about 5 % of VROOM's time at 20 nurses, less at 85.
+DEFAULT_PATIENCE = 25
+# VROOM splits its exploration across threads; the plan does not depend on
+# how many, only the wall time does.
+DEFAULT_THREADS = 2
 
 
 def solve_task(
@@ -53,35 +73,225 @@ def solve_task(
     seed: int,
     max_iterations: int | None,
     max_seconds: float | None,
+    exploration: int | None = DEFAULT_EXPLORATION,
+    threads: int = DEFAULT_THREADS,
+    patience: int | None = DEFAULT_PATIENCE,
 ) -> SolverResult:
-    """Route the task with PyVRP's iterated local search.
+    """Route the task: VROOM's plan as the start, PyVRP's iterated local search from there.
 
-    With ``max_iterations`` and no binding ``max_seconds`` the result depends
-    only on the task and the seed.
+    VROOM (``exploration`` 1-5; None skips it) builds the first plan, which
+    serves the most visits; PyVRP then searches from it and keeps the best
+    plan by (required visits served, cost). Finally every visit still left
+    out is offered to every nurse who may take it (cheapest feasible
+    insertion), so a visit comes back unserved only when no nurse can take
+    it without dropping another. With ``max_iterations`` the search also
+    stops after ``patience`` iterations without a better plan; a time-boxed
+    search (``max_iterations=None``) skips VROOM and gives PyVRP all of
+    ``max_seconds`` from its own start. With ``max_iterations`` and no
+    binding ``max_seconds`` the result depends only on the task and the seed.
     """
     if not task.visits:
         return SolverResult(tuple(() for _ in task.nurses), 0, 0.0)
+    if max_iterations is None and max_seconds is None:
+        raise ValueError("give max_iterations, max_seconds or both")
+    began = time.perf_counter()
+    data, type_nurses = _problem_data(task)
+
+    initial = None
+    start: list[tuple[int, ...]] | None = None
+    # A time-boxed search (no iteration budget) is PyVRP's alone: given the
+    # whole time from its own start it finds shorter plans than from VROOM's
+    # (bench/solomon.py, RC201), while on a budget VROOM's start pays.
+    if exploration is not None and max_iterations is not None:
+        # The time cap goes mostly to VROOM, whose plan is the one that serves
+        # the visits; PyVRP polishes it in the rest.
+        timeout = None if max_seconds is None else max(0.0, 0.8 * max_seconds)
+        start = vroom_routes(task, exploration=exploration, threads=threads, timeout_s=timeout)
+        type_of = {nurse: t for t, members in enumerate(type_nurses) for nurse in members}
+        initial = Solution(
+            data,
+            [
+                PyvrpRoute(data, list(order), type_of[nurse])
+                for nurse, order in enumerate(start)
+                if order
+            ],
+        )
+
     criteria = []
     if max_iterations is not None:
         criteria.append(MaxIterations(max_iterations))
+        if patience is not None and initial is not None:
+            criteria.append(NoImprovement(patience))
     if max_seconds is not None:
-        criteria.append(MaxRuntime(max(0.0, max_seconds)))
-    if not criteria:
-        raise ValueError("give max_iterations, max_seconds or both")
-
-    data, type_nurses = _problem_data(task)
-    began = time.perf_counter()
-    result = solve(data, MultipleCriteria(criteria), seed=seed, collect_stats=False, display=False)
-    runtime = time.perf_counter() - began
+        criteria.append(MaxRuntime(max(0.0, max_seconds - (time.perf_counter() - began))))
+    result = solve(
+        data,
+        MultipleCriteria(criteria),
+        seed=seed,
+        collect_stats=False,
+        display=False,
+        initial_solution=initial,
+    )
 
     routes: list[tuple[int, ...]] = [() for _ in task.nurses]
-    # Identical nurses share a vehicle type, so PyVRP says only which type a
-    # route used; hand those routes to the type's nurses in a fixed order.
-    free = [list(nurses) for nurses in type_nurses]
-    for route in result.best.routes():
-        nurse = free[route.vehicle_type()].pop(0)
-        routes[nurse] = tuple(act.idx for act in route if act.is_client())
-    return SolverResult(tuple(routes), result.num_iterations, runtime)
+    if result.best.is_feasible():
+        # Identical nurses share a vehicle type, so PyVRP says only which type a
+        # route used; hand those routes to the type's nurses in a fixed order.
+        free = [list(nurses) for nurses in type_nurses]
+        for route in result.best.routes():
+            nurse = free[route.vehicle_type()].pop(0)
+            routes[nurse] = tuple(act.idx for act in route if act.is_client())
+    if start is not None and _rank(task, start) < _rank(task, routes):
+        routes = start
+    routes = fill_gaps(task, routes)
+    runtime = time.perf_counter() - began
+    timed_out = max_seconds is not None and runtime >= 0.99 * max_seconds
+    return SolverResult(tuple(routes), result.num_iterations, runtime, timed_out)
+
+
+def _rank(task: RoutingTask, routes: Sequence[Sequence[int]]) -> tuple[int, int]:
+    """Smaller is better: (required visits left out, cost incl. optional penalties)."""
+    served = {k for order in routes for k in order}
+    missed_required = sum(1 for k, v in enumerate(task.visits) if v.required and k not in served)
+    missed_penalty = sum(
+        v.penalty for k, v in enumerate(task.visits) if not v.required and k not in served
+    )
+    cost = 0
+    for nurse, order in enumerate(routes):
+        if order:
+            locs = [task.nurse_start[nurse], *(task.visit_loc[k] for k in order)]
+            locs.append(task.nurse_end[nurse])
+            cost += sum(int(task.cost[a, b]) for a, b in zip(locs, locs[1:], strict=False))
+    return missed_required, cost + missed_penalty
+
+
+def fill_gaps(task: RoutingTask, routes: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+    """Insert every left-out required visit some nurse can still take, cheapest first.
+
+    A search that stops early may leave out a visit that fits in a gap; after
+    this, a required visit is out only if no nurse could take it without
+    dropping another. Visits are offered in task order and each goes where it
+    adds the least travel, so the result is deterministic.
+    """
+    # The check is insertion.py's, fed from the task's matrices.
+    from homecare.scheduling.insertion import best_insertion
+
+    travel = _TaskTravel(task)
+    days = [[task.visits[k] for k in order] for order in routes]
+    index = [list(order) for order in routes]
+    served = {k for order in routes for k in order}
+    for k, visit in enumerate(task.visits):
+        if k in served or not visit.required:
+            continue
+        best = None
+        for nurse in np.flatnonzero(task.allowed[:, k]):
+            travel.focus(int(nurse), index[nurse], k)
+            spot = best_insertion(
+                nurse=task.nurses[nurse], route=days[nurse], visit=visit, travel=travel
+            )
+            if spot is not None and (best is None or spot.added_travel_s < best[0].added_travel_s):
+                best = (spot, int(nurse))
+        if best is not None:
+            spot, nurse = best
+            days[nurse].insert(spot.index, visit)
+            index[nurse].insert(spot.index, k)
+            served.add(k)
+    return [tuple(order) for order in index]
+
+
+class _TaskTravel:
+    """The task's matrices behind the travel interface of ``insertion.best_insertion``.
+
+    ``best_insertion`` asks for [start, *route, end, new visit]; ``focus``
+    says which nurse, route and visit those places are, since two visits may
+    share an address but not a location index.
+    """
+
+    def __init__(self, task: RoutingTask) -> None:
+        self.task = task
+        self.locs: list[int] = []
+
+    def focus(self, nurse: int, order: Sequence[int], visit: int) -> None:
+        task = self.task
+        self.locs = [
+            task.nurse_start[nurse],
+            *(task.visit_loc[k] for k in order),
+            task.nurse_end[nurse],
+            task.visit_loc[visit],
+        ]
+
+    def matrices(self, points: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
+        if len(points) != len(self.locs):
+            raise ValueError("asked for other places than the focused insertion")
+        idx = np.asarray(self.locs)
+        return self.task.cost[np.ix_(idx, idx)], self.task.duration[np.ix_(idx, idx)]
+
+
+def vroom_routes(
+    task: RoutingTask, *, exploration: int, threads: int, timeout_s: float | None = None
+) -> list[tuple[int, ...]]:
+    """VROOM's plan of the task: per nurse (task order) the visit indices, in order.
+
+    Who may serve what becomes VROOM skills (one per distinct set of allowed
+    nurses); loads, shifts, windows and the cost and duration matrices are
+    the task's. Required visits get VROOM's top priority, optional ones the
+    lowest (PyVRP weighs their penalties afterwards). Without ``timeout_s``
+    the plan depends only on the task.
+    """
+    import vroom
+
+    nurses, visits = task.nurses, task.visits
+    t0 = min(min(n.shift_start for n in nurses), min(v.window_start for v in visits))
+    allowed = np.asarray(task.allowed, dtype=bool)
+    skill_of: dict[bytes, int] = {}
+    for k in range(len(visits)):
+        skill_of.setdefault(allowed[:, k].tobytes(), len(skill_of))
+    skill_sets: list[set[int]] = [set() for _ in nurses]
+    for key, skill in skill_of.items():
+        for nurse in np.flatnonzero(np.frombuffer(key, dtype=bool)):
+            skill_sets[nurse].add(skill)
+    # max_visits is VROOM's own max_tasks; workload its one capacity dimension.
+    workload = any(n.capacity is not None for n in nurses)
+    unlimited = sum(v.demand for v in visits)
+
+    problem = vroom.Input()
+    problem.set_durations_matrix("car", np.asarray(task.duration, dtype=np.uint32))
+    if task.cost is not task.duration and not np.array_equal(task.cost, task.duration):
+        # Without a cost matrix VROOM minimises the durations themselves.
+        problem.set_costs_matrix("car", np.asarray(task.cost, dtype=np.uint32))
+    for i, n in enumerate(nurses):
+        limits = {} if n.max_visits is None else {"max_tasks": n.max_visits}
+        problem.add_vehicle(
+            vroom.Vehicle(
+                i,
+                start=int(task.nurse_start[i]),
+                end=int(task.nurse_end[i]),
+                capacity=[unlimited if n.capacity is None else n.capacity] if workload else [],
+                skills=skill_sets[i],
+                time_window=vroom.TimeWindow(n.shift_start - t0, n.shift_end - t0),
+                **limits,
+            )
+        )
+    for k, (v, loc) in enumerate(zip(visits, task.visit_loc, strict=True)):
+        problem.add_job(
+            vroom.Job(
+                k,
+                location=int(loc),
+                default_service=v.service_s,
+                delivery=[v.demand] if workload else [],
+                skills={skill_of[allowed[:, k].tobytes()]},
+                priority=100 if v.required else 0,
+                time_windows=[vroom.TimeWindow(v.window_start - t0, v.window_end - t0)],
+            )
+        )
+    timeout = None if timeout_s is None else timedelta(seconds=timeout_s)
+    solution = problem.solve(exploration_level=exploration, nb_threads=threads, timeout=timeout)
+    routes: list[list[int]] = [[] for _ in nurses]
+    steps = solution.routes
+    for vehicle, job, kind in zip(steps["vehicle_id"], steps["id"], steps["type"], strict=True):
+        if kind == "job":
+            routes[int(vehicle)].append(int(job))
+    return [tuple(order) for order in routes]
 
 
 def _problem_data(task: RoutingTask) -> tuple[ProblemData, list[list[int]]]:

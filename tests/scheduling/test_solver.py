@@ -1,12 +1,16 @@
-"""The PyVRP adapter: how nurses become profiles and vehicle types."""
+"""The routing adapter: profiles and vehicle types, VROOM's start, no visit left that fits."""
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import pytest
 
 from homecare.scheduling import solver
-from homecare.scheduling.planner import Nurse, Problem, Visit, plan
-from tests.scheduling.helpers import P, PlaneTravel
+from homecare.scheduling.insertion import best_insertion
+from homecare.scheduling.planner import CAPACITY, Nurse, Problem, Visit, plan
+from tests.scheduling.helpers import P, PlaneTravel, check_plan, route_violations
 
 H = 3600
 
@@ -82,3 +86,114 @@ def test_solve_task_needs_a_stopping_rule():
             max_iterations=None,
             max_seconds=None,
         )
+
+
+def _captured_task(monkeypatch, problem):
+    """The RoutingTask plan() hands to the solver, and plan()'s result."""
+    seen = []
+    original = solver.solve_task
+
+    def capture(task, **kwargs):
+        seen.append(task)
+        return original(task, **kwargs)
+
+    monkeypatch.setattr("homecare.scheduling.planner.solve_task", capture)
+    return seen, plan(problem, PlaneTravel(), max_iterations=50)
+
+
+def _tight_day(seed: int) -> Problem:
+    """More visits than four nurses can take: the plan must leave some out."""
+    rng = random.Random(seed)
+    nurses = []
+    for i in range(4):
+        home = P(rng.uniform(0, 6000), rng.uniform(0, 6000))
+        start = rng.choice([7, 8, 12]) * H
+        skills = ({"picc"}, set(), {"wound"}, {"picc", "wound"})[i]
+        nurses.append(Nurse(f"n{i}", home, home, start, start + 5 * H, skills, max_visits=6))
+    visits = []
+    for j in range(40):
+        opens = rng.randrange(8 * H, 16 * H, 900)
+        visits.append(
+            Visit(
+                f"v{j}",
+                P(rng.uniform(0, 6000), rng.uniform(0, 6000)),
+                opens,
+                opens + H,
+                rng.choice([1800, 2700]),
+                required_skills=rng.choice([set(), set(), {"picc"}, {"wound"}]),
+                pinned_nurse="n1" if j % 13 == 0 else None,
+            )
+        )
+    return Problem(tuple(nurses), tuple(visits))
+
+
+def test_fill_gaps_inserts_every_visit_that_still_fits(monkeypatch):
+    problem = _tight_day(3)
+    (task,), _ = _captured_task(monkeypatch, problem)
+    # From nothing at all, the gap filler alone builds a feasible day...
+    routes = solver.fill_gaps(task, [() for _ in task.nurses])
+    served = {k for order in routes for k in order}
+    assert served
+    assert all(set(order) <= set(np.flatnonzero(task.allowed[i])) for i, order in enumerate(routes))
+    travel = PlaneTravel()
+    for nurse, order in zip(task.nurses, routes, strict=True):
+        assert route_violations(nurse, [task.visits[k] for k in order], nurse.shift_start) == []
+    # ...and leaves out only visits no nurse can take as her day stands.
+    for k, visit in enumerate(task.visits):
+        if k in served:
+            continue
+        for i, order in enumerate(routes):
+            day = [task.visits[j] for j in order]
+            nurse = task.nurses[i]
+            assert best_insertion(nurse=nurse, route=day, visit=visit, travel=travel) is None
+
+
+def test_capacity_means_no_nurse_could_take_it(monkeypatch):
+    for seed in range(3):
+        problem = _tight_day(seed)
+        _, result = _captured_task(monkeypatch, problem)
+        check_plan(problem, result)
+        visits = {v.id: v for v in problem.visits}
+        left = [visits[u.visit_id] for u in result.unplanned if u.reason == CAPACITY]
+        assert left, "the day is meant to be too full"
+        for visit in left:
+            for nurse in problem.nurses:
+                day = [visits[s.visit_id] for s in result.route_of(nurse.id).stops]
+                spot = best_insertion(nurse=nurse, route=day, visit=visit, travel=PlaneTravel())
+                assert spot is None, f"{visit.id} fits {nurse.id}'s day"
+
+
+def test_search_starts_from_vrooms_plan_and_keeps_its_visits(monkeypatch):
+    problem = _tight_day(1)
+    starts = []
+    original = solver.vroom_routes
+
+    def spy(task, **kwargs):
+        starts.append(original(task, **kwargs))
+        return starts[-1]
+
+    monkeypatch.setattr(solver, "vroom_routes", spy)
+    (task,), result = _captured_task(monkeypatch, problem)
+    (start,) = starts
+    planned = sum(len(r.stops) for r in result.routes)
+    assert planned >= sum(map(len, start))
+    # VROOM's plan alone already keeps every rule of the day.
+    for nurse, order in zip(task.nurses, start, strict=True):
+        day = [task.visits[k] for k in order]
+        assert route_violations(nurse, day, nurse.shift_start) == []
+
+
+def test_same_seed_same_plan_with_vroom_start():
+    problem = _tight_day(2)
+    first = plan(problem, PlaneTravel(), max_iterations=80)
+    again = plan(problem, PlaneTravel(), max_iterations=80)
+    assert first == again
+
+
+def test_plan_says_whether_the_time_cap_ended_the_search():
+    problem = _tight_day(4)
+    on_budget = plan(problem, PlaneTravel(), max_iterations=60, max_seconds=None)
+    capped = plan(problem, PlaneTravel(), max_iterations=10**7, max_seconds=0.001)
+    assert not on_budget.timed_out
+    assert capped.timed_out
+    check_plan(problem, capped)
