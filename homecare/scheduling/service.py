@@ -117,9 +117,10 @@ def plan_day(*, session: Session, actor: Actor | None, day: date, now: datetime,
                           max_iterations=config.planning_iterations,
                           max_seconds=config.planning_seconds)
     solve_s = time.perf_counter() - began
-    if 0 < result.iterations < config.planning_iterations:
-        # The iteration budget, not the clock, is what makes a rerun give the
-        # same plan; a day this large needs a longer HOMECARE_PLANNING_SECONDS.
+    if result.timed_out:
+        # The iteration budget (and the search's patience), not the clock, is what
+        # makes a rerun give the same plan; a day this large needs a longer
+        # HOMECARE_PLANNING_SECONDS.
         log.warning("planning organization %s for %s stopped on the %ss time cap after "
                     "%s of %s iterations; the plan may differ on a rerun", organization_id,
                     day, config.planning_seconds, result.iterations, config.planning_iterations)
