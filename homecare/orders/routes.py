@@ -16,7 +16,7 @@ from homecare.dispatch import service as dispatch
 from homecare.orders import schemas, service, trail
 from homecare.orders.idempotency import REPLAY_HEADER, Replay
 from homecare.pagination import ListPage, QueryPage, ViewPage
-from homecare.visits import corrections, door
+from homecare.visits import corrections, door, no_show
 from homecare.visits import schemas as visit_schemas
 from homecare.visits import service as visits
 
@@ -180,6 +180,25 @@ class OrderCheckIn(MethodView):
         """
         return visits.check_in(session=db.session, actor=current_actor(), order_id=order_id,
                                 now=utcnow(), config=current_config(), **body)
+
+
+@blp.route("/orders/<int:order_id>/no-show")
+class OrderNoShow(MethodView):
+    @blp.auth("nurse", "supervisor")
+    @blp.arguments(visit_schemas.NoShowSchema)
+    @blp.response(200, visit_schemas.NoShowOutSchema)
+    @blp.problems(404, 409, 422)
+    def post(self, body, order_id):
+        """The patient was not at home or refused: -> no_show.
+
+        The assigned nurse reports it at the door with her position (checked against
+        the geofence like a check-in: outside, accepted but flagged with a `geofence`
+        alert); a supervisor marks one with a reason. The family is told, and the
+        order's `late`/`no_show` alerts resolve.
+        """
+        return no_show.report_no_show(session=db.session, actor=current_actor(),
+                                      order_id=order_id, now=utcnow(), config=current_config(),
+                                      **body)
 
 
 @blp.route("/orders/<int:order_id>/check-out")

@@ -277,3 +277,44 @@ class CorrectionSchema(ma.Schema):
     decided_at = ma.fields.DateTime(allow_none=True)
     decision_note = ma.fields.String(allow_none=True)
     created_at = ma.fields.DateTime()
+
+
+class NoShowSchema(ma.Schema):
+    """A no-show: the nurse at the door gives her position (any coord_system); a
+    supervisor gives only the reason."""
+
+    reason = Text(required=True, validate=validate.Length(min=1, max=500), metadata={
+        "description": "Not at home, refused the visit, ..."})
+    lat = ma.fields.Float(load_default=None, allow_none=True)
+    lng = ma.fields.Float(load_default=None, allow_none=True)
+    coord_system = Text(load_default="wgs84", validate=validate.OneOf(COORD_SYSTEMS))
+    accuracy_m = ma.fields.Float(load_default=None, allow_none=True,
+                                 validate=validate.Range(0, 10000))
+
+    @ma.validates_schema
+    def _both_or_neither(self, data: dict[str, Any], **_: Any) -> None:
+        if (data.get("lat") is None) != (data.get("lng") is None):
+            raise ma.ValidationError("give lat and lng together, or neither",
+                                     "lat" if data.get("lat") is None else "lng")
+
+    @ma.post_load
+    def _to_wgs84(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        system = data.pop("coord_system")
+        if data["lat"] is not None:
+            point = wgs84_point(data["lat"], data["lng"], system)
+            data["lat"], data["lng"] = point.lat, point.lng
+        return data
+
+
+class NoShowOutSchema(PlaceOutFields):
+    """The no-show; with the nurse's position (WGS-84 and GCJ-02) and how far it was
+    from the address when she reported it."""
+
+    order_id = ma.fields.Integer()
+    status = ma.fields.String()
+    reason = ma.fields.String()
+    distance_m = ma.fields.Float(allow_none=True)
+    geofence_m = ma.fields.Integer(allow_none=True)
+    within_geofence = ma.fields.Boolean(allow_none=True, metadata={
+        "description": "False: accepted but flagged, and a geofence alert was opened"})
+    alert_id = ma.fields.Integer(allow_none=True)
