@@ -11,6 +11,7 @@ from homecare.audit import schemas as audit_schemas
 from homecare.auth import current_actor
 from homecare.clock import utcnow
 from homecare.db import db
+from homecare.dispatch import handback
 from homecare.dispatch import schemas as dispatch_schemas
 from homecare.dispatch import service as dispatch
 from homecare.orders import schemas, service, trail
@@ -98,6 +99,23 @@ class OrderAssign(MethodView):
         return dispatch.assign_nurse(session=db.session, actor=current_actor(),
                                     order_id=order_id, now=utcnow(), config=current_config(),
                                     **body)
+
+
+@blp.route("/orders/<int:order_id>/unassign")
+class OrderUnassign(MethodView):
+    @blp.auth("supervisor", "nurse")
+    @blp.arguments(dispatch_schemas.UnassignSchema)
+    @blp.response(200, dispatch_schemas.UnassignedSchema)
+    @blp.problems(404, 409, 422)
+    def post(self, body, order_id):
+        """Take an assigned order back from its nurse into dispatch (re-offered as usual).
+
+        A supervisor at any time before the nurse departs; the nurse herself until
+        HOMECARE_HANDBACK_LEAD_MINUTES before the window opens (else 409
+        `handback_too_late`). The family and the nurse are told.
+        """
+        return handback.unassign(session=db.session, actor=current_actor(), order_id=order_id,
+                                 now=utcnow(), config=current_config(), **body)
 
 
 @blp.route("/orders/<int:order_id>/audit")
