@@ -17,7 +17,7 @@ from homecare.dispatch import service as dispatch
 from homecare.orders import schemas, service, trail
 from homecare.orders.idempotency import REPLAY_HEADER, Replay
 from homecare.pagination import ListPage, QueryPage, ViewPage
-from homecare.visits import corrections, door, no_show
+from homecare.visits import corrections, door, no_show, tracking
 from homecare.visits import schemas as visit_schemas
 from homecare.visits import service as visits
 
@@ -217,6 +217,21 @@ class OrderNoShow(MethodView):
         return no_show.report_no_show(session=db.session, actor=current_actor(),
                                       order_id=order_id, now=utcnow(), config=current_config(),
                                       **body)
+
+
+@blp.route("/orders/<int:order_id>/tracking")
+class OrderTracking(MethodView):
+    @blp.auth("patient")
+    @blp.response(200, visit_schemas.TrackingSchema)
+    @blp.problems(404, 409)
+    def get(self, order_id):
+        """Where the nurse is on her way to the owner's visit, and her ETA.
+
+        Only while she is `en_route` to this order (409 `not_en_route` before she
+        sets off and after she checks in); only for the owner.
+        """
+        return tracking.track(session=db.session, actor=current_actor(), order_id=order_id,
+                              config=current_config())
 
 
 @blp.route("/orders/<int:order_id>/check-out")

@@ -318,3 +318,17 @@ class NoShowOutSchema(PlaceOutFields):
     within_geofence = ma.fields.Boolean(allow_none=True, metadata={
         "description": "False: accepted but flagged, and a geofence alert was opened"})
     alert_id = ma.fields.Integer(allow_none=True)
+
+
+class TrackingSchema(PlaceOutFields):
+    """The nurse on her way: her latest position since departure (WGS-84 and GCJ-02 for
+    the map; null until her first ping), the ETA to the address by the travel model."""
+
+    order_id = ma.fields.Integer()
+    status = ma.fields.String()
+    departed_at = ma.fields.DateTime()
+    accuracy_m = ma.fields.Float(allow_none=True)
+    eta_min = ma.fields.Float(allow_none=True, metadata={
+        "description": "Minutes from her position to the address (travel model)"})
+    updated_at = ma.fields.DateTime(allow_none=True, metadata={
+        "description": "When the position was recorded"})
