@@ -1,5 +1,6 @@
 """GET /events/stream: server-sent events per role, replayed from Last-Event-ID, never
-another owner's or another organization's."""
+another owner's or another organization's. Streams in tests close after their first
+poll (the root conftest), so a test reads a finished response."""
 
 from __future__ import annotations
 
@@ -20,13 +21,6 @@ from tests.factories import (
 )
 from tests.helpers import API
 from tests.liveday.conftest import owner_of
-
-
-@pytest.fixture(autouse=True)
-def one_poll(app, monkeypatch):
-    """Streams close after their first poll: the test reads a finished response."""
-    monkeypatch.setitem(app.config, "HOMECARE",
-                        replace(app.config["HOMECARE"], events_stream_seconds=0))
 
 
 def _stream(client, user, last_event_id=None):
