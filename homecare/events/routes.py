@@ -6,13 +6,13 @@ import json
 import time
 from collections.abc import Iterator
 
-from flask import Response, request, stream_with_context
+from flask import Response, stream_with_context
 from flask.views import MethodView
 
 from homecare.api import Blueprint, current_config
 from homecare.auth import Actor, current_actor
 from homecare.db import db, reading
-from homecare.events import service
+from homecare.events import schemas, service
 from homecare.events.service import Event
 
 blp = Blueprint("events", __name__, description="Live updates (server-sent events)")
@@ -64,11 +64,12 @@ def _cursor_of(raw: str) -> Iterator[tuple[str, int]]:
 @blp.route("/events/stream")
 class EventStream(MethodView):
     @blp.auth()
+    @blp.arguments(schemas.LastEventIdHeaderSchema, location="headers")
     @blp.response(200, content_type="text/event-stream", description=(
         "A `text/event-stream`: `ready` (the cursor now), then `notification`, and for "
         "supervisors `order` and `alert` events, each with an `id` to resume from"))
     @blp.problems(422)
-    def get(self):
+    def get(self, headers):
         """Server-sent events for the caller; reconnect with `Last-Event-ID` to replay.
 
         A patient gets her own orders' updates, a nurse her offers and visits, a
@@ -80,8 +81,7 @@ class EventStream(MethodView):
         actor = current_actor()
         config = current_config()
         with reading():
-            cursor = service.parse_cursor(request.headers.get("Last-Event-ID"), actor,
-                                          db.session)
+            cursor = service.parse_cursor(headers["last_event_id"], actor, db.session)
             db.session.commit()
         body = stream_with_context(_stream(actor, cursor, config.events_stream_seconds,
                                            config.events_poll_seconds))
