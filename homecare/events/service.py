@@ -106,9 +106,14 @@ def events_after(session: Session, actor: Actor, cursor: dict[str, int]) -> list
         alerts = session.scalars(sa.select(Alert).where(
             Alert.organization_id == actor.organization_id, Alert.id > cursor["a"])
             .order_by(Alert.id).limit(BATCH)).all()
-        # SOS first; the cursor still covers the whole batch once it is sent.
+        # SOS first. Sent out of order, an event's cursor stops below the oldest alert
+        # of the batch not sent yet: a client cut off there is sent those again (at
+        # least once; the alert id tells duplicates), never skips one.
+        unsent = sorted(alert.id for alert in alerts)
+        last = unsent[-1] if unsent else 0
         for alert in sorted(alerts, key=lambda a: (a.kind != "sos", a.id)):
-            emit("a", alert.id, "alert", {
+            unsent.remove(alert.id)
+            emit("a", unsent[0] - 1 if unsent else last, "alert", {
                 "id": alert.id, "kind": alert.kind, "severity": alert.severity,
                 "order_id": alert.order_id, "nurse_id": alert.nurse_id,
                 "detail": alert.detail, "raised_at": alert.raised_at.isoformat()})

@@ -135,3 +135,15 @@ def test_a_stream_is_bounded_and_keeps_the_connection_alive(app, client, patient
     r = client.get(f"{API}/events/stream", headers=auth(patient))
     text = r.get_data(as_text=True)  # returns: the stream closed by itself
     assert text.startswith("retry: 3000\n") and text.count(": keep-alive") >= 2
+
+
+def test_a_client_cut_off_after_an_sos_sent_first_misses_no_alert(client, session, org,
+                                                                  supervisor):
+    late = AlertFactory(organization_id=org.id, kind="late")
+    sos = AlertFactory(organization_id=org.id, kind="sos", severity="critical")
+    session.commit()
+    events = _stream(client, supervisor, "a0.e0.n0")
+    assert [data["id"] for _, _, data in events[1:]] == [sos.id, late.id]
+    # Reconnecting from the SOS's id (before the late alert arrived) still brings it.
+    again = _stream(client, supervisor, events[1][0])
+    assert late.id in [data["id"] for _, _, data in again[1:]]
