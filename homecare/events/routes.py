@@ -81,7 +81,7 @@ class EventStream(MethodView):
         actor = current_actor()
         config = current_config()
         with reading():
-            cursor = service.parse_cursor(headers["last_event_id"], actor, db.session)
+            cursor = service.parse_cursor(headers["resume_from"], actor, db.session)
             db.session.commit()
         body = stream_with_context(_stream(actor, cursor, config.events_stream_seconds,
                                            config.events_poll_seconds))

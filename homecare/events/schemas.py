@@ -9,7 +9,7 @@ from homecare.schemas import Text
 
 
 class LastEventIdHeaderSchema(ma.Schema):
-    last_event_id = Text(
+    resume_from = Text(
         data_key="Last-Event-ID", load_default=None,
         validate=validate.Length(min=1, max=100),
         metadata={"description": (
