@@ -67,6 +67,9 @@ def app_overrides(database_url, tmp_path_factory):
         "data_key": Fernet.generate_key().decode(),
         "instance_path": str(tmp_path_factory.mktemp("instance")),
         "log_level": "WARNING",
+        # GET /events/stream replays once and closes: a test (or the fuzzer) reading a
+        # stream gets a finished response at once (tests of the loop set their own).
+        "events_stream_seconds": 0,
     }
 
 

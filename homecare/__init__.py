@@ -31,6 +31,7 @@ def _blueprints() -> tuple:
     from homecare.audit.routes import blp as audit
     from homecare.catalogue.routes import blp as catalogue
     from homecare.dispatch.routes import blp as dispatch
+    from homecare.events.routes import blp as events
     from homecare.family_beds.routes import blp as family_beds
     from homecare.notifications.routes import blp as notifications
     from homecare.nurses.routes import blp as nurses
@@ -42,7 +43,7 @@ def _blueprints() -> tuple:
     # (/orders/... in orders/routes.py, /dispatch/... and /offers in dispatch/routes.py,
     # /audit in audit/routes.py).
     return (accounts, patients, catalogue, nurses, orders, dispatch, alerts, notifications,
-            audit, family_beds, pricing)
+            audit, family_beds, pricing, events)
 
 
 def create_app(overrides: dict[str, Any] | None = None, *,

@@ -101,6 +101,14 @@ class Config:
     # How long before the window opens a nurse may set off: tracking starts at
     # departure, and an electronic visit record two days before its visit is false.
     depart_lead_minutes: int = 180
+    # A nurse may hand an accepted visit back (POST /orders/{id}/unassign) until this
+    # long before its window opens; later only a supervisor takes it off her.
+    handback_lead_minutes: int = 120
+    # GET /events/stream: a stream closes after this long (the client reconnects with
+    # Last-Event-ID), so it holds a server thread for a bounded time; the outbox and
+    # events tables are read every events_poll_seconds.
+    events_stream_seconds: float = 25.0
+    events_poll_seconds: float = 2.0
     late_after_minutes: int = 15
     no_show_after_minutes: int = 30
     overtime_grace_minutes: int = 30

@@ -17,6 +17,7 @@ from homecare.audit.models import AuditEntry
 from homecare.catalogue.models import ServiceItem
 from homecare.db import db
 from homecare.dispatch.models import Offer
+from homecare.geo import Point
 from homecare.notifications.models import Notification
 from homecare.nurses.models import Nurse, Shift
 from homecare.orders.models import IdempotencyKey, Order, OrderEvent
@@ -32,6 +33,17 @@ GUARD_SECONDS = 30
 def local_time(day: date, hour: int, minute: int = 0) -> datetime:
     """A wall-clock time of ``day`` in the service area (Asia/Shanghai)."""
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=SHANGHAI)
+
+
+def address_of(session, order) -> Point:
+    """Where the order's address is (WGS-84)."""
+    address = session.get(Address, order.address_id)
+    return Point(address.lat, address.lng)
+
+
+def north_of(point: Point, metres: float) -> Point:
+    # One degree of latitude is ~111 km everywhere: close enough for a test offset.
+    return Point(point.lat + metres / 111_000, point.lng)
 
 
 def eventually(check: Callable[[], Any], guard: float = GUARD_SECONDS,

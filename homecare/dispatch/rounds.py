@@ -63,8 +63,12 @@ def window_at_risk(order: Order, now: datetime, config: Config) -> bool:
 
 def _fresh_candidates(session: Session, order: Order, now: datetime,
                       config: Config) -> list[Candidate]:
-    """The next nurses to offer to: eligible, best first, never offered this order before."""
+    """The next nurses to offer to: eligible, best first, never offered this order before
+    and never holding it before (one who handed it back or was taken off it)."""
     offered = set(session.scalars(sa.select(Offer.nurse_id).where(Offer.order_id == order.id)))
+    offered |= set(session.scalars(sa.select(OrderEvent.nurse_id).where(
+        OrderEvent.order_id == order.id, OrderEvent.to_status.in_(HOLDS_NURSE),
+        OrderEvent.nurse_id.is_not(None))))
     ranked = list_candidates(session=session, order=order, now=now, config=config)
     fresh = [c for c in ranked if c.nurse_id not in offered]
     # A family bed's visit goes to its responsible nurse first, alone (family_beds.continuity).

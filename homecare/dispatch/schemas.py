@@ -195,3 +195,18 @@ class BoardSchema(ma.Schema):
     nurses = ma.fields.List(ma.fields.Nested(BoardNurseSchema), metadata={
         "description": "Active nurses with a shift touching the day"})
     alerts = ma.fields.Nested(BoardAlertsSchema)
+
+
+class UnassignSchema(ma.Schema):
+    reason = Text(required=True, validate=validate.Length(min=1, max=500), metadata={
+        "description": "Why the order goes back to dispatch (kept in its history)"})
+
+
+class UnassignedSchema(ma.Schema):
+    """The order back in dispatch: ``offered`` again, or ``approved`` in the supervisor's
+    queue (with an ``unassigned`` alert) when nobody else could take it."""
+
+    order_id = ma.fields.Integer()
+    status = ma.fields.String()
+    previous_nurse_id = ma.fields.Integer(allow_none=True)
+    offers_made = ma.fields.Integer(metadata={"description": "Offers of the new round"})

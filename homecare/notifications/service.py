@@ -71,6 +71,8 @@ class Rule:
 ORDER_EVENT_RULES: tuple[Rule, ...] = (
     Rule("approved", "owner", "order_approved", from_=frozenset({"submitted"})),
     Rule("approved", "held_by", "order_reassigned"),
+    # Taken off its nurse (un-assigned, handed back, she fell ill): back to dispatch.
+    Rule("approved", "owner", "nurse_unassigned", from_=HOLDS_NURSE),
     Rule("rejected", "owner", "order_rejected"),
     Rule("assigned", "owner", "nurse_assigned"),
     Rule("assigned", "nurse", "order_assigned"),

@@ -8,7 +8,7 @@ from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor
 from homecare.clock import utcnow
 from homecare.db import db
-from homecare.nurses import schemas, service
+from homecare.nurses import schemas, service, unavailability
 from homecare.pagination import ListPage
 from homecare.scheduling import schemas as plan_schemas
 from homecare.scheduling import service as planning
@@ -133,3 +133,22 @@ class MyShifts(MethodView):
         """The calling nurse's windows that have not ended (or in from/to)"""
         return service.list_nurse_shifts(session=db.session, actor=current_actor(),
                                          nurse_id=None, now=utcnow(), **args)
+
+
+@blp.route("/nurses/<int:nurse_id>/unavailability")
+class NurseUnavailability(MethodView):
+    @blp.auth("supervisor", "nurse")
+    @blp.arguments(schemas.UnavailabilitySchema)
+    @blp.response(201, schemas.UnavailabilityOutSchema)
+    @blp.problems(404, 422)
+    def post(self, body, nurse_id):
+        """The nurse is off from `from` to `until` (ill, an emergency).
+
+        By a supervisor of her organization or the nurse herself. Her shifts in the
+        span are removed or trimmed; her visits in the span she has not set off for go
+        back to dispatch at once (re-offered without her, each family told); visits
+        already under way stay and raise a `nurse_unavailable` alert.
+        """
+        return unavailability.mark_unavailable(session=db.session, actor=current_actor(),
+                                               nurse_id=nurse_id, now=utcnow(),
+                                               config=current_config(), **body)

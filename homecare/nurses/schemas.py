@@ -206,3 +206,37 @@ class PingOutSchema(PlaceOutFields):
     recorded_at = ma.fields.DateTime()
     received_at = ma.fields.DateTime()
     tracking = ma.fields.String(metadata={"description": "order or shift: why it was kept"})
+
+
+class UnavailabilitySchema(ma.Schema):
+    start = ma.fields.AwareDateTime(data_key="from", required=True, validate=MOMENT)
+    until = ma.fields.AwareDateTime(required=True, validate=MOMENT)
+    reason = Text(required=True, validate=validate.Length(min=1, max=500), metadata={
+        "description": "Ill, a family emergency, ..."})
+
+
+class _ReturnedVisitSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    status = ma.fields.String(metadata={"description": "offered again, or approved (queue)"})
+    offers_made = ma.fields.Integer()
+
+
+class _UnderWayVisitSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    status = ma.fields.String()
+    alert_id = ma.fields.Integer(allow_none=True, metadata={
+        "description": "The nurse_unavailable alert asking the supervisor to decide"})
+
+
+class UnavailabilityOutSchema(ma.Schema):
+    """What moved: her shifts in the span, her unstarted visits back in dispatch, and
+    the visits under way left for the supervisor (each with an alert)."""
+
+    nurse_id = ma.fields.Integer()
+    start = ma.fields.DateTime(data_key="from")
+    until = ma.fields.DateTime()
+    reason = ma.fields.String()
+    shifts_removed = ma.fields.Integer()
+    shifts_trimmed = ma.fields.Integer()
+    returned_to_dispatch = ma.fields.List(ma.fields.Nested(_ReturnedVisitSchema))
+    under_way = ma.fields.List(ma.fields.Nested(_UnderWayVisitSchema))

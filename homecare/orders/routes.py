@@ -11,12 +11,13 @@ from homecare.audit import schemas as audit_schemas
 from homecare.auth import current_actor
 from homecare.clock import utcnow
 from homecare.db import db
+from homecare.dispatch import handback
 from homecare.dispatch import schemas as dispatch_schemas
 from homecare.dispatch import service as dispatch
 from homecare.orders import schemas, service, trail
 from homecare.orders.idempotency import REPLAY_HEADER, Replay
 from homecare.pagination import ListPage, QueryPage, ViewPage
-from homecare.visits import corrections, door
+from homecare.visits import corrections, door, no_show, tracking
 from homecare.visits import schemas as visit_schemas
 from homecare.visits import service as visits
 
@@ -100,6 +101,23 @@ class OrderAssign(MethodView):
                                     **body)
 
 
+@blp.route("/orders/<int:order_id>/unassign")
+class OrderUnassign(MethodView):
+    @blp.auth("supervisor", "nurse")
+    @blp.arguments(dispatch_schemas.UnassignSchema)
+    @blp.response(200, dispatch_schemas.UnassignedSchema)
+    @blp.problems(404, 409, 422)
+    def post(self, body, order_id):
+        """Take an assigned order back from its nurse into dispatch (re-offered as usual).
+
+        A supervisor at any time before the nurse departs; the nurse herself until
+        HOMECARE_HANDBACK_LEAD_MINUTES before the window opens (else 409
+        `handback_too_late`). The family and the nurse are told.
+        """
+        return handback.unassign(session=db.session, actor=current_actor(), order_id=order_id,
+                                 now=utcnow(), config=current_config(), **body)
+
+
 @blp.route("/orders/<int:order_id>/audit")
 class OrderAudit(MethodView):
     @blp.auth("supervisor", "admin")
@@ -180,6 +198,40 @@ class OrderCheckIn(MethodView):
         """
         return visits.check_in(session=db.session, actor=current_actor(), order_id=order_id,
                                 now=utcnow(), config=current_config(), **body)
+
+
+@blp.route("/orders/<int:order_id>/no-show")
+class OrderNoShow(MethodView):
+    @blp.auth("nurse", "supervisor")
+    @blp.arguments(visit_schemas.NoShowSchema)
+    @blp.response(200, visit_schemas.NoShowOutSchema)
+    @blp.problems(404, 409, 422)
+    def post(self, body, order_id):
+        """The patient was not at home or refused: -> no_show.
+
+        The assigned nurse reports it at the door with her position (checked against
+        the geofence like a check-in: outside, accepted but flagged with a `geofence`
+        alert); a supervisor marks one with a reason. The family is told, and the
+        order's `late`/`no_show` alerts resolve.
+        """
+        return no_show.report_no_show(session=db.session, actor=current_actor(),
+                                      order_id=order_id, now=utcnow(), config=current_config(),
+                                      **body)
+
+
+@blp.route("/orders/<int:order_id>/tracking")
+class OrderTracking(MethodView):
+    @blp.auth("patient")
+    @blp.response(200, visit_schemas.TrackingSchema)
+    @blp.problems(404, 409)
+    def get(self, order_id):
+        """Where the nurse is on her way to the owner's visit, and her ETA.
+
+        Only while she is `en_route` to this order (409 `not_en_route` before she
+        sets off and after she checks in); only for the owner.
+        """
+        return tracking.track(session=db.session, actor=current_actor(), order_id=order_id,
+                              config=current_config())
 
 
 @blp.route("/orders/<int:order_id>/check-out")

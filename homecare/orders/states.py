@@ -73,8 +73,9 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     ("offered", "expired"): frozenset({SYSTEM}),
     # Reassignment to another nurse keeps the status but is still an event.
     ("assigned", "assigned"): frozenset({"supervisor", SYSTEM}),
-    # The nurse falls ill / is taken off: the order goes back to dispatch.
-    ("assigned", "approved"): frozenset({"supervisor", SYSTEM}),
+    # The nurse falls ill / is taken off / hands it back before she sets off (within
+    # the lead time, dispatch.handback): the order goes back to dispatch.
+    ("assigned", "approved"): frozenset({"nurse", "supervisor", SYSTEM}),
     ("assigned", "en_route"): frozenset({"nurse"}),
     ("assigned", "cancelled"): frozenset({"patient", "supervisor"}),
     ("assigned", "no_show"): frozenset({"supervisor"}),

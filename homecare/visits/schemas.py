@@ -148,11 +148,34 @@ class DepartureSchema(ma.Schema):
     departed_at = ma.fields.DateTime()
 
 
+class OptionalPosition(ma.Schema):
+    """A body that may carry a position (SOS, no-show): lat and lng together or neither,
+    in any coord_system; ``post_load`` leaves WGS-84 ``lat``/``lng`` (or None)."""
+
+    lat = ma.fields.Float(load_default=None, allow_none=True)
+    lng = ma.fields.Float(load_default=None, allow_none=True)
+    coord_system = Text(load_default="wgs84", validate=validate.OneOf(COORD_SYSTEMS))
+
+    @ma.validates_schema
+    def _both_or_neither(self, data: dict[str, Any], **_: Any) -> None:
+        if (data.get("lat") is None) != (data.get("lng") is None):
+            raise ma.ValidationError("give lat and lng together, or neither",
+                                     "lat" if data.get("lat") is None else "lng")
+
+    @ma.post_load
+    def _to_wgs84(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        system = data.pop("coord_system")
+        if data["lat"] is not None:
+            point = wgs84_point(data["lat"], data["lng"], system)
+            data["lat"], data["lng"] = point.lat, point.lng
+        return data
+
+
 _SOS_POSITION = ("lat", "lng", "coord_system", "accuracy_m")
 _SOS_NOTE_MAX = 300
 
 
-class SosSchema(ma.Schema):
+class SosSchema(OptionalPosition):
     """The one-key alarm. Everything is optional, and nothing in it can refuse the
     alarm: a position that fails validation is dropped (the nurse's last reported
     position is used, as when none is sent), a note too long is cut and one that is
@@ -175,12 +198,6 @@ class SosSchema(ma.Schema):
     accuracy_m = ma.fields.Float(load_default=None, allow_none=True,
                                  validate=validate.Range(0, 100000))
     note = Text(load_default=None, allow_none=True, validate=validate.Length(max=_SOS_NOTE_MAX))
-
-    @ma.validates_schema
-    def _both_or_neither(self, data: dict[str, Any], **_: Any) -> None:
-        if (data.get("lat") is None) != (data.get("lng") is None):
-            raise ma.ValidationError("give lat and lng together, or neither",
-                                     "lat" if data.get("lat") is None else "lng")
 
     def load(self, data: Any, *, many: bool | None = None, partial: Any = None,
              unknown: str | None = None) -> dict[str, Any]:
@@ -223,13 +240,6 @@ class SosSchema(ma.Schema):
         loaded["ignored"] = ignored or None
         return loaded
 
-    @ma.post_load
-    def _to_wgs84(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        system = data.pop("coord_system")
-        if data["lat"] is not None:
-            point = wgs84_point(data["lat"], data["lng"], system)
-            data["lat"], data["lng"] = point.lat, point.lng
-        return data
 
 
 class SosAlertSchema(AlertSchema):
@@ -277,3 +287,41 @@ class CorrectionSchema(ma.Schema):
     decided_at = ma.fields.DateTime(allow_none=True)
     decision_note = ma.fields.String(allow_none=True)
     created_at = ma.fields.DateTime()
+
+
+class NoShowSchema(OptionalPosition):
+    """A no-show: the nurse at the door gives her position (any coord_system); a
+    supervisor gives only the reason."""
+
+    reason = Text(required=True, validate=validate.Length(min=1, max=500), metadata={
+        "description": "Not at home, refused the visit, ..."})
+    accuracy_m = ma.fields.Float(load_default=None, allow_none=True,
+                                 validate=validate.Range(0, 10000))
+
+
+class NoShowOutSchema(PlaceOutFields):
+    """The no-show; with the nurse's position (WGS-84 and GCJ-02) and how far it was
+    from the address when she reported it."""
+
+    order_id = ma.fields.Integer()
+    status = ma.fields.String()
+    reason = ma.fields.String()
+    distance_m = ma.fields.Float(allow_none=True)
+    geofence_m = ma.fields.Integer(allow_none=True)
+    within_geofence = ma.fields.Boolean(allow_none=True, metadata={
+        "description": "False: accepted but flagged, and a geofence alert was opened"})
+    alert_id = ma.fields.Integer(allow_none=True)
+
+
+class TrackingSchema(PlaceOutFields):
+    """The nurse on her way: her latest position since departure (WGS-84 and GCJ-02 for
+    the map; null until her first ping), the ETA to the address by the travel model."""
+
+    order_id = ma.fields.Integer()
+    status = ma.fields.String()
+    departed_at = ma.fields.DateTime()
+    accuracy_m = ma.fields.Float(allow_none=True)
+    eta_min = ma.fields.Float(allow_none=True, metadata={
+        "description": "Minutes from her position to the address (travel model)"})
+    updated_at = ma.fields.DateTime(allow_none=True, metadata={
+        "description": "When the position was recorded"})

@@ -62,6 +62,19 @@ def access_assigned_order(session: Session, actor: Actor, order_id: int) -> Orde
     return order
 
 
+def set_off_if_assigned(session: Session, order: Order, *, actor: Actor, now: datetime,
+                        config: Config) -> None:
+    """At the door of an order still ``assigned``: she forgot to tap "depart", so it
+    departs first (refusing her at the door helps nobody). No commit.
+
+    :raises TooEarlyToDepart: (409) its window opens too far ahead.
+    """
+    if order.status == "assigned":
+        _check_not_too_early(order, now, config)
+        transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
+        door.issue_code(session, order=order, now=now)
+
+
 @atomic
 def depart(*, session: Session, actor: Actor, order_id: int, now: datetime,
            config: Config) -> dict[str, Any]:
@@ -104,32 +117,44 @@ def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: 
     :raises VisitCodeLocked: (429) too many wrong codes for this visit.
     """
     order = access_assigned_order(session, actor, order_id)
-    if order.status == "assigned":
-        _check_not_too_early(order, now, config)
-        transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
-        door.issue_code(session, order=order, now=now)
+    set_off_if_assigned(session, order, actor=actor, now=now, config=config)
     at_door = door.check_at_door(session, order=order, visit_code=visit_code, actor=actor,
                                  now=now, config=config)
-    address = session.get(Address, order.address_id)
-    distance_m = round(geodesic_km(Point(lat, lng), Point(address.lat, address.lng)) * 1000, 1)
-    within = distance_m <= config.geofence_m
+    distance_m = door_distance_m(session, order, lat, lng)
     transition(session, order, "in_service", actor=actor, now=now, checked_in_at=now,
                check_in_lat=lat, check_in_lng=lng, check_in_distance_m=distance_m)
-    alert = None
-    if not within:
-        accuracy = f" (GPS accuracy {accuracy_m:.0f} m)" if accuracy_m is not None else ""
-        alert = raise_alert(
-            session, kind="geofence", cause=geofence_cause(order.id, order.nurse_id), now=now,
-            organization_id=order.organization_id, order_id=order.id, nurse_id=order.nurse_id,
-            lat=lat, lng=lng, actor=actor,
-            detail=f"checked in {distance_m:.0f} m from the address; the "
-                   f"geofence is {config.geofence_m} m{accuracy}")
+    within, alert = geofence_check(session, order, distance_m, lat=lat, lng=lng, actor=actor,
+                                   now=now, config=config, accuracy_m=accuracy_m,
+                                   doing="checked in")
     session.commit()
     return {"order_id": order.id, "status": order.status, "departed_at": order.departed_at,
             "checked_in_at": order.checked_in_at, "lat": lat, "lng": lng,
             "distance_m": distance_m, "geofence_m": config.geofence_m,
             "within_geofence": within, "alert_id": alert.id if alert is not None else None,
             **at_door}
+
+
+def door_distance_m(session: Session, order: Order, lat: float, lng: float) -> float:
+    """How far (geodesic, metres, 0.1 m) a WGS-84 position is from the order's address."""
+    address = session.get(Address, order.address_id)
+    return round(geodesic_km(Point(lat, lng), Point(address.lat, address.lng)) * 1000, 1)
+
+
+def geofence_check(session: Session, order: Order, distance_m: float, *, lat: float,
+                   lng: float, actor: Actor, now: datetime, config: Config,
+                   accuracy_m: float | None, doing: str) -> tuple[bool, Alert | None]:
+    """Whether the nurse was within the geofence; outside it a ``geofence`` alert opens
+    for a supervisor to review (``doing`` says what she did there). No commit."""
+    if distance_m <= config.geofence_m:
+        return True, None
+    accuracy = f" (GPS accuracy {accuracy_m:.0f} m)" if accuracy_m is not None else ""
+    alert = raise_alert(
+        session, kind="geofence", cause=geofence_cause(order.id, order.nurse_id), now=now,
+        organization_id=order.organization_id, order_id=order.id, nurse_id=order.nurse_id,
+        lat=lat, lng=lng, actor=actor,
+        detail=f"{doing} {distance_m:.0f} m from the address; the "
+               f"geofence is {config.geofence_m} m{accuracy}")
+    return False, alert
 
 
 @atomic

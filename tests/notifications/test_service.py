@@ -80,11 +80,13 @@ def test_reassignment_to_the_same_nurse_tells_nobody(session, order, nurse, supe
     assert _sent_to(session, order.id) == []
 
 
-def test_taking_the_nurse_off_tells_her(session, order, nurse, nurse_user, supervisor):
+def test_taking_the_nurse_off_tells_her_and_the_family(session, order, owner, nurse,
+                                                       nurse_user, supervisor):
     _move(session, order, "assigned", nurse_id=nurse.id)
     session.query(Notification).delete()
     _move(session, order, "approved", actor=actor_of(supervisor), nurse_id=None)
-    assert _sent_to(session, order.id) == [(nurse_user.id, "order_reassigned")]
+    assert sorted(_sent_to(session, order.id)) == sorted(
+        [(nurse_user.id, "order_reassigned"), (owner.id, "nurse_unassigned")])
 
 
 @pytest.mark.parametrize(("to_status", "kind"), [("en_route", "nurse_departed"),
