@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from homecare.schemas import HH_MM, RowId, Text
+from homecare.schemas import HH_MM, MOMENTS, RowId, Text
 
 FEN = validate.Range(min=0, max=10_000_000)
 
@@ -64,8 +64,9 @@ class PriceBreakdownSchema(ma.Schema):
 
 class QuoteQueryArgsSchema(ma.Schema):
     address_id = RowId(required=True, strict=False)
-    window_start = ma.fields.AwareDateTime(required=True, metadata={
-        "description": "ISO 8601 with offset: decides night and holiday surcharges"})
+    window_start = ma.fields.AwareDateTime(required=True, validate=MOMENTS, metadata={
+        "description": "ISO 8601 with offset, between 2000 and 2100: decides night and "
+                       "holiday surcharges"})
 
 
 class QuoteSchema(ma.Schema):

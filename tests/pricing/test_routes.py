@@ -190,3 +190,12 @@ def test_booking_stores_the_quoted_breakdown_and_a_table_change_never_touches_it
                                                               booked["price_breakdown"])
     session.expire_all()
     assert session.get(Order, booked["id"]).price_fen == quoted["price_fen"]
+
+
+def test_quote_for_a_far_off_window_start_is_422(client, patient, address, item):
+    for start in ("9999-12-31T23:59:00+00:00", "0001-01-01T00:00:00+14:00",
+                  "9999-12-31T20:00:00-10:00", "1999-12-31T23:59:00+00:00"):
+        r = client.get(f"{API}/services/{item.code}/quote", headers=auth(patient),
+                       query_string={"address_id": address.id, "window_start": start})
+        body = assert_problem(r, 422)
+        assert "window_start" in str(body), (start, body)
