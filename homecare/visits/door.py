@@ -99,11 +99,14 @@ def check_at_door(session: Session, *, order: Order, visit_code: str | None, act
                 "confirm you in the app, or check in without the code (flagged)",
                 order_id=order.id, max_attempts=limit)
         if not secrets.compare_digest(visit_code, check.code):
+            # Read before the rollback: it expires (or, for a row this transaction
+            # added, discards) the door check.
+            attempts = check.failed_attempts
             session.rollback()
             session.execute(sa.update(DoorCheck).where(DoorCheck.order_id == order.id).values(
                 failed_attempts=DoorCheck.failed_attempts + 1, last_failed_at=now))
             session.commit()
-            left = max(limit - check.failed_attempts, 0)
+            left = max(limit - attempts - 1, 0)
             raise VisitCodeWrong(f"wrong visit code; {left} attempts left", order_id=order.id,
                                  attempts_left=left, errors={"visit_code": ["wrong code"]})
         check.confirmed_by, check.confirmed_at = "code", now

@@ -108,6 +108,9 @@ def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: 
         _check_not_too_early(order, now, config)
         transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
         door.issue_code(session, order=order, now=now)
+        # The code was issued just now: the family could not have read it out to her,
+        # so whatever she typed is ignored and the check-in is flagged as without one.
+        visit_code = None
     at_door = door.check_at_door(session, order=order, visit_code=visit_code, actor=actor,
                                  now=now, config=config)
     address = session.get(Address, order.address_id)
