@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import marshmallow as ma
-from marshmallow import validate
 
 from homecare.schemas import MAX_ID, MOMENTS, Pattern, RowId
 
