@@ -90,7 +90,10 @@ def check_at_door(session: Session, *, order: Order, visit_code: str | None, act
     """
     from homecare.alerts.service import raise_alert
 
-    check = session.get(DoorCheck, order.id, populate_existing=True)
+    # Locked while counting: two check-ins at once must not both read the count
+    # below the cap (PostgreSQL; SQLite serialises writers anyway).
+    check = session.get(DoorCheck, order.id, populate_existing=True,
+                        with_for_update=visit_code is not None)
     if visit_code is not None and check is not None and check.confirmed_by is None:
         limit = config.visit_code_max_attempts
         if check.failed_attempts >= limit:
