@@ -34,6 +34,7 @@ from homecare.auth import Actor
 from homecare.config import Config
 from homecare.errors import NotFound, ValidationProblem
 from homecare.geo import Point, travel_model
+from homecare.orders.states import UNDER_WAY
 from homecare.pricing.models import FeeTable
 
 # What an organization without a published table charges: nothing on top.
@@ -224,7 +225,7 @@ def cancellation_charge(session: Session, *, order: Any, actor: Actor | None,
         requested_by_family and actor.role in ("supervisor", "admin")))
     if not by_family:
         return Charge(0, "by_service", "cancelled by the service: never charged")
-    if order.departed_at is not None and order.status in ("en_route", "in_service"):
+    if order.departed_at is not None and order.status in UNDER_WAY:
         fee = int((order.price_breakdown or {}).get("travel_fee_fen", 0))
         return Charge(fee, "call_out", "the nurse had set off: the travel fee is due")
     table = fee_table(session, order.organization_id)

@@ -24,16 +24,17 @@ from sqlalchemy.orm import Session
 
 from homecare.auth import Actor
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.errors import Conflict, TooManyRequests, ValidationProblem
-from homecare.extensions import atomic
 from homecare.orders.access import access_order
 from homecare.orders.models import Order
+from homecare.orders.states import DAY_LOAD, UNDER_WAY
 from homecare.visits.models import DoorCheck
 
 # The family sees the code from departure until the visit is over.
-_CODE_SHOWN = frozenset({"en_route", "in_service"})
+_CODE_SHOWN = UNDER_WAY
 # ... and whom to expect from assignment on.
-_NURSE_SHOWN = frozenset({"assigned", "en_route", "in_service", "completed"})
+_NURSE_SHOWN = DAY_LOAD
 
 
 class VisitCodeWrong(ValidationProblem):
