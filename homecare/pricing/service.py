@@ -200,11 +200,13 @@ def quote(*, session: Session, actor: Actor, code: str, address_id: int,
              if address is not None else None)
     if address is None or (actor.role == "patient" and owner != actor.user_id):
         raise UnknownAddress(address_id=address_id, errors={"address_id": ["not found"]})
+    # Whose address first: a supervisor must not learn whether another
+    # organization's (or nobody's) address is served.
+    if actor.role == "supervisor" and actor.organization_id != address.organization_id:
+        raise UnknownAddress(address_id=address_id, errors={"address_id": ["not found"]})
     if address.outside_service_area or address.organization_id is None:
         raise OutsideServiceArea("no organization's service area covers this address",
                                  address_id=address_id)
-    if actor.role == "supervisor" and actor.organization_id != address.organization_id:
-        raise UnknownAddress(address_id=address_id, errors={"address_id": ["not found"]})
     breakdown = price_breakdown(session=session, item_price_fen=item.price_fen,
                                 service_code=item.code,
                                 organization_id=address.organization_id,

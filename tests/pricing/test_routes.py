@@ -136,6 +136,15 @@ def test_quote_for_a_supervisor_of_the_serving_organization(client, supervisor, 
     assert r.get_json()["price_fen"] == item.price_fen  # no table published: no fees
 
 
+def test_quote_by_a_supervisor_never_tells_whether_a_strangers_address_is_served(
+        client, session, supervisor, item):
+    # An address outside every area belongs to no organization, hers included: it is
+    # unknown to her, as any other organization's, not "outside the service area".
+    outside = AddressFactory(organization_id=None, outside_service_area=True)
+    session.commit()
+    assert_problem(_quote(client, supervisor, item.code, outside.id), 422, "unknown_address")
+
+
 def test_quote_for_another_familys_address_is_422(client, session, org, item):
     from tests.factories import UserFactory
 
