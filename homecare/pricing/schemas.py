@@ -65,8 +65,7 @@ class PriceBreakdownSchema(ma.Schema):
 class QuoteQueryArgsSchema(ma.Schema):
     address_id = RowId(required=True, strict=False)
     window_start = ma.fields.AwareDateTime(required=True, validate=MOMENTS, metadata={
-        "description": "ISO 8601 with offset, between 2000 and 2100: decides night and "
-                       "holiday surcharges"})
+        "description": "ISO 8601 with offset: decides night and holiday surcharges"})
 
 
 class QuoteSchema(ma.Schema):
