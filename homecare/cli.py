@@ -90,14 +90,14 @@ def db_upgrade(revision: str) -> None:
 def db_grant(app_role: str) -> None:
     """Grant APP_ROLE row access to every table, audit trail append-only (PostgreSQL;
     run as the schema owner after db upgrade; see deploy/db-roles.sql)."""
-    import sqlalchemy as sa
 
+    from homecare.db import make_engine
     from homecare.ops.roles import grant_app_role
 
     url = _app().config["HOMECARE"].database_url
     if not url.startswith("postgresql"):
         raise click.ClickException("db grant is for PostgreSQL")
-    engine = sa.create_engine(url)
+    engine = make_engine(url)  # its options: hide_parameters keeps values out of errors
     with engine.begin() as conn:
         grant_app_role(conn, app_role)
     engine.dispose()

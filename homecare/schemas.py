@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,11 @@ MOBILE_PATTERN = r"1[3-9][0-9]{9}"
 # Ids are 32-bit integer columns: a larger number cannot name a row, and passed to
 # the database it would fail there (a 500) instead of at the edge (a 404 or 422).
 MAX_ID = 2**31 - 1
+# Moments a query may name: far-off dates (year 1 or 9999 with an offset) cannot
+# even be converted to UTC or local time, so they are refused at the edge (422).
+MOMENTS = validate.Range(min=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+                         max=dt.datetime(2100, 1, 1, tzinfo=dt.UTC),
+                         error="must be between 2000 and 2100")
 
 
 def mask_phone(phone: str | None) -> str | None:

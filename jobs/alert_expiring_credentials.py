@@ -7,7 +7,8 @@ from datetime import datetime
 
 from flask import Flask
 
-from homecare.extensions import db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 
 log = logging.getLogger(__name__)
 

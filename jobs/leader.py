@@ -19,6 +19,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from homecare.db import make_engine
 from homecare.ops.models import SchedulerHeartbeat
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ class AdvisoryLock:
     def __init__(self, url: str) -> None:
         # NullPool: closing the connection must end the server session (and with
         # it the lock), not return it to a pool still holding the lock.
-        self._engine = sa.create_engine(url, poolclass=NullPool,
-                                        isolation_level="AUTOCOMMIT")
+        # make_engine: its options too (hide_parameters keeps values out of errors).
+        self._engine = make_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
         self._conn: sa.Connection | None = None
         self.key: int | None = None
 

@@ -125,3 +125,12 @@ def test_audit_is_a_leaf():
 
 def test_the_graph_walker_sees_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_module_imports_the_compatibility_re_exports():
+    # homecare.extensions only re-exports db, api, pagination and clock for the
+    # migrations and branches in flight; the package itself imports the real homes.
+    graph = _imports(_modules())
+    users = sorted(m for m, deps in graph.items()
+                   if "homecare.extensions" in deps and m != "homecare.extensions")
+    assert users == []

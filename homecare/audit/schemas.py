@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import marshmallow as ma
-from marshmallow import validate
 
-from homecare.schemas import MAX_ID, Pattern, RowId
+from homecare.schemas import MAX_ID, MOMENTS, Pattern, RowId
 
 SUBJECT_TYPES = ("patient", "order", "nurse", "user", "family_bed", "alert", "offer",
                  "care_record", "day_plan")
-MOMENTS = validate.Range(min=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
-                         max=dt.datetime(2100, 1, 1, tzinfo=dt.UTC),
-                         error="must be between 2000 and 2100")
 
 
 def _subject_id_in_range(value: str) -> None:

@@ -30,8 +30,8 @@ from homecare.alerts.service import resolve_cause
 from homecare.audit.service import record
 from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.errors import ValidationProblem
-from homecare.extensions import atomic
 from homecare.family_beds.episode import ending_cause
 from homecare.family_beds.models import FamilyBed, FamilyBedPlanLine, FamilyBedVisit
 from homecare.family_beds.service import (

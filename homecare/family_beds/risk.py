@@ -58,8 +58,10 @@ def after_visit_transition(session: Session, order: Order, event: OrderEvent,
                             .where(FamilyBedVisit.order_id == order.id)).first()
     if visit is None or visit.withdrawn is not None:
         return
-    if event.to_status == "cancelled" and event.actor_role == "patient":
-        return  # the family's own cancellation is its choice, not a risk
+    if event.to_status == "cancelled" and order.cancellation_rule != "by_service":
+        # The family's own cancellation (or a supervisor's at its request) is its
+        # choice, not a risk: the rule pricing recorded says who cancelled.
+        return
     second = event.to_status == "expired" and _previous_missed(session, order)
     severity = "critical" if second else "warning" if event.to_status == "expired" else "high"
     detail = (f"visit {order.id} on {order.service_date.isoformat()} "
@@ -83,9 +85,8 @@ def _previous_missed(session: Session, order: Order) -> bool:
         .where(Order.family_bed_id == order.family_bed_id, Order.id != order.id,
                Order.window_start <= order.window_start, FamilyBedVisit.withdrawn.is_(None),
                # What the family cancelled was never due: it breaks no run of misses.
-               ~sa.exists().where(OrderEvent.order_id == Order.id,
-                                  OrderEvent.to_status == "cancelled",
-                                  OrderEvent.actor_role == "patient"))
+               sa.or_(Order.cancellation_rule.is_(None),
+                      Order.cancellation_rule == "by_service"))
         .order_by(Order.window_start.desc(), Order.id.desc()).limit(1)).first()
     return previous is not None and previous.status == "expired"
 

@@ -11,6 +11,7 @@ from marshmallow import validate
 from homecare.catalogue.schemas import CODE
 from homecare.family_beds.models import CLOSE_REASONS, FAMILY_BED_STATUSES
 from homecare.schemas import HH_MM, RowId, Text
+from homecare.visits.schemas import ProcedureSchema
 
 WEEKDAYS = "ISO weekdays, Monday = 1 ... Sunday = 7"
 # Any real episode lies well inside this; it also keeps date arithmetic (start + 90
@@ -203,6 +204,54 @@ class RecordPatientSchema(ma.Schema):
     address = ma.fields.String(allow_none=True)
 
 
+class RecordCareSchema(ma.Schema):
+    vitals = ma.fields.Dict()
+    procedures = ma.fields.List(ma.fields.Nested(ProcedureSchema))
+    notes = ma.fields.String(allow_none=True)
+    recorded_at = ma.fields.DateTime()
+
+
+class RecordOtherNurseSchema(ma.Schema):
+    preferred_nurse_id = ma.fields.Integer(allow_none=True)
+    reason = ma.fields.String(allow_none=True)
+    detail = ma.fields.String(allow_none=True)
+
+
+class RecordVisitSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    service_code = ma.fields.String()
+    service_date = ma.fields.Date()
+    window_start = ma.fields.DateTime()
+    window_end = ma.fields.DateTime()
+    status = ma.fields.String()
+    status_reason = ma.fields.String(allow_none=True)
+    first_round = ma.fields.Boolean()
+    withdrawn = ma.fields.Boolean()
+    nurse_id = ma.fields.Integer(allow_none=True)
+    nurse_name = ma.fields.String(allow_none=True)
+    checked_in_at = ma.fields.DateTime(allow_none=True)
+    checked_out_at = ma.fields.DateTime(allow_none=True)
+    other_nurse = ma.fields.Nested(RecordOtherNurseSchema, allow_none=True, metadata={
+        "description": "Why the episode's responsible nurse did not make this visit"})
+    care_record = ma.fields.Nested(RecordCareSchema, allow_none=True)
+
+
+class RecordAlertSchema(ma.Schema):
+    alert_id = ma.fields.Integer()
+    kind = ma.fields.String()
+    severity = ma.fields.String()
+    status = ma.fields.String()
+    order_id = ma.fields.Integer(allow_none=True)
+    detail = ma.fields.String(allow_none=True)
+    resolved_at = ma.fields.DateTime(allow_none=True)
+
+
+class RecordVitalsSchema(ma.Schema):
+    at = ma.fields.DateTime()
+    order_id = ma.fields.Integer()
+    vitals = ma.fields.Dict()
+
+
 class RecordEntrySchema(ma.Schema):
     at = ma.fields.DateTime()
     kind = ma.fields.String(metadata={"enum": list(
@@ -211,11 +260,11 @@ class RecordEntrySchema(ma.Schema):
         "description": "opened, plan (plan_version, plan), event (event: end_date_changed, "
                        "responsible_nurse_changed, visits_changed, nurse_passed_over; its "
                        "details), closed (reason, summary)"})
-    visit = ma.fields.Dict(metadata={
+    visit = ma.fields.Nested(RecordVisitSchema, metadata={
         "description": "For a visit: order_id, service_code, window, status, nurse, "
                        "check-in/out and care_record (vitals, procedures, notes)"})
-    alert = ma.fields.Dict(metadata={"description": "For an alert: kind, severity, status, "
-                                                    "detail"})
+    alert = ma.fields.Nested(RecordAlertSchema, metadata={
+        "description": "For an alert: kind, severity, status, detail"})
 
 
 class FamilyBedRecordSchema(ma.Schema):
@@ -224,6 +273,6 @@ class FamilyBedRecordSchema(ma.Schema):
     patient = ma.fields.Nested(RecordPatientSchema)
     entries = ma.fields.List(ma.fields.Nested(RecordEntrySchema), metadata={
         "description": "In time order"})
-    vitals = ma.fields.List(ma.fields.Dict(), metadata={
+    vitals = ma.fields.List(ma.fields.Nested(RecordVitalsSchema), metadata={
         "description": "Vitals over time: at, order_id, vitals"})
     generated_at = ma.fields.DateTime()

@@ -7,7 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from homecare.extensions import Base, utcnow
+from homecare.clock import utcnow
+from homecare.db import Base
 
 
 class FeeTable(Base):

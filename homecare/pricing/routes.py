@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
+from homecare.api import Blueprint, current_config
 from homecare.auth import current_actor
-from homecare.extensions import Blueprint, current_config, db, utcnow
+from homecare.clock import utcnow
+from homecare.db import db
 from homecare.pricing import schemas, service
 
 blp = Blueprint("pricing", __name__, description="Published fees and price quotes")

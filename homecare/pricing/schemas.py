@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from homecare.schemas import HH_MM, RowId, Text
+from homecare.schemas import HH_MM, MOMENTS, RowId, Text
 
 FEN = validate.Range(min=0, max=10_000_000)
 
@@ -64,7 +64,7 @@ class PriceBreakdownSchema(ma.Schema):
 
 class QuoteQueryArgsSchema(ma.Schema):
     address_id = RowId(required=True, strict=False)
-    window_start = ma.fields.AwareDateTime(required=True, metadata={
+    window_start = ma.fields.AwareDateTime(required=True, validate=MOMENTS, metadata={
         "description": "ISO 8601 with offset: decides night and holiday surcharges"})
 
 

@@ -34,6 +34,7 @@ from homecare.auth import Actor
 from homecare.config import Config
 from homecare.errors import NotFound, ValidationProblem
 from homecare.geo import Point, travel_model
+from homecare.orders.states import UNDER_WAY
 from homecare.pricing.models import FeeTable
 
 # What an organization without a published table charges: nothing on top.
@@ -199,11 +200,13 @@ def quote(*, session: Session, actor: Actor, code: str, address_id: int,
              if address is not None else None)
     if address is None or (actor.role == "patient" and owner != actor.user_id):
         raise UnknownAddress(address_id=address_id, errors={"address_id": ["not found"]})
+    # Whose address first: a supervisor must not learn whether another
+    # organization's (or nobody's) address is served.
+    if actor.role == "supervisor" and actor.organization_id != address.organization_id:
+        raise UnknownAddress(address_id=address_id, errors={"address_id": ["not found"]})
     if address.outside_service_area or address.organization_id is None:
         raise OutsideServiceArea("no organization's service area covers this address",
                                  address_id=address_id)
-    if actor.role == "supervisor" and actor.organization_id != address.organization_id:
-        raise UnknownAddress(address_id=address_id, errors={"address_id": ["not found"]})
     breakdown = price_breakdown(session=session, item_price_fen=item.price_fen,
                                 service_code=item.code,
                                 organization_id=address.organization_id,
@@ -224,7 +227,7 @@ def cancellation_charge(session: Session, *, order: Any, actor: Actor | None,
         requested_by_family and actor.role in ("supervisor", "admin")))
     if not by_family:
         return Charge(0, "by_service", "cancelled by the service: never charged")
-    if order.departed_at is not None and order.status in ("en_route", "in_service"):
+    if order.departed_at is not None and order.status in UNDER_WAY:
         fee = int((order.price_breakdown or {}).get("travel_fee_fen", 0))
         return Charge(fee, "call_out", "the nurse had set off: the travel fee is due")
     table = fee_table(session, order.organization_id)

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from homecare.audit.service import record
 from homecare.auth import Actor
+from homecare.db import atomic
 from homecare.errors import Conflict, NotFound, ValidationProblem
-from homecare.extensions import atomic
 from homecare.orders.access import access_order
 from homecare.orders.errors import OrderNotFound
 from homecare.orders.models import Order

@@ -24,16 +24,17 @@ from sqlalchemy.orm import Session
 
 from homecare.auth import Actor
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.errors import Conflict, TooManyRequests, ValidationProblem
-from homecare.extensions import atomic
 from homecare.orders.access import access_order
 from homecare.orders.models import Order
+from homecare.orders.states import DAY_LOAD, UNDER_WAY
 from homecare.visits.models import DoorCheck
 
 # The family sees the code from departure until the visit is over.
-_CODE_SHOWN = frozenset({"en_route", "in_service"})
+_CODE_SHOWN = UNDER_WAY
 # ... and whom to expect from assignment on.
-_NURSE_SHOWN = frozenset({"assigned", "en_route", "in_service", "completed"})
+_NURSE_SHOWN = DAY_LOAD
 
 
 class VisitCodeWrong(ValidationProblem):
@@ -90,7 +91,10 @@ def check_at_door(session: Session, *, order: Order, visit_code: str | None, act
     """
     from homecare.alerts.service import raise_alert
 
-    check = session.get(DoorCheck, order.id, populate_existing=True)
+    # Locked while counting: two check-ins at once must not both read the count
+    # below the cap (PostgreSQL; SQLite serialises writers anyway).
+    check = session.get(DoorCheck, order.id, populate_existing=True,
+                        with_for_update=visit_code is not None)
     if visit_code is not None and check is not None and check.confirmed_by is None:
         limit = config.visit_code_max_attempts
         if check.failed_attempts >= limit:
@@ -99,11 +103,14 @@ def check_at_door(session: Session, *, order: Order, visit_code: str | None, act
                 "confirm you in the app, or check in without the code (flagged)",
                 order_id=order.id, max_attempts=limit)
         if not secrets.compare_digest(visit_code, check.code):
+            # Read before the rollback: it expires (or, for a row this transaction
+            # added, discards) the door check.
+            attempts = check.failed_attempts
             session.rollback()
             session.execute(sa.update(DoorCheck).where(DoorCheck.order_id == order.id).values(
                 failed_attempts=DoorCheck.failed_attempts + 1, last_failed_at=now))
             session.commit()
-            left = max(limit - check.failed_attempts, 0)
+            left = max(limit - attempts - 1, 0)
             raise VisitCodeWrong(f"wrong visit code; {left} attempts left", order_id=order.id,
                                  attempts_left=left, errors={"visit_code": ["wrong code"]})
         check.confirmed_by, check.confirmed_at = "code", now

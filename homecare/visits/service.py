@@ -63,16 +63,18 @@ def access_assigned_order(session: Session, actor: Actor, order_id: int) -> Orde
 
 
 def set_off_if_assigned(session: Session, order: Order, *, actor: Actor, now: datetime,
-                        config: Config) -> None:
+                        config: Config) -> bool:
     """At the door of an order still ``assigned``: she forgot to tap "depart", so it
-    departs first (refusing her at the door helps nobody). No commit.
+    departs first (refusing her at the door helps nobody); whether it did. No commit.
 
     :raises TooEarlyToDepart: (409) its window opens too far ahead.
     """
-    if order.status == "assigned":
-        _check_not_too_early(order, now, config)
-        transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
-        door.issue_code(session, order=order, now=now)
+    if order.status != "assigned":
+        return False
+    _check_not_too_early(order, now, config)
+    transition(session, order, "en_route", actor=actor, now=now, departed_at=now)
+    door.issue_code(session, order=order, now=now)
+    return True
 
 
 @atomic
@@ -117,7 +119,10 @@ def check_in(*, session: Session, actor: Actor, order_id: int, lat: float, lng: 
     :raises VisitCodeLocked: (429) too many wrong codes for this visit.
     """
     order = access_assigned_order(session, actor, order_id)
-    set_off_if_assigned(session, order, actor=actor, now=now, config=config)
+    if set_off_if_assigned(session, order, actor=actor, now=now, config=config):
+        # The code was issued just now: the family could not have read it out to her,
+        # so whatever she typed is ignored and the check-in is flagged as without one.
+        visit_code = None
     at_door = door.check_at_door(session, order=order, visit_code=visit_code, actor=actor,
                                  now=now, config=config)
     distance_m = door_distance_m(session, order, lat, lng)

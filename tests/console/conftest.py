@@ -26,8 +26,8 @@ from werkzeug.serving import make_server
 
 from conftest import database_of_its_own
 from homecare import create_app
+from homecare.db import db
 from homecare.demo import PASSWORD, SUPERVISOR_PHONE, load_demo
-from homecare.extensions import db
 from homecare.migrations import upgrade
 
 CHROMIUM = os.environ.get("HOMECARE_TEST_CHROMIUM", "/usr/bin/chromium")

@@ -3,7 +3,7 @@ the printable page, on a controlled clock."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -28,9 +28,11 @@ def episode(client, session, clock, supervisor, org, fixed_body, item):
     done = session.get(Order, bed["visits"][0]["order_id"])
     complete_visit(session, done, nurse)
     out = done.checked_out_at
+    # Procedures as check-out stores them: name, and whether the item lists it.
     session.add(CareRecord(order_id=done.id, nurse_id=nurse.id, vitals=VITALS,
-                           procedures=["blood_pressure"], notes="血压平稳 <b>良好</b>",
-                           recorded_at=out))
+                           procedures=[{"name": "blood_pressure", "listed": True},
+                                       {"name": "wound check", "listed": False}],
+                           notes="血压平稳 <b>良好</b>", recorded_at=out))
     session.commit()
     expire_offers(session=session, now=local(TODAY + timedelta(days=1), 16, 1),
                   config=_config(client))
@@ -62,13 +64,20 @@ def test_record_is_the_episode_in_time_order(client, supervisor, episode):
     visits = {e["visit"]["order_id"]: e["visit"] for e in entries if e["kind"] == "visit"}
     done = visits[episode["done"]]
     assert done["status"] == "completed" and done["care_record"]["vitals"] == VITALS
-    assert done["care_record"]["procedures"] == ["blood_pressure"]
+    assert [p["name"] for p in done["care_record"]["procedures"]] == [
+        "blood_pressure", "wound check"]
     assert visits[episode["missed"]]["status"] == "expired"
     [alert] = [e["alert"] for e in entries if e["kind"] == "alert"
                and e["alert"]["kind"] == "family_bed_risk"]
     assert alert["order_id"] == episode["missed"]
     assert entries[-1]["data"]["summary"] == "血压控制良好，转社区随访"
     assert [v["order_id"] for v in body["vitals"]] == [episode["done"]]
+    # Moments inside the entries are ISO 8601 with an offset, dates YYYY-MM-DD.
+    for moment in (done["window_start"], done["window_end"], done["checked_in_at"],
+                   done["checked_out_at"], done["care_record"]["recorded_at"],
+                   body["vitals"][0]["at"]):
+        assert datetime.fromisoformat(moment).utcoffset() is not None, moment
+    assert date.fromisoformat(done["service_date"])
     assert any(e["kind"] == "event" and e["data"]["event"] == "visits_changed"
                for e in entries)
 
@@ -117,6 +126,7 @@ def test_record_as_html_is_a_printable_page(client, session, supervisor, episode
     assert page.startswith("<!DOCTYPE html>") and "@media print" in page
     assert "血压控制良好，转社区随访" in page and "bp_systolic 132" in page
     assert "<script" not in page
+    assert "Procedures: blood_pressure, wound check" in page
     name = user_of(session, episode["nurse"]).name
     assert f"<th>Responsible nurse</th><td>{name}</td>" in page
 

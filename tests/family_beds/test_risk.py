@@ -104,6 +104,19 @@ def test_visit_cancelled_by_the_family_raises_no_alert(client, clock, supervisor
     assert _alerts(client, supervisor, "family_bed_risk") == []
 
 
+def test_visit_cancelled_at_the_familys_request_raises_no_alert(client, session, clock,
+                                                               supervisor, fixed_body):
+    # The supervisor cancels for the family (charged to it as the family's own): not
+    # the service failing the episode.
+    bed = post_bed(client, supervisor, fixed_body)
+    order_id = bed["visits"][2]["order_id"]
+    r = client.post(f"{API}/orders/{order_id}/cancel", headers=auth(supervisor),
+                    json={"reason": "家属电话取消", "requested_by_family": True})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["cancellation_rule"] != "by_service"
+    assert _alerts(client, supervisor, "family_bed_risk") == []
+
+
 def test_visits_cancelled_by_a_plan_change_raise_no_alert(client, clock, supervisor,
                                                           fixed_body):
     bed = post_bed(client, supervisor, fixed_body)

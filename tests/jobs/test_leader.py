@@ -100,3 +100,9 @@ def test_file_lock_whose_file_was_deleted_is_no_longer_held(tmp_path):
     (tmp_path / "db.lock").unlink()
     assert lock.still_held() is False
     lock.release()
+
+
+@pytest.mark.postgres
+def test_advisory_lock_engine_keeps_parameters_out_of_errors(app_overrides):
+    lock = AdvisoryLock(app_overrides["database_url"])
+    assert lock._engine.hide_parameters is True

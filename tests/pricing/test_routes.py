@@ -136,6 +136,15 @@ def test_quote_for_a_supervisor_of_the_serving_organization(client, supervisor, 
     assert r.get_json()["price_fen"] == item.price_fen  # no table published: no fees
 
 
+def test_quote_by_a_supervisor_never_tells_whether_a_strangers_address_is_served(
+        client, session, supervisor, item):
+    # An address outside every area belongs to no organization, hers included: it is
+    # unknown to her, as any other organization's, not "outside the service area".
+    outside = AddressFactory(organization_id=None, outside_service_area=True)
+    session.commit()
+    assert_problem(_quote(client, supervisor, item.code, outside.id), 422, "unknown_address")
+
+
 def test_quote_for_another_familys_address_is_422(client, session, org, item):
     from tests.factories import UserFactory
 
@@ -190,3 +199,12 @@ def test_booking_stores_the_quoted_breakdown_and_a_table_change_never_touches_it
                                                               booked["price_breakdown"])
     session.expire_all()
     assert session.get(Order, booked["id"]).price_fen == quoted["price_fen"]
+
+
+def test_quote_for_a_far_off_window_start_is_422(client, patient, address, item):
+    for start in ("9999-12-31T23:59:00+00:00", "0001-01-01T00:00:00+14:00",
+                  "9999-12-31T20:00:00-10:00", "1999-12-31T23:59:00+00:00"):
+        r = client.get(f"{API}/services/{item.code}/quote", headers=auth(patient),
+                       query_string={"address_id": address.id, "window_start": start})
+        body = assert_problem(r, 422)
+        assert "window_start" in str(body), (start, body)

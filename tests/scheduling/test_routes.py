@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from conftest import assert_problem
 from homecare.accounts.models import User
-from homecare.clock import utcnow
 from homecare.db import db
 from homecare.scheduling.models import DayPlan
 from tests.factories import ServiceItemFactory, UserFactory, auth
 from tests.helpers import API
 from tests.scheduling.helpers import ZONE, place
 
-TOMORROW = (utcnow().astimezone(ZONE) + timedelta(days=1)).date()
+# "Now" is pinned (10:00 in Shanghai) and every date derives from it: a run that
+# crossed the local midnight used to see two different todays.
+NOW = datetime(2030, 5, 7, 2, 0, tzinfo=UTC)
+TODAY = NOW.astimezone(ZONE).date()
+TOMORROW = TODAY + timedelta(days=1)
+
+
+@pytest.fixture(autouse=True)
+def clock(pin_clock):
+    pin_clock(NOW)
 
 
 @pytest.fixture(autouse=True)
@@ -112,9 +120,7 @@ def test_plan_beyond_the_booking_horizon_is_422_day_beyond_horizon(client, super
     body = assert_problem(_plan(client, supervisor, date="9999-12-31"), 422,
                           "day_beyond_horizon")
     assert body["date"] == "9999-12-31"
-    # Today is one of two dates around midnight; the last plannable day follows it.
-    assert body["last_date"] in {(TOMORROW + timedelta(days=d)).isoformat()
-                                 for d in (13, 14)}
+    assert body["last_date"] == (TODAY + timedelta(days=14)).isoformat()
 
 
 @pytest.mark.parametrize("method", ["post", "get"])
@@ -236,7 +242,7 @@ def test_schedule_shows_only_her_own_visits(client, make_nurse, make_order, nurs
 
 
 def test_schedule_defaults_to_today(client, nurse_on_shift, make_order):
-    today = utcnow().astimezone(ZONE).date()
+    today = TODAY
     order = make_order(day=today, status="assigned", nurse=nurse_on_shift, window=(0.5, 23))
     make_order(day=TOMORROW, status="assigned", nurse=nurse_on_shift)
     r = client.get(f"{API}/nurses/me/schedule", headers=auth(_user(nurse_on_shift.user_id)))

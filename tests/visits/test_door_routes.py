@@ -194,3 +194,43 @@ def test_visit_record_shows_the_unconfirmed_check_in(client, session, departed, 
     record = client.get(f"{API}/orders/{order.id}/care-record",
                         headers=auth(supervisor)).get_json()
     assert (record["door_verified"], record["unverified_check_in"]) == (False, True)
+
+
+def test_check_in_with_a_code_before_departing_ignores_the_code(client, session, visit,
+                                                                nurse_user):
+    # She never tapped "depart": the code is issued by this very check-in, so the
+    # family cannot have read it out; whatever she typed is ignored, flagged unverified.
+    order = visit("assigned", window_start=NOW + timedelta(hours=1),
+                  window_end=NOW + timedelta(hours=3))
+    session.commit()
+    r = _check_in(client, session, order, nurse_user, visit_code="123456")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    body = r.get_json()
+    assert (body["status"], body["door_verified"]) == ("in_service", False)
+    assert len(_door_alerts(session, order)) == 1
+    check = session.get(DoorCheck, order.id, populate_existing=True)
+    assert (check.failed_attempts, check.unverified_check_in) == (0, True)
+
+
+def test_checking_a_code_locks_the_door_check_row(app, client, session, departed, nurse_user):
+    # Two check-ins at once must not both read the count below the cap: the door
+    # check is read FOR UPDATE (PostgreSQL; SQLite serialises writers anyway).
+    engine = app.extensions["homecare.db"]["engine"]
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has no row locks")
+    order, _owner = departed
+    wrong = _wrong(_code(session, order))
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        r = _check_in(client, session, order, nurse_user, visit_code=wrong)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert_problem(r, 422, "visit_code_wrong")
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")
+             and "door_checks" in s]
+    assert reads and all("FOR UPDATE" in s for s in reads), reads

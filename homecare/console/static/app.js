@@ -753,7 +753,7 @@ async function openDetail(orderId) {
     try {
       const rec = await api(`/orders/${order.id}/care-record`);
       $("#care-record").innerHTML = `<p>${esc(t("vitals"))}: ${esc(JSON.stringify(rec.vitals || {}))}<br>
-        ${esc(t("procedures"))}: ${esc((rec.procedures || []).join(", "))}<br>
+        ${esc(t("procedures"))}: ${esc((rec.procedures || []).map((p) => p.name).join(", "))}<br>
         ${esc(t("notes"))}: ${esc(rec.notes || "–")}</p>`;
     } catch (err) { $("#care-record").textContent = err.message; }
   }
