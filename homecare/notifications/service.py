@@ -273,6 +273,8 @@ def _routing(session: Session, rows: Sequence[Notification]) -> dict[int, dict[s
     """What the channels need beside the message: the organization whose gateway
     carries it (the order's, else the addressee's), her role and phone, and the
     channels done with it. Two reads for the whole batch."""
+    if not rows:
+        return {}
     users = {row.id: row for row in session.execute(
         sa.select(User.id, User.role, User.phone, User.active, User.organization_id)
         .where(User.id.in_({n.user_id for n in rows})))}
