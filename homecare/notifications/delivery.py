@@ -130,6 +130,9 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest
 
 
+_ANSWER_READ_MAX = 64 * 1024
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     # urllib would follow a 301/302/303 by turning the POST into a body-less GET, and
     # the 200 at the end would count as delivered: a redirect is a failure instead.
@@ -177,7 +180,7 @@ class WebhookSender:
             SIGNATURE_HEADER: webhook_signature(target.secret, timestamp, body)})
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
-                response.read()
+                response.read(_ANSWER_READ_MAX)  # its answer means nothing to us beyond 2xx
         except urllib.error.HTTPError as exc:  # any answer but 2xx
             exc.close()
             raise DeliveryFailed(f"{where}: answered {exc.code}") from None
@@ -185,8 +188,9 @@ class WebhookSender:
             # TimeoutError and refused connections are OSErrors; the text of the
             # exception may quote the URL (a token in its query), so only its type.
             self._unreachable.add(target.url)
-            reason = getattr(exc, "reason", exc)
-            raise DeliveryFailed(f"{where}: {type(reason).__name__}") from None
+            reason = getattr(exc, "reason", None)
+            cause = reason if isinstance(reason, BaseException) else exc
+            raise DeliveryFailed(f"{where}: {type(cause).__name__}") from None
 
 
 @dataclass
