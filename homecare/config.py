@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import secrets
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,17 @@ class Config:
     sms_code_minutes: int = 5
     sms_max_per_phone_per_day: int = 10
     sms_max_per_ip_per_hour: int = 20
+
+    # Where the outbox's notifications go (jobs/relay_notifications.py), in this order:
+    # ``log`` (one line each, the default: nothing to set up), ``webhook`` (an
+    # HMAC-signed POST to the organization's push gateway, per WEBHOOKS) and ``sms``
+    # (urgent messages to supervisors, an SOS, by the SMS provider above).
+    notify_channels: list[str] = field(default_factory=lambda: ["log"])
+    # JSON: organization id (or "*" for any other) -> {"url": ..., "secret": ...}.
+    # Kept out of repr: the secrets must never reach a log line.
+    webhooks: str = field(default="", repr=False)
+    # Each of connecting and every read waits at most this long; then the try failed.
+    webhook_timeout_seconds: float = 5.0
 
     # Internet+nursing gate (国家卫健委 pilot rules): experience and title.
     min_years_experience: int = 5
@@ -175,6 +187,74 @@ _TIMES_OF_DAY = ("service_hours_start", "service_hours_end", "planning_time", "p
 _HH_MM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 
 
+CHANNELS = ("log", "webhook", "sms")
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where one organization's notifications are posted, and the key that signs them."""
+
+    url: str
+    secret: str = field(repr=False)
+
+
+def webhook_targets(config: Config) -> dict[str, WebhookTarget]:
+    """HOMECARE_WEBHOOKS parsed: organization id (as text) or ``*`` -> its target.
+
+    :raises ConfigError: not a JSON object of {"url": http(s) URL, "secret": 16+
+        characters}, or (in production) a URL that is not https.
+    """
+    if not config.webhooks.strip():
+        return {}
+    try:
+        raw = json.loads(config.webhooks)
+    except ValueError as exc:
+        raise ConfigError(f"HOMECARE_WEBHOOKS is not JSON: {exc.msg} at {exc.pos}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("HOMECARE_WEBHOOKS must be a JSON object keyed by organization id")
+    targets = {}
+    for key, value in raw.items():
+        # Never quote the value: it holds the secret.
+        where = f"HOMECARE_WEBHOOKS[{key!r}]"
+        if key != "*" and not (key.isdigit() and int(key) > 0):
+            raise ConfigError(f"{where}: keys are organization ids or \"*\"")
+        if not isinstance(value, dict) or set(value) != {"url", "secret"} or not all(
+                isinstance(v, str) for v in value.values()):
+            raise ConfigError(f'{where}: must be {{"url": "...", "secret": "..."}}')
+        url, secret = value["url"], value["secret"]
+        scheme = url.partition("://")[0].lower()
+        if scheme not in ("http", "https") or not url.partition("://")[2]:
+            raise ConfigError(f"{where}: the url must be http(s)")
+        if config.is_production and scheme != "https":
+            # The body names patients' orders and care: never in clear text in production.
+            raise ConfigError(f"{where}: production posts only to https URLs")
+        if len(secret) < 16:
+            raise ConfigError(f"{where}: the secret needs at least 16 characters")
+        targets[str(int(key)) if key != "*" else "*"] = WebhookTarget(url=url, secret=secret)
+    return targets
+
+
+def _check_channels(config: Config) -> None:
+    if not config.notify_channels:
+        raise ConfigError("HOMECARE_NOTIFY_CHANNELS names no channel: notifications would "
+                          "be marked sent and reach nobody (the default is log)")
+    unknown = [c for c in config.notify_channels if c not in CHANNELS]
+    if unknown:
+        raise ConfigError(f"HOMECARE_NOTIFY_CHANNELS: unknown {', '.join(unknown)}; "
+                          f"choose from {', '.join(CHANNELS)}")
+    if len(set(config.notify_channels)) != len(config.notify_channels):
+        raise ConfigError("HOMECARE_NOTIFY_CHANNELS names a channel twice")
+    targets = webhook_targets(config)
+    if "webhook" in config.notify_channels and not targets:
+        raise ConfigError("HOMECARE_NOTIFY_CHANNELS has webhook but HOMECARE_WEBHOOKS "
+                          "names no organization")
+    if "sms" in config.notify_channels and config.is_production and not config.sms_provider:
+        raise ConfigError("HOMECARE_NOTIFY_CHANNELS has sms but no HOMECARE_SMS_PROVIDER "
+                          "is set")
+    if config.webhook_timeout_seconds <= 0:
+        raise ConfigError("HOMECARE_WEBHOOK_TIMEOUT_SECONDS must be more than 0")
+
+
 def _check_times_of_day(config: Config) -> None:
     for name in _TIMES_OF_DAY:
         value = getattr(config, name)
@@ -222,6 +302,7 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
     values.update(overrides or {})
     config = Config(**values)
     _check_times_of_day(config)
+    _check_channels(config)
 
     instance = Path(config.instance_path or default_instance_path or "instance").resolve()
     config = replace(config, instance_path=str(instance))

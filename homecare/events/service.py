@@ -10,13 +10,21 @@ Sources, each read by its own increasing row id:
   urgent pages (SOS).
 - ``e`` (supervisors) the order events of her organization: the board changing.
 - ``a`` (supervisors) the alerts raised in her organization, SOS first in a batch.
+- ``t`` (patients) her nurse on the way: the location pings, since departure, of the
+  nurse of an order of hers that is ``en_route``, those that moved the ETA by a
+  minute or more (``nurses.availability.ETA_STEP_MIN``, marked with ``eta_min``
+  when the ping was stored), as ``eta`` events. Read from the trace itself, not
+  copied into the outbox: a position goes with the trace's retention, never
+  reaches a push gateway's logs or the inbox, and once she checks in (the order
+  no longer ``en_route``) none is sent, not even on replay.
 
 Scoping is by the query, never by filtering afterwards: a notification is read only
-by its addressee, events and alerts only by their organization's supervisors.
+by its addressee, events and alerts only by their organization's supervisors, an
+ETA only by the owner of the order's care recipient.
 
-The event id is a cursor over all of the caller's sources (``n12.e40.a3``): the
-last row of each source already sent. A client that reconnects with it gets what
-came after, whichever source it came from.
+The event id is a cursor over all of the caller's sources (``n12.e40.a3``,
+``n12.t40``): the last row of each source already sent. A client that reconnects
+with it gets what came after, whichever source it came from.
 """
 
 from __future__ import annotations
@@ -32,11 +40,14 @@ from homecare.alerts.models import Alert
 from homecare.auth import Actor
 from homecare.errors import ValidationProblem
 from homecare.notifications.models import Notification
+from homecare.nurses.models import LocationPing
 from homecare.orders.models import Order, OrderEvent
+from homecare.patients.models import CareRecipient
+from homecare.schemas import location_out
 
 # Rows read per source and poll: a client far behind catches up over several polls.
 BATCH = 200
-_PART = re.compile(r"([nea])(\d{1,12})")
+_PART = re.compile(r"([neat])(\d{1,12})")
 
 
 class BadLastEventId(ValidationProblem):
@@ -52,7 +63,9 @@ class Event:
 
 def sources(actor: Actor) -> tuple[str, ...]:
     """The sources the caller's stream reads."""
-    return ("n", "e", "a") if actor.role == "supervisor" else ("n",)
+    if actor.role == "supervisor":
+        return ("n", "e", "a")
+    return ("n", "t") if actor.role == "patient" else ("n",)
 
 
 def format_cursor(cursor: dict[str, int]) -> str:
@@ -83,13 +96,26 @@ def _present(session: Session, actor: Actor) -> dict[str, int]:
                   Notification.user_id == actor.user_id),
               "e": _order_events(actor).with_only_columns(sa.func.max(OrderEvent.id)),
               "a": sa.select(sa.func.max(Alert.id)).where(
-                  Alert.organization_id == actor.organization_id)}
+                  Alert.organization_id == actor.organization_id),
+              "t": _eta_pings(actor).with_only_columns(sa.func.max(LocationPing.id))}
     return {source: session.scalar(latest[source]) or 0 for source in sources(actor)}
 
 
 def _order_events(actor: Actor) -> sa.Select:
     return (sa.select(OrderEvent).join(Order, Order.id == OrderEvent.order_id)
             .where(Order.organization_id == actor.organization_id))
+
+
+def _eta_pings(actor: Actor) -> sa.Select:
+    # The same rule as GET /orders/{id}/tracking: the owner, while en route, the
+    # nurse holding the order, her pings since she set off.
+    return (sa.select(LocationPing)
+            .join(Order, sa.and_(Order.id == LocationPing.order_id,
+                                 Order.nurse_id == LocationPing.nurse_id))
+            .join(CareRecipient, CareRecipient.id == Order.patient_id)
+            .where(CareRecipient.owner_id == actor.user_id, Order.status == "en_route",
+                   LocationPing.eta_min.is_not(None),
+                   LocationPing.recorded_at >= Order.departed_at))
 
 
 def events_after(session: Session, actor: Actor, cursor: dict[str, int]) -> list[Event]:
@@ -133,4 +159,13 @@ def events_after(session: Session, actor: Actor, cursor: dict[str, int]) -> list
             "id": note.id, "kind": note.kind, "order_id": note.order_id,
             "urgent": note.urgent, "payload": note.payload,
             "created_at": note.created_at.isoformat()})
+    if "t" in cursor:
+        pings = session.scalars(_eta_pings(actor).where(LocationPing.id > cursor["t"])
+                                .order_by(LocationPing.id).limit(BATCH)).all()
+        for ping in pings:
+            place = location_out(ping.lat, ping.lng)
+            emit("t", ping.id, "eta", {
+                "order_id": ping.order_id, "eta_min": ping.eta_min, "lat": ping.lat,
+                "lng": ping.lng, "gcj02": place["gcj02"], "accuracy_m": ping.accuracy_m,
+                "updated_at": ping.recorded_at.isoformat()})
     return out

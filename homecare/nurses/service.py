@@ -17,7 +17,7 @@ from homecare.catalogue.models import title_rank
 from homecare.config import Config
 from homecare.db import atomic
 from homecare.errors import Conflict, Forbidden, NotFound, ValidationProblem
-from homecare.geo import Point, bounding_box, geodesic_km
+from homecare.geo import Point, bounding_box, geodesic_km, travel_model
 from homecare.nurses import availability
 from homecare.nurses.availability import (  # noqa: F401  (the domain's public API)
     NotTracking,
@@ -320,7 +320,8 @@ def record_my_ping(*, session: Session, actor: Actor, data: dict[str, Any], now:
     kept = availability.store_ping(
         session=session, user_id=actor.user_id, lat=data["lat"], lng=data["lng"],
         accuracy_m=data.get("accuracy_m"), recorded_at=data.get("recorded_at"),
-        now=now, min_interval_seconds=config.ping_min_interval_seconds)
+        now=now, min_interval_seconds=config.ping_min_interval_seconds,
+        travel=travel_model(config))
     if kept is None:
         my_nurse(session=session, actor=actor)  # raises NurseNotFound
     ping, reason = kept
