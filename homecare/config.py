@@ -135,6 +135,20 @@ class Config:
     # The supervisor is alerted this many days before an episode's end date.
     family_bed_end_alert_days: int = 3
 
+    # Repairing a planned day as it changes (scheduling/repair_queue.py): changes within
+    # REPAIR_DEBOUNCE_SECONDS of each other make one repair, but a steady trickle of
+    # changes is repaired REPAIR_MAX_DELAY_SECONDS after its first at the latest. A
+    # visit in service this long past its planned end asks for a repair (once). The
+    # jobs process looks for due repairs every REPAIR_SWEEP_SECONDS; a failing one is
+    # retried after REPAIR_RETRY_SECONDS, doubling, and given up (an alert) after
+    # REPAIR_MAX_ATTEMPTS.
+    repair_debounce_seconds: int = 5
+    repair_max_delay_seconds: int = 30
+    repair_overrun_minutes: int = 15
+    repair_sweep_seconds: int = 3
+    repair_retry_seconds: int = 10
+    repair_max_attempts: int = 5
+
     scheduler_heartbeat_seconds: int = 10
     scheduler_stale_seconds: int = 60
     # A standby scheduler tries to take the lock this often: the takeover delay

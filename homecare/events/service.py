@@ -10,6 +10,9 @@ Sources, each read by its own increasing row id:
   urgent pages (SOS).
 - ``e`` (supervisors) the order events of her organization: the board changing.
 - ``a`` (supervisors) the alerts raised in her organization, SOS first in a batch.
+- ``r`` (supervisors) the repairs of her organization's planned days, as each finishes
+  (the ``DayPlan`` a repair records, ``scheduling.repair_queue``): ``repair`` events
+  saying what moved and why.
 
 Scoping is by the query, never by filtering afterwards: a notification is read only
 by its addressee, events and alerts only by their organization's supervisors.
@@ -33,10 +36,11 @@ from homecare.auth import Actor
 from homecare.errors import ValidationProblem
 from homecare.notifications.models import Notification
 from homecare.orders.models import Order, OrderEvent
+from homecare.scheduling.models import DayPlan
 
 # Rows read per source and poll: a client far behind catches up over several polls.
 BATCH = 200
-_PART = re.compile(r"([nea])(\d{1,12})")
+_PART = re.compile(r"([near])(\d{1,12})")
 
 
 class BadLastEventId(ValidationProblem):
@@ -52,7 +56,7 @@ class Event:
 
 def sources(actor: Actor) -> tuple[str, ...]:
     """The sources the caller's stream reads."""
-    return ("n", "e", "a") if actor.role == "supervisor" else ("n",)
+    return ("n", "e", "a", "r") if actor.role == "supervisor" else ("n",)
 
 
 def format_cursor(cursor: dict[str, int]) -> str:
@@ -83,13 +87,21 @@ def _present(session: Session, actor: Actor) -> dict[str, int]:
                   Notification.user_id == actor.user_id),
               "e": _order_events(actor).with_only_columns(sa.func.max(OrderEvent.id)),
               "a": sa.select(sa.func.max(Alert.id)).where(
-                  Alert.organization_id == actor.organization_id)}
+                  Alert.organization_id == actor.organization_id),
+              "r": _repairs(actor).with_only_columns(sa.func.max(DayPlan.id))}
     return {source: session.scalar(latest[source]) or 0 for source in sources(actor)}
 
 
 def _order_events(actor: Actor) -> sa.Select:
     return (sa.select(OrderEvent).join(Order, Order.id == OrderEvent.order_id)
             .where(Order.organization_id == actor.organization_id))
+
+
+def _repairs(actor: Actor) -> sa.Select:
+    # A repair's DayPlan is written when the repair finishes, so its id orders the
+    # finished repairs (the queue's own rows are numbered when the first change came).
+    return sa.select(DayPlan).where(DayPlan.organization_id == actor.organization_id,
+                                    DayPlan.result["kind"].as_string() == "repair")
 
 
 def events_after(session: Session, actor: Actor, cursor: dict[str, int]) -> list[Event]:
@@ -125,6 +137,10 @@ def events_after(session: Session, actor: Actor, cursor: dict[str, int]) -> list
                 "order_id": event.order_id, "from_status": event.from_status,
                 "to_status": event.to_status, "nurse_id": event.nurse_id,
                 "at": event.at.isoformat()})
+    if "r" in cursor:
+        for plan in session.scalars(_repairs(actor).where(DayPlan.id > cursor["r"])
+                                    .order_by(DayPlan.id).limit(BATCH)):
+            emit("r", plan.id, "repair", repair_event(plan))
     notes = session.scalars(sa.select(Notification).where(
         Notification.user_id == actor.user_id, Notification.id > cursor["n"])
         .order_by(Notification.id).limit(BATCH)).all()
@@ -134,3 +150,13 @@ def events_after(session: Session, actor: Actor, cursor: dict[str, int]) -> list
             "urgent": note.urgent, "payload": note.payload,
             "created_at": note.created_at.isoformat()})
     return out
+
+
+def repair_event(plan: DayPlan) -> dict[str, Any]:
+    """A finished repair as the stream tells it: the day, and per kind of change the
+    orders it concerned with their reasons (the full diff is in
+    ``GET /dispatch/plan/repairs``)."""
+    diff = (plan.result or {}).get("diff") or {}
+    return {"day_plan_id": plan.id, "date": plan.day.isoformat(),
+            "created_at": plan.created_at.isoformat(),
+            **{kind: diff.get(kind, []) for kind in ("moved", "added", "dropped", "retimed")}}
