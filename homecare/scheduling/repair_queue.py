@@ -48,6 +48,7 @@ from homecare.nurseday.model import local_day
 from homecare.orders.models import Order
 from homecare.pagination import Listing
 from homecare.scheduling.models import DayPlan, DayRepair, RepairOverrun
+from homecare.scheduling.repair import REASON_KINDS, repair_day
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ REPAIRING = "homecare.repairing"
 LEASE = timedelta(minutes=10)
 # Due rows looked at per claim; each is tried until one is won.
 _CANDIDATES = 10
-REASON_KINDS = ("order_added", "order_cancelled", "nurse_unavailable", "no_show",
-                "overrun", "unassigned")
 
 RepairDay = Callable[..., DayPlan | None]
 
@@ -216,12 +215,12 @@ def claim_due_repair(session: Session, *, now: datetime) -> DayRepair | None:
     return None
 
 
-def run_due_repairs(*, session: Session, now: datetime, config: Config, repair: RepairDay,
-                    limit: int = 20) -> dict[str, int]:
+def run_due_repairs(*, session: Session, now: datetime, config: Config,
+                    repair: RepairDay = repair_day, limit: int = 20) -> dict[str, int]:
     """The jobs process's turn: repair every due day (up to ``limit``), one at a time.
 
-    ``repair`` is ``scheduling.repair.repair_day`` (it commits the repaired plan and
-    its ``DayPlan``). A repair that raises is logged and retried after
+    ``repair`` (``scheduling.repair.repair_day``) commits the repaired plan and its
+    ``DayPlan``. A repair that raises is logged and retried after
     ``config.repair_retry_seconds``, doubling per attempt, and given up after
     ``config.repair_max_attempts`` with a ``repair_failed`` alert for the supervisors;
     a repair whose process died is found by its lease and retried the same way. A day

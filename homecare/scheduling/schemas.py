@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from homecare.scheduling.models import REPAIR_STATES
 from homecare.scheduling.planner import CAPACITY, NO_QUALIFIED_NURSE, WINDOW_UNREACHABLE
-from homecare.scheduling.repair_queue import REASON_KINDS
+from homecare.scheduling.repair import REASON_KINDS
 from homecare.scheduling.service import NURSE_DAY_CHANGED
 from homecare.schemas import PlaceOutFields, RowId
 

@@ -7,7 +7,7 @@ Create Date: 2026-12-05 21:58:19.611933
 """
 from alembic import op
 import sqlalchemy as sa
-import homecare.db
+import homecare.extensions
 
 
 revision = '0011_live_day_repair'
@@ -23,12 +23,12 @@ def upgrade() -> None:
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('state', sa.String(length=10), nullable=False),
     sa.Column('reasons', sa.JSON(), nullable=False),
-    sa.Column('first_change_at', homecare.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_change_at', homecare.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('due_at', homecare.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('first_change_at', homecare.extensions.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_change_at', homecare.extensions.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', homecare.extensions.UTCDateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('started_at', homecare.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', homecare.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', homecare.extensions.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', homecare.extensions.UTCDateTime(timezone=True), nullable=True),
     sa.Column('day_plan_id', sa.Integer(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.CheckConstraint("state IN ('pending', 'running', 'done', 'failed')", name=op.f('ck_day_repairs_state')),
@@ -43,7 +43,7 @@ def upgrade() -> None:
 
     op.create_table('repair_overruns',
     sa.Column('order_id', sa.Integer(), nullable=False),
-    sa.Column('noted_at', homecare.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('noted_at', homecare.extensions.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_repair_overruns_order_id_orders')),
     sa.PrimaryKeyConstraint('order_id', name=op.f('pk_repair_overruns'))
     )
