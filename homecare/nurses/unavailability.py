@@ -74,6 +74,13 @@ def mark_unavailable(*, session: Session, actor: Actor, nurse_id: int, start: da
                    "decide whether she finishes it or someone takes over")
         kept.append({"order_id": order.id, "status": order.status,
                      "alert_id": alert.id if alert is not None else None})
+    # Her returned visits are named too, so the repair's diff says why each moved.
+    for order in visits:
+        if order.id in {r["order_id"] for r in returned}:
+            request_repair(session, organization_id=order.organization_id,
+                           day=order.service_date, now=now, config=config,
+                           reason={"kind": "nurse_unavailable", "order_id": order.id,
+                                   "nurse_id": nurse.id})
     for day in _local_days(start, until, config.timezone):
         request_repair(session, organization_id=nurse.organization_id, day=day, now=now,
                        config=config, reason={"kind": "nurse_unavailable", "nurse_id": nurse.id})

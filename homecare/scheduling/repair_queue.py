@@ -216,17 +216,18 @@ def claim_due_repair(session: Session, *, now: datetime) -> DayRepair | None:
 
 
 def run_due_repairs(*, session: Session, now: datetime, config: Config,
-                    repair: RepairDay = repair_day, limit: int = 20) -> dict[str, int]:
+                    repair: RepairDay | None = None, limit: int = 20) -> dict[str, int]:
     """The jobs process's turn: repair every due day (up to ``limit``), one at a time.
 
-    ``repair`` (``scheduling.repair.repair_day``) commits the repaired plan and its
-    ``DayPlan``. A repair that raises is logged and retried after
+    ``repair`` (default ``scheduling.repair.repair_day``) commits the repaired plan
+    and its ``DayPlan``. A repair that raises is logged and retried after
     ``config.repair_retry_seconds``, doubling per attempt, and given up after
     ``config.repair_max_attempts`` with a ``repair_failed`` alert for the supervisors;
     a repair whose process died is found by its lease and retried the same way. A day
     that is over by the time its repair is due is closed without repairing. Each row
     is committed as it goes; returns counts.
     """
+    repair = repair or repair_day
     counts: Counter[str] = Counter()
     for row in session.scalars(sa.select(DayRepair).where(
             DayRepair.state == "running", DayRepair.started_at <= now - LEASE)).all():
