@@ -67,13 +67,16 @@ class EventStream(MethodView):
     @blp.arguments(schemas.LastEventIdHeaderSchema, location="headers")
     @blp.response(200, content_type="text/event-stream", description=(
         "A `text/event-stream`: `ready` (the cursor now), then `notification`, and for "
-        "supervisors `order` and `alert` events, each with an `id` to resume from"))
+        "supervisors `order`, `alert` and `repair` events, each with an `id` to resume "
+        "from"))
     @blp.problems(422)
     def get(self, headers):
         """Server-sent events for the caller; reconnect with `Last-Event-ID` to replay.
 
         A patient gets her own orders' updates, a nurse her offers and visits, a
-        supervisor also her organization's order events and alerts (SOS first). The
+        supervisor also her organization's order events, alerts (SOS first) and
+        finished plan repairs (`repair`: the day, and the orders moved, added, dropped
+        and retimed with reasons; GET /dispatch/plan/repairs has the rest). The
         stream closes after HOMECARE_EVENTS_STREAM_SECONDS (the client reconnects
         with the last id it saw, as EventSource does by itself), so a stream holds a
         server thread for a bounded time; see the README's "The live day".
