@@ -302,9 +302,12 @@ def _improve(vehicles: list[_Vehicle], best_spot: Any, move_cost: Any,
 
 def _why_unplanned(v: planner.Visit, vehicles: list[_Vehicle], matrix: _Matrix,
                    loc: dict[Hashable, int]) -> str:
-    """The planner's reasons: nobody may serve it, nobody could reach it even with an empty
-    day, or everyone who could is full."""
-    able = [vehicle for vehicle in vehicles if vehicle.rest.may_serve(v)]
+    """The planner's reasons: nobody may serve it on shift then, nobody could reach it even
+    with an empty day, or everyone who could is full."""
+    able = [vehicle for vehicle in vehicles if vehicle.rest.may_serve(v)
+            and max(v.window_start, vehicle.rest.shift_start) <= v.window_end
+            and max(v.window_start, vehicle.rest.shift_start) + v.service_s
+            <= vehicle.rest.shift_end]
     if not able:
         return planner.NO_QUALIFIED_NURSE
     for vehicle in able:
