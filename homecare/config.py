@@ -121,6 +121,15 @@ class Config:
     # The solver stops after this many iterations (planning_seconds only caps
     # the worst case), so the same day always gives the same plan.
     planning_iterations: int = 8000
+    # Repairing a planned day after a change (scheduling.repair): visits planned to
+    # begin within this many minutes keep their nurse and time (she may be on her
+    # way; the family was told); moving a visit to another nurse costs as much as
+    # this many minutes of travel (two visits' travel on a city day: a new face at
+    # the door and two nurses re-reading their day are worth more than a short
+    # detour); the improvement search stops after this many seconds at most.
+    repair_freeze_minutes: int = 60
+    repair_move_cost_minutes: int = 20
+    repair_seconds: float = 1.0
 
     # The door check: wrong visit codes a visit accepts before the code is locked
     # (the family then confirms the nurse in the app; a check-in without it is flagged).
