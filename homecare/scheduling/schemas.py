@@ -132,6 +132,54 @@ class RepairReasonSchema(ma.Schema):
     nurse_id = ma.fields.Integer()
 
 
+_ARRIVAL = {"format": "date-time"}
+_WHY = {"description": "The change that names the order or its nurse (a repair reason's "
+                       "kind), else why the repair moved it"}
+
+
+class RepairMovedSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    from_nurse_id = ma.fields.Integer()
+    to_nurse_id = ma.fields.Integer()
+    old_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
+    new_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
+    reason = ma.fields.String(metadata=_WHY)
+    detail = ma.fields.String(allow_none=True)
+
+
+class RepairAddedSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    to_nurse_id = ma.fields.Integer()
+    new_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
+    reason = ma.fields.String(metadata=_WHY)
+
+
+class RepairDroppedSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    from_nurse_id = ma.fields.Integer(allow_none=True)
+    reason = ma.fields.String(metadata=_WHY)
+    detail = ma.fields.String(allow_none=True)
+
+
+class RepairRetimedSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    nurse_id = ma.fields.Integer()
+    old_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
+    new_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
+    reason = ma.fields.String(metadata=_WHY)
+
+
+class RepairDiffSchema(ma.Schema):
+    moved = ma.fields.List(ma.fields.Nested(RepairMovedSchema), metadata={
+        "description": "Orders now with another nurse"})
+    added = ma.fields.List(ma.fields.Nested(RepairAddedSchema), metadata={
+        "description": "Orders on a route that were on none"})
+    dropped = ma.fields.List(ma.fields.Nested(RepairDroppedSchema), metadata={
+        "description": "Orders no longer on any route (cancelled, no room, ...)"})
+    retimed = ma.fields.List(ma.fields.Nested(RepairRetimedSchema), metadata={
+        "description": "Orders kept by their nurse at another planned arrival"})
+
+
 class DayRepairSchema(ma.Schema):
     id = ma.fields.Integer()
     date = ma.fields.Date()
@@ -152,8 +200,7 @@ class DayRepairSchema(ma.Schema):
     day_plan_id = ma.fields.Integer(allow_none=True, metadata={
         "description": "The day plan the repair recorded (GET /dispatch/plan shows the "
                        "latest)"})
-    diff = ma.fields.Dict(allow_none=True, metadata={
-        "description": "What the repair changed: moved, added, dropped, retimed, each a "
-                       "list of orders with the reasons; null until it is done"})
+    diff = ma.fields.Nested(RepairDiffSchema, allow_none=True, metadata={
+        "description": "What the repair changed, with reasons; null until it is done"})
     stats = ma.fields.Dict(allow_none=True, metadata={
         "description": "The repaired plan's figures (as the day plan's stats)"})

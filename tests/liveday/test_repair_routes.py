@@ -68,6 +68,11 @@ def _repairs(session, org):
         DayRepair.organization_id == org.id).order_by(DayRepair.id)))
 
 
+def _dropped(diff):
+    """order id -> (the nurse it was dropped from, why), of a repair's diff."""
+    return {d["order_id"]: (d["from_nurse_id"], d["reason"]) for d in diff["dropped"]}
+
+
 def _list(client, user, day=DAY):
     return client.get(f"{API}/dispatch/plan/repairs?date={day.isoformat()}", headers=auth(user))
 
@@ -136,8 +141,7 @@ def test_the_job_runs_the_due_repair_and_stores_the_diff(app, client, session, o
     plan = session.get(DayPlan, repair.day_plan_id)
     assert plan.organization_id == org.id and plan.result["kind"] == "repair"
     assert plan.result["reasons"] == repair.reasons
-    assert {"order_id": planned.first.id, "reason": "order_cancelled"} in \
-        plan.result["diff"]["dropped"]
+    assert _dropped(plan.result["diff"]) == {planned.first.id: (nurse.id, "order_cancelled")}
     assert repair_days.run(app, NOW + 60 * SECOND) == {}  # nothing left to do
 
 
@@ -158,8 +162,7 @@ def test_the_supervisor_lists_the_days_repairs_newest_first(app, client, session
     assert done["state"] == "done" and done["date"] == DAY.isoformat()
     assert done["reasons"] == [{"kind": "order_cancelled", "order_id": planned.first.id,
                                 "nurse_id": nurse.id}]
-    assert done["diff"]["dropped"] == [{"order_id": planned.first.id,
-                                        "reason": "order_cancelled"}]
+    assert _dropped(done["diff"]) == {planned.first.id: (nurse.id, "order_cancelled")}
     assert done["day_plan_id"] is not None and done["attempts"] == 1
     assert _list(client, supervisor, DAY + timedelta(days=1)).get_json() == []
 
@@ -190,7 +193,7 @@ def _stream(client, user, last_event_id=None):
     return _events(r.get_data(as_text=True))
 
 
-def test_the_stream_tells_the_supervisor_of_a_finished_repair(app, client, session, org,
+def test_the_stream_tells_the_supervisor_of_a_finished_repair(app, client, session, org, nurse,
                                                               other_org, supervisor, planned):
     stranger = UserFactory(role="supervisor", organization_id=other_org.id)
     session.commit()
@@ -205,7 +208,7 @@ def test_the_stream_tells_the_supervisor_of_a_finished_repair(app, client, sessi
     assert repairs == [{"day_plan_id": repair.day_plan_id, "date": DAY.isoformat(),
                         "created_at": (NOW + 5 * SECOND).astimezone(UTC).isoformat(),
                         **session.get(DayPlan, repair.day_plan_id).result["diff"]}]
-    assert {"order_id": planned.first.id, "reason": "order_cancelled"} in repairs[0]["dropped"]
+    assert _dropped(repairs[0]) == {planned.first.id: (nurse.id, "order_cancelled")}
     assert [name for _, name, _ in _stream(client, stranger, elsewhere[0])] == ["ready"]
 
 
