@@ -198,3 +198,58 @@ def test_a_visit_running_over_asks_for_one_repair(app, session, org, nurse, comm
     (repair,) = session.scalars(sa.select(DayRepair)).all()
     assert repair.reasons == [{"kind": "overrun", "order_id": order.id, "nurse_id": nurse.id}]
     assert session.get(RepairOverrun, order.id) is not None
+
+
+@pytest.mark.postgres
+def test_two_changes_committing_at_once_merge_into_one_repair(scratch_app):
+    config = scratch_app.config["HOMECARE"]
+    with scratch_app.app_context():
+        org = OrganizationFactory()
+        DayPlanFactory(organization_id=org.id, day=DAY)
+        db.session.commit()
+        org_id = org.id
+    second = {"kind": "no_show", "order_id": 2}
+    done = threading.Event()
+
+    def other_request():
+        with scratch_app.app_context():
+            db.session.execute(sa.text("SET lock_timeout = '20s'"))
+            request_repair(db.session, organization_id=org_id, day=DAY, reason=second,
+                           now=NOW + SECOND, config=config)
+            db.session.commit()
+        done.set()
+
+    with scratch_app.app_context():
+        request_repair(db.session, organization_id=org_id, day=DAY, reason=CANCELLED,
+                       now=NOW, config=config)
+        db.session.flush()  # our pending row, not committed: the other insert waits on it
+        thread = threading.Thread(target=other_request)
+        thread.start()
+        _wait_for_a_lock_wait(db.engine)
+        db.session.commit()
+    thread.join(GUARD_SECONDS)
+    assert done.is_set()
+    with scratch_app.app_context():
+        (row,) = db.session.scalars(sa.select(DayRepair)).all()
+        assert row.state == "pending" and row.reasons == [CANCELLED, second]
+        assert row.due_at == NOW + 6 * SECOND
+
+
+def _wait_for_a_lock_wait(engine):
+    """Until another connection waits on a lock over day_repairs (the unique index)."""
+    deadline = threading.Event()
+    timer = threading.Timer(GUARD_SECONDS, deadline.set)
+    timer.start()
+    try:
+        with engine.connect() as conn:
+            while not deadline.is_set():
+                waiting = conn.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query ILIKE '%day_repairs%' AND pid <> pg_backend_pid()")).scalar()
+                conn.commit()
+                if waiting:
+                    return
+                deadline.wait(0.05)
+        raise AssertionError("the other insert never waited")
+    finally:
+        timer.cancel()
