@@ -13,7 +13,8 @@ transition's transaction:
                  offers withdrawn, and their nurses told (``dispatch.service.withdraw_open_offers``)
 6. ``repairs``   a move that changes a planned day's routes (approved, taken back from its
                  nurse, cancelled, expired, no-show) queues a repair of that day for the jobs
-                 process (``scheduling.repair_queue.request_for_transition``)
+                 process (``scheduling.repair_queue.request_for_transition``), written as
+                 the transaction commits
 
 The state machine imports none of these domains: they sit above the orders core.
 Likewise the family's view of an order shows whom to expect at the door and the visit
@@ -32,6 +33,7 @@ from homecare.family_beds.risk import after_visit_transition
 from homecare.notifications.service import notify_order_event
 from homecare.orders.states import AWAITING_NURSE, Moved, after_transition
 from homecare.orders.views import FamilyExtra, add_family_extra
+from homecare.scheduling.repair_queue import install as install_repair_requests
 from homecare.scheduling.repair_queue import request_for_transition
 from homecare.visits.door import family_sees
 
@@ -82,6 +84,7 @@ def register() -> None:
     """Register the hooks (idempotent); ``create_app`` calls this."""
     for hook in (audit, notify, alerts, family_beds, offers, repairs):
         after_transition(hook)
+    install_repair_requests()
     add_family_extra(_DOOR)
 
 

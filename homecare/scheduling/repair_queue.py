@@ -1,8 +1,8 @@
 """The repair queue: a planned day that changes is repaired by the jobs process, once
 per burst of changes, never two repairs of one organization and day at once.
 
-What asks for a repair (``request_repair``, in the transaction of the change, so a
-committed change always has its repair queued and a rolled-back one never does):
+What asks for a repair (``request_repair``, written as the change's transaction commits,
+so a committed change always has its repair queued and a rolled-back one never does):
 
 - an order of the day moving (``request_for_transition``, the state machine's
   ``repairs`` hook in ``homecare.order_hooks``): approved (a new booking,
@@ -34,10 +34,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction, aliased
 
 from homecare.accounts.service import organization_in_charge
 from homecare.alerts.service import raise_alert
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 # ``Session.info`` key set while the jobs process runs a repair: the transitions the
 # repair makes are its result, not changes to repair.
 REPAIRING = "homecare.repairing"
+# ``Session.info`` key: the repairs asked for in the session's transaction, not yet written.
+_REQUESTS = "homecare.repair_requests"
 # A repair running this long died with its process (its solve is capped at
 # HOMECARE_PLANNING_SECONDS): it counts as a failed attempt and is retried.
 LEASE = timedelta(minutes=10)
@@ -65,58 +68,103 @@ RepairDay = Callable[..., DayPlan | None]
 
 
 def request_repair(session: Session, *, organization_id: int, day: date,
-                   reason: dict[str, Any], now: datetime,
-                   config: Config) -> DayRepair | None:
-    """Queue a repair of the organization's ``day`` for ``reason`` (no commit: it
-    commits with the change that caused it), or merge the reason into the day's
-    pending repair and push its due time back (the debounce).
+                   reason: dict[str, Any], now: datetime, config: Config) -> None:
+    """Ask for a repair of the organization's ``day`` for ``reason``; written when
+    ``session`` commits, in its transaction (``write_requests``), so it commits with
+    the change that caused it, and a rolled-back change asks for nothing.
 
     ``reason`` is ``{"kind": one of REASON_KINDS, "order_id"?: .., "nurse_id"?: ..}``.
-    Returns the pending row, or None when the day is over or has no stored plan.
+    Nothing is queued when the day is over or has no stored plan.
     """
     if reason.get("kind") not in REASON_KINDS:
         raise ValueError(f"unknown repair reason {reason!r}")
-    if day < local_day(now, config.timezone):
-        return None
-    planned = session.scalar(sa.select(sa.exists().where(
-        DayPlan.organization_id == organization_id, DayPlan.day == day)))
-    if not planned:
-        return None
-    row = _pending(session, organization_id, day)
-    if row is None:
-        row = DayRepair(organization_id=organization_id, day=day, state="pending",
-                        reasons=[reason], first_change_at=now, last_change_at=now,
-                        due_at=_due(now, now, config), attempts=0)
-        try:
-            # Two changes of one day in concurrent transactions: the unique index lets
-            # one insert win; the other waits for it and merges into its row.
-            with session.begin_nested():
-                session.add(row)
-            return row
-        except sa.exc.IntegrityError:
-            row = _pending(session, organization_id, day)
-            if row is None:
-                raise
-    _merge(row, [reason], now, config)
-    return row
+    session.info.setdefault(_REQUESTS, []).append(
+        _Request(organization_id, day, reason, now, config))
+
+
+class _Request(NamedTuple):
+    organization_id: int
+    day: date
+    reason: dict[str, Any]
+    now: datetime
+    config: Config
+
+
+def write_requests(session: Session) -> list[DayRepair]:
+    """Write the repairs ``session`` was asked for (no commit; run before each commit):
+    each into a new pending row of its day, or merged into the day's pending row,
+    pushing its due time back (the debounce). Returns the pending rows written.
+
+    Written last, just before the commit, and day by day in one order: a transaction
+    takes its order and nurse locks first and these rows' locks after, so two
+    transactions changing orders of one day never wait on each other in a cycle.
+    """
+    requests: list[_Request] = session.info.pop(_REQUESTS, [])
+    by_day: dict[tuple[int, date], list[_Request]] = {}
+    for request in requests:
+        by_day.setdefault((request.organization_id, request.day), []).append(request)
+    rows = []
+    for (organization_id, day), asked in sorted(by_day.items()):
+        first, config = asked[0].now, asked[0].config
+        if day < local_day(first, config.timezone) or not session.scalar(
+                sa.select(sa.exists().where(DayPlan.organization_id == organization_id,
+                                            DayPlan.day == day))):
+            continue
+        reasons = [r.reason for r in asked]
+        last = max(r.now for r in asked)
+        row = _pending(session, organization_id, day)
+        if row is None:
+            row = DayRepair(organization_id=organization_id, day=day, state="pending",
+                            reasons=[], first_change_at=min(r.now for r in asked),
+                            last_change_at=last, due_at=last, attempts=0)
+            try:
+                # Two changes of one day in concurrent transactions: the unique index
+                # lets one insert win; the other waits for it and merges into its row.
+                with session.begin_nested():
+                    session.add(row)
+            except sa.exc.IntegrityError:
+                row = _pending(session, organization_id, day)
+                if row is None:
+                    raise
+        _merge(row, reasons, last, config)
+        rows.append(row)
+    return rows
+
+
+def forget_requests(session: Session) -> None:
+    """Drop the repairs asked for in a transaction that rolled back."""
+    session.info.pop(_REQUESTS, None)
+
+
+def install() -> None:
+    """Write every session's repair requests as it commits (idempotent; ``create_app``
+    calls this through ``homecare.order_hooks.register``)."""
+    if not event.contains(Session, "before_commit", write_requests):
+        event.listen(Session, "before_commit", write_requests)
+        event.listen(Session, "after_soft_rollback", _after_rollback)
+
+
+def _after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    if not previous_transaction.nested:
+        forget_requests(session)
 
 
 def request_for_transition(session: Session, *, order: Order, from_status: str | None,
                            to_status: str, previous_nurse_id: int | None, now: datetime,
-                           config: Config) -> DayRepair | None:
+                           config: Config) -> None:
     """The order moved: queue a repair of its day when the move changes the day's
     routes (see the module's list); no commit."""
     if session.info.get(REPAIRING):
-        return None
+        return
     kind = _kind_of(from_status, to_status)
     if kind is None:
-        return None
+        return
     reason: dict[str, Any] = {"kind": kind, "order_id": order.id}
     nurse_id = previous_nurse_id or order.nurse_id
     if nurse_id is not None:
         reason["nurse_id"] = nurse_id
-    return request_repair(session, organization_id=order.organization_id,
-                          day=order.service_date, reason=reason, now=now, config=config)
+    request_repair(session, organization_id=order.organization_id, day=order.service_date,
+                   reason=reason, now=now, config=config)
 
 
 def _kind_of(from_status: str | None, to_status: str) -> str | None:

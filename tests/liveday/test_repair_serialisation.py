@@ -17,7 +17,7 @@ from homecare.scheduling import repair_queue
 from homecare.scheduling.models import DayRepair, RepairOverrun
 from homecare.scheduling.repair_queue import claim_due_repair, request_repair
 from jobs import repair_days
-from tests.factories import DayPlanFactory, OrganizationFactory, auth
+from tests.factories import DayPlanFactory, NurseFactory, OrganizationFactory, auth, booked_order
 from tests.helpers import API, GUARD_SECONDS, local_time
 from tests.liveday.conftest import DAY, NOW
 
@@ -222,7 +222,8 @@ def test_two_changes_committing_at_once_merge_into_one_repair(scratch_app):
     with scratch_app.app_context():
         request_repair(db.session, organization_id=org_id, day=DAY, reason=CANCELLED,
                        now=NOW, config=config)
-        db.session.flush()  # our pending row, not committed: the other insert waits on it
+        # Written as a commit would, not committed yet: the other insert waits on it.
+        repair_queue.write_requests(db.session)
         thread = threading.Thread(target=other_request)
         thread.start()
         _wait_for_a_lock_wait(db.engine)
@@ -253,3 +254,33 @@ def _wait_for_a_lock_wait(engine):
         raise AssertionError("the other insert never waited")
     finally:
         timer.cancel()
+
+
+@pytest.mark.postgres
+def test_a_change_holds_no_lock_on_the_queue_until_it_commits(scratch_app):
+    # Its order locks come first, the queue's row last: another change of the same day
+    # (which may hold a lock this one needs next) never waits on it in a cycle.
+    config = scratch_app.config["HOMECARE"]
+    with scratch_app.app_context():
+        org = OrganizationFactory()
+        nurse = NurseFactory(organization_id=org.id)
+        order = booked_order(org, status="assigned", nurse_id=nurse.id,
+                             window_start=local_time(DAY, 11), window_end=local_time(DAY, 13))
+        DayPlanFactory(organization_id=org.id, day=DAY)
+        db.session.commit()
+        org_id, order_id, nurse_id = org.id, order.id, nurse.id
+    with scratch_app.app_context():
+        mine = db.session
+        transition(mine, mine.get(Order, order_id), "approved", actor=None, now=NOW,
+                   reason="nurse taken off", nurse_id=None, planned_arrival=None)
+        with scratch_app.app_context():
+            db.session.execute(sa.text("SET lock_timeout = '2s'"))
+            request_repair(db.session, organization_id=org_id, day=DAY, now=NOW,
+                           reason={"kind": "no_show", "order_id": 2}, config=config)
+            db.session.commit()  # neither waits nor fails
+        mine.commit()
+    with scratch_app.app_context():
+        (row,) = db.session.scalars(sa.select(DayRepair)).all()
+        assert row.reasons == [{"kind": "no_show", "order_id": 2},
+                               {"kind": "unassigned", "order_id": order_id,
+                                "nurse_id": nurse_id}]
