@@ -318,8 +318,13 @@ def run_due_repairs(*, session: Session, now: datetime, config: Config,
 
 def _finish(session: Session, repair_id: int, now: datetime, *,
             day_plan_id: int | None = None, error: str | None = None) -> None:
-    row = session.get(DayRepair, repair_id, populate_existing=True)
-    row.state, row.finished_at, row.day_plan_id, row.error = "done", now, day_plan_id, error
+    row = session.get(DayRepair, repair_id, populate_existing=True, with_for_update=True)
+    if row.state != "running" or row.started_at != now:
+        # Outlived its lease and was taken back meanwhile: the retry records its own end.
+        log.warning("repair %s finished after its lease ran out (now %s)", row.id, row.state)
+    else:
+        row.state, row.finished_at, row.day_plan_id = "done", now, day_plan_id
+        row.error = error
     session.commit()
 
 
