@@ -25,11 +25,14 @@ the planned arrival, ``check_in`` on arrival (not before the window opens) and
   changed (must be 0);
 * ``windows_missed``: stops of the repaired plan that begin after their window;
 * ``travel_vs_scratch_pct``: the repaired plan's travel per planned visit against a
-  from-scratch re-plan of the same situation (``load_day(reassign=True)`` at the
-  same moment, every not-started visit free, ``planner.plan`` with ``--budget``
-  seconds: the time a repair may take), in percent (mean over events; ``_max``
-  the worst); ``planned_vs_scratch`` the visits planned by the repair minus the
-  re-plan's (summed over events).
+  from-scratch re-plan of the same situation with the same time budget: the same
+  moment and the same promises (visits under way and within the freeze horizon
+  stay, ``repair_plan.after_freeze``), every other visit free, ``planner.plan``
+  with ``--budget`` seconds (the time a repair may take); in percent, the mean
+  over events (``_max`` the worst). ``planned_vs_scratch``: visits the repair
+  planned minus the re-plan's, summed over events. ``travel_vs_free_replan_pct``
+  and ``planned_vs_free_replan``: the same against a re-plan that frees the
+  frozen visits too (``plan_day(reassign=True)``), which no live day allows.
 
 Overall, the day's ``late_check_ins`` (nurses at the door after the window),
 ``completed`` and ``unserved`` are counted too. One JSON object on stdout.
@@ -69,14 +72,15 @@ from homecare.catalogue.models import ServiceItem  # noqa: E402
 from homecare.db import db  # noqa: E402
 from homecare.geo import Point, travel_model  # noqa: E402
 from homecare.migrations import upgrade  # noqa: E402
-from homecare.nurses.availability import store_ping  # noqa: E402
+from homecare.nurses.availability import NotTracking, store_ping  # noqa: E402
 from homecare.nurses.models import Nurse, Shift  # noqa: E402
 from homecare.nurses.unavailability import mark_unavailable  # noqa: E402
 from homecare.orders.models import Order  # noqa: E402
 from homecare.patients.models import Address, CareRecipient  # noqa: E402
 from homecare.scheduling import planner  # noqa: E402
 from homecare.scheduling.day import DayTravel, load_day  # noqa: E402
-from homecare.scheduling.repair import repair_day  # noqa: E402
+from homecare.scheduling.repair import current_plan, repair_day  # noqa: E402
+from homecare.scheduling.repair_plan import after_freeze  # noqa: E402
 from homecare.scheduling.service import plan_day  # noqa: E402
 from homecare.visits.no_show import report_no_show  # noqa: E402
 from homecare.visits.service import check_in, check_out, depart  # noqa: E402
@@ -211,6 +215,8 @@ class Busy:
     order_id: int
     status: str  # en_route or in_service
     due: datetime  # when she arrives (en_route) or is done (in_service)
+    origin: Point | None = None  # en route: where she set off from, and when
+    left: datetime | None = None
 
 
 @dataclass
@@ -229,6 +235,7 @@ class World:
     busy: dict[int, Busy] = field(default_factory=dict)
     agenda: dict[int, list[tuple[datetime, int]]] = field(default_factory=dict)
     overrun: dict[int, timedelta] = field(default_factory=dict)  # order -> extra time
+    since: datetime | None = None  # the previous tick
     late_check_ins: int = 0
     completed: int = 0
 
@@ -266,6 +273,7 @@ class World:
 
     def advance(self, until: datetime, step: timedelta = timedelta(minutes=1)) -> None:
         while self.now < until:
+            self.since = self.now
             self.now = min(self.now + step, until)
             for nurse_id in sorted(self.users):
                 self._work(nurse_id)
@@ -285,6 +293,7 @@ class World:
                         self.late_check_ins += 1
                     check_in(session=s, actor=self.actor(nurse_id), order_id=order_id,
                              lat=place.lat, lng=place.lng, now=at, config=config)
+                    self.ping(nurse_id, place, at)
                     minutes = self.windows[order_id][2]
                     done = at + timedelta(minutes=minutes) + self.overrun.get(order_id,
                                                                               timedelta())
@@ -292,6 +301,7 @@ class World:
                 else:
                     check_out(session=s, actor=self.actor(nurse_id), order_id=order_id,
                               lat=place.lat, lng=place.lng, procedures=[], now=busy.due)
+                    self.ping(nurse_id, place, busy.due)
                     self.completed += 1
                     self.here[nurse_id] = place
                     self.free_at[nurse_id] = busy.due
@@ -302,14 +312,41 @@ class World:
                 return
             planned, order_id = mine[0]
             leg = self.leg(self.here[nurse_id], self.places[order_id])
-            leave = max(self.free_at[nurse_id], planned - leg)
+            # Not before the last tick: what happened then (a repair) is history.
+            leave = max(self.free_at[nurse_id], planned - leg, self.since)
             if leave > now:
                 return
             mine.pop(0)
-            depart(session=s, actor=self.actor(nurse_id), order_id=order_id, now=now,
+            depart(session=s, actor=self.actor(nurse_id), order_id=order_id, now=leave,
                    config=config)
-            arrive = max(now + leg, self.windows[order_id][0])
-            self.busy[nurse_id] = Busy(order_id, "en_route", arrive)
+            arrive = max(leave + leg, self.windows[order_id][0])
+            self.busy[nurse_id] = Busy(order_id, "en_route", arrive, self.here[nurse_id],
+                                       leave)
+
+    def ping(self, nurse_id: int, place: Point, at: datetime) -> None:
+        """Her phone reports where she is (as it does every few seconds while she works)."""
+        try:
+            store_ping(session=self.session, user_id=self.users[nurse_id], lat=place.lat,
+                       lng=place.lng, accuracy_m=10.0, recorded_at=at, now=at,
+                       min_interval_seconds=0)
+        except NotTracking:
+            self.session.rollback()
+            return
+        self.session.commit()
+
+    def ping_en_route(self) -> None:
+        """Where each nurse on her way is now, on the straight line there (before a repair:
+        dispatch and the planner read her last ping)."""
+        for nurse_id, busy in sorted(self.busy.items()):
+            if busy.status != "en_route" or busy.origin is None or busy.left is None:
+                continue
+            place = self.places[busy.order_id]
+            total = (busy.due - busy.left).total_seconds()
+            part = 1.0 if total <= 0 else min(1.0, (self.now - busy.left).total_seconds()
+                                              / total)
+            self.ping(nurse_id, Point(busy.origin.lat + part * (place.lat - busy.origin.lat),
+                                      busy.origin.lng + part * (place.lng - busy.origin.lng)),
+                      self.now)
 
     def snapshot(self) -> dict[int, tuple[int | None, datetime | None, str]]:
         rows = self.session.execute(sa.select(Order.id, Order.nurse_id, Order.planned_arrival,
@@ -374,9 +411,7 @@ def _apply(world: World, kind: str, payload: Any, ill_nurses: set[int],
         report_no_show(session=s, actor=world.actor(nurse_id), order_id=order_id,
                        reason="nobody home", now=now, config=config, lat=place.lat,
                        lng=place.lng)
-        store_ping(session=s, user_id=world.users[nurse_id], lat=place.lat, lng=place.lng,
-                   accuracy_m=10.0, recorded_at=now, now=now, min_interval_seconds=0)
-        s.commit()
+        world.ping(nurse_id, place, now)
         world.here[nurse_id], world.free_at[nurse_id] = place, now
         return {"kind": kind, "order_id": order_id, "nurse_id": nurse_id}
     if kind == "pick_overrun":
@@ -398,16 +433,31 @@ def _apply(world: World, kind: str, payload: Any, ill_nurses: set[int],
     raise ValueError(kind)
 
 
-def _scratch(world: World, budget_s: float) -> tuple[float, int]:
-    """A from-scratch re-plan of the same moment: travel minutes per visit, visits planned."""
-    travel = travel_model(world.config)
-    day = load_day(world.session, organization_id=ORG, day=DAY, now=world.now,
-                   config=world.config, travel=travel, reassign=True)
+def _scratch(world: World, budget_s: float) -> dict[str, tuple[float, int]]:
+    """From-scratch re-plans of the same moment, ``budget_s`` each: travel minutes per
+    visit and visits planned. ``kept``: the same promises as the repair (visits under
+    way and within the freeze horizon stay, their nurses start after them), every other
+    visit free; ``free``: only the visits under way stay (``plan_day(reassign=True)``)."""
+    config = world.config
+    travel = travel_model(config)
+    repairs_view = load_day(world.session, organization_id=ORG, day=DAY, now=world.now,
+                            config=config, travel=travel, reassign=False, movable=True)
+    free_view = load_day(world.session, organization_id=ORG, day=DAY, now=world.now,
+                         config=config, travel=travel, reassign=True)
     world.session.commit()
-    plan = planner.plan(day.problem, DayTravel(travel), seed=world.config.planning_seed,
-                        max_iterations=world.config.planning_iterations, max_seconds=budget_s)
-    planned = sum(len(r.stops) for r in plan.routes)
-    return plan.travel_s / 60 / max(planned, 1), planned
+    freeze_until = repairs_view.clock.seconds(
+        world.now + timedelta(minutes=config.repair_freeze_minutes))
+    rest = after_freeze(repairs_view.problem, DayTravel(travel), current_plan(repairs_view),
+                        freeze_until=freeze_until)
+    out = {}
+    for name, problem, travel_s, stops in (
+            ("kept", rest.problem, rest.frozen_travel_s, rest.frozen_stops),
+            ("free", free_view.problem, 0, 0)):
+        plan = planner.plan(problem, DayTravel(travel), seed=config.planning_seed,
+                            max_iterations=config.planning_iterations, max_seconds=budget_s)
+        planned = stops + sum(len(r.stops) for r in plan.routes)
+        out[name] = ((travel_s + plan.travel_s) / 60 / max(planned, 1), planned)
+    return out
 
 
 def _late_stops(result: dict[str, Any]) -> int:
@@ -426,6 +476,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ms = [r["repair_ms"] for r in rows]
     pct = [r["travel_vs_scratch_pct"] for r in rows
            if r["travel_vs_scratch_pct"] is not None] or [0.0]
+    free = [r["travel_vs_free_replan_pct"] for r in rows
+            if r["travel_vs_free_replan_pct"] is not None] or [0.0]
     return {
         "events": len(rows),
         "repair_ms": {"p50": round(statistics.median(ms), 1), "p95": round(_pct(ms, 0.95), 1),
@@ -436,6 +488,9 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "travel_vs_scratch_pct": round(statistics.fmean(pct), 2),
         "travel_vs_scratch_pct_max": round(max(pct), 2),
         "planned_vs_scratch": sum(r["planned_vs_scratch"] for r in rows),
+        "travel_vs_free_replan_pct": round(statistics.fmean(free), 2),
+        "travel_vs_free_replan_pct_max": round(max(free), 2),
+        "planned_vs_free_replan": sum(r["planned_vs_free_replan"] for r in rows),
         "moved_needed": sum(r["moved_needed"] for r in rows),
         "retimed": sum(r["retimed"] for r in rows),
     }
@@ -479,6 +534,7 @@ def run(*, n_nurses: int = 85, n_visits: int = 420, n_new: int = 40, ill: int = 
                 frozen = {i for i, (n, p, st) in event_state.items()
                           if st == "assigned" and n is not None and n not in ill_nurses
                           and p is not None and p <= now + freeze}
+                world.ping_en_route()
                 t0 = time.perf_counter()
                 repaired = repair_day(session=session, organization_id=ORG, day=DAY, now=now,
                                       config=config, reasons=[reason])
@@ -489,7 +545,9 @@ def run(*, n_nurses: int = 85, n_visits: int = 420, n_new: int = 40, ill: int = 
                          if st == "assigned" and n is not None and after[i][2] == "assigned"
                          and after[i][0] not in (None, n)]
                 needed = [i for i in moved if before[i][0] == hit or before[i][0] in ill_nurses]
-                scratch_tpv, scratch_planned = _scratch(world, budget_s)
+                scratch = _scratch(world, budget_s)
+                scratch_tpv, scratch_planned = scratch["kept"]
+                free_tpv, free_planned = scratch["free"]
                 stats = repaired.stats
                 repair_tpv = stats["travel_min"] / max(stats["planned"], 1)
                 rows.append({
@@ -505,6 +563,9 @@ def run(*, n_nurses: int = 85, n_visits: int = 420, n_new: int = 40, ill: int = 
                     "travel_vs_scratch_pct": ((repair_tpv / scratch_tpv - 1) * 100
                                               if scratch_tpv > 0 else None),
                     "planned_vs_scratch": stats["planned"] - scratch_planned,
+                    "travel_vs_free_replan_pct": ((repair_tpv / free_tpv - 1) * 100
+                                                  if free_tpv > 0 else None),
+                    "planned_vs_free_replan": stats["planned"] - free_planned,
                     "repair_tpv": repair_tpv, "scratch_tpv": scratch_tpv,
                     "planned": stats["planned"],
                 })
