@@ -157,10 +157,12 @@ def repair(
         holder = current.holder.get(v.id)
         return 0 if holder is None or holder == vehicle.holder else move_cost_s
 
-    def best_spot(v: planner.Visit, skip: _Vehicle | None = None):
+    def best_spot(v: planner.Visit, skip: _Vehicle | None = None,
+                  among: Sequence[int] | None = None):
         best = None
         no = banned.get(v.id, frozenset())
-        for k, vehicle in enumerate(vehicles):
+        for k in range(len(vehicles)) if among is None else among:
+            vehicle = vehicles[k]
             if vehicle is skip or vehicle.holder in no or not vehicle.rest.may_serve(v):
                 continue
             matrix.focus([vehicle.start_loc, *(loc[u.id] for u in vehicle.route),
@@ -186,8 +188,29 @@ def repair(
         _cost, k, index = best
         vehicles[k].route.insert(index, v)
 
-    improved = _improve(vehicles, best_spot, move_cost, loc, dur_l, max_moves,
-                        None if max_seconds is None else began + max_seconds)
+    deadline = None if max_seconds is None else began + max_seconds
+    improved = _improve(vehicles, best_spot, move_cost, loc, dur_l, max_moves, deadline)
+
+    # What is still out: a second chance now that routes moved, then (those the plan
+    # served first) by making room: one visit of a nearby route moves elsewhere.
+    still: list[planner.Unplanned] = []
+    for item in sorted(unplanned, key=lambda u: (u.visit_id not in released,
+                                                 visits[u.visit_id].window_start,
+                                                 order[u.visit_id])):
+        v = visits[item.visit_id]
+        best = best_spot(v)
+        if best is not None:
+            vehicles[best[1]].route.insert(best[2], v)
+            continue
+        if deadline is not None and time.perf_counter() > deadline:
+            still.append(item)
+            continue
+        made = _make_room(v, vehicles, best_spot, move_cost, banned, loc, dur, matrix)
+        if made is None:
+            still.append(item)
+        else:
+            improved.add(made)
+    unplanned = still
 
     routes = [_timed(vehicle, loc, dist, dur) for vehicle in vehicles]
     unplanned.sort(key=lambda u: order[u.visit_id])
@@ -351,6 +374,63 @@ def _improve(vehicles: list[_Vehicle], best_spot: Any, move_cost: Any,
                 moves += 1
                 improving = True
     return moved
+
+
+# Making room looks at this many routes nearest the visit, and for the visit that
+# moves out, at this many routes nearest it: a bounded search, not a re-plan.
+_ROOM_ROUTES = 8
+_ROOM_TARGETS = 10
+# Only visits within this many seconds of the new one's window may make room for it.
+_ROOM_WINDOW_S = 2 * 3600
+
+
+def _nearest(vehicles: list[_Vehicle], at: int, loc: dict[Hashable, int], dur: np.ndarray,
+             count: int) -> list[int]:
+    """The ``count`` vehicles whose start or route passes nearest location ``at``."""
+    near = []
+    for k, vehicle in enumerate(vehicles):
+        locs = [vehicle.start_loc, *(loc[v.id] for v in vehicle.route)]
+        near.append((int(dur[locs, at].min()), k))
+    return [k for _d, k in sorted(near)[:count]]
+
+
+def _make_room(v: planner.Visit, vehicles: list[_Vehicle], best_spot: Any, move_cost: Any,
+               banned: Mapping[Hashable, frozenset[Hashable]], loc: dict[Hashable, int],
+               dur: np.ndarray, matrix: _Matrix) -> Hashable | None:
+    """Serve ``v`` by moving one visit of a nearby route to another route: the cheapest
+    such pair (travel plus move costs), if any; the id of the visit moved."""
+    dur_l = None
+    best = None
+    no = banned.get(v.id, frozenset())
+    for k in _nearest(vehicles, loc[v.id], loc, dur, _ROOM_ROUTES):
+        w = vehicles[k]
+        if w.holder in no or not w.rest.may_serve(v):
+            continue
+        for j, u in enumerate(w.route):
+            if abs(u.window_start - v.window_start) > _ROOM_WINDOW_S:
+                continue
+            without = w.route[:j] + w.route[j + 1:]
+            matrix.focus([w.start_loc, *(loc[x.id] for x in without), w.end_loc, loc[v.id]])
+            spot = best_insertion(nurse=w.rest, route=without, visit=v, travel=matrix)
+            if spot is None:
+                continue
+            elsewhere = best_spot(u, skip=w,
+                                  among=_nearest(vehicles, loc[u.id], loc, dur, _ROOM_TARGETS))
+            if elsewhere is None:
+                continue
+            dur_l = dur_l or dur.tolist()
+            removed = _route_cost(w, w.route, loc, dur_l) - _route_cost(w, without, loc, dur_l)
+            cost = spot.added_travel_s + move_cost(v, w) + elsewhere[0] - removed \
+                - move_cost(u, w)
+            if best is None or cost < best[0]:
+                best = (cost, w, j, spot.index, elsewhere)
+    if best is None:
+        return None
+    _cost, w, j, index, (_c, target, at) = best
+    u = w.route.pop(j)
+    w.route.insert(index, v)
+    vehicles[target].route.insert(at, u)
+    return u.id
 
 
 def _why_unplanned(v: planner.Visit, vehicles: list[_Vehicle], matrix: _Matrix,
