@@ -87,7 +87,7 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     # Ends the read transaction (nothing was written): the repair holds no lock.
     session.commit()
 
-    current = _current(loaded)
+    current = current_plan(loaded)
     for r in reasons:
         if r.get("kind") == "unassigned" and r.get("order_id") and r.get("nurse_id"):
             banned[r["order_id"]] = banned.get(r["order_id"], frozenset()) | {r["nurse_id"]}
@@ -116,7 +116,7 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     return day_plan
 
 
-def _current(day: Day) -> repair_plan.Current:
+def current_plan(day: Day) -> repair_plan.Current:
     """The plan as the orders now hold it: each assigned order on the vehicle (stretch)
     of its nurse that it falls in, in order of planned arrival (the window's start for
     one dispatch gave her after the plan, as her schedule shows it)."""

@@ -15,9 +15,10 @@ routes the nurses and families were told about:
    order first, where they add the least travel plus ``move_cost_s`` when a
    nurse other than the one who holds the visit takes it (cheapest feasible
    insertion, ``insertion.best_insertion``).
-4. Improved: a bounded relocate search over the routes steps 2-3 touched moves
-   one visit at a time to where it costs less (travel plus move cost), only
-   when that is strictly better; untouched routes are left exactly as they were.
+4. Improved: a bounded relocate search over the routes the change hit (their
+   nurse is named, or they lost a visit) moves one of their visits at a time to
+   where it costs less (travel plus move cost), only when that is strictly
+   better. A route that only gains a visit keeps the others as they were.
 
 Deterministic: no randomness, ties broken by the problem's order.
 """
@@ -34,7 +35,7 @@ import numpy as np
 from homecare.scheduling import planner
 from homecare.scheduling.insertion import best_insertion
 
-__all__ = ["Current", "Repair", "repair"]
+__all__ = ["AfterFreeze", "Current", "Repair", "after_freeze", "repair"]
 
 # Why a visit could not stay where it was (``Repair.released``).
 NURSE_GONE = "nurse_gone"  # its nurse has no shift left that holds it
@@ -123,7 +124,7 @@ def repair(
 
     ``banned``: per visit, holders who must not get it (handed back, taken
     away). ``touched``: holders whose routes the change hit; their routes, and
-    those that lose or gain a visit here, are the ones step 4 improves.
+    those that cannot keep a visit, are the ones step 4 improves.
     ``max_moves`` bounds the improvement step, ``max_seconds`` its time (which
     only cuts it on a slow machine; the moves are deterministic).
     """
@@ -133,51 +134,18 @@ def repair(
     visits = {v.id: v for v in problem.visits}
     order = {v.id: k for k, v in enumerate(problem.visits)}
 
-    place_index: dict[Any, int] = {}
-    for n in problem.nurses:
-        place_index.setdefault(n.start, len(place_index))
-        place_index.setdefault(n.end, len(place_index))
-    points = [*place_index, *(v.place for v in problem.visits)]
-    dist, dur = travel.matrices(points)
-    dist = np.asarray(dist, dtype=np.int64)
-    dur = np.asarray(dur, dtype=np.int64)
-    loc = {v.id: len(place_index) + k for k, v in enumerate(problem.visits)}
+    place_index, loc, dist, dur = _matrices(problem, travel)
     dur_l = dur.tolist()
     matrix = _Matrix(dist, dur)
 
     released: dict[Hashable, str] = {}
-    frozen_ids: set[Hashable] = set()
-    vehicles: list[_Vehicle] = []
-    placed: set[Hashable] = set()
-    for n in problem.nurses:
-        holder = current.vehicle_holder.get(n.id, n.id)
-        held = [v for v in current.routes.get(n.id, ()) if v in visits and v not in placed]
-        placed.update(held)
-        clock, here = n.shift_start, place_index[n.start]
-        frozen: list[planner.Stop] = []
-        frozen_locs: list[int] = []
-        k = 0
-        while k < len(held) and current.starts[held[k]] <= freeze_until:
-            v = visits[held[k]]
-            arrival = clock + dur_l[here][loc[v.id]]
-            planned = current.starts[v.id]
-            # Kept at its time; she is free after it when she really will be.
-            frozen.append(planner.Stop(v.id, min(arrival, planned), planned,
-                                       planned + v.service_s))
-            frozen_locs.append(loc[v.id])
-            clock = max(arrival, v.window_start, planned) + v.service_s
-            here = loc[v.id]
-            frozen_ids.add(v.id)
-            k += 1
-        cap = None if n.max_visits is None else max(0, n.max_visits - len(frozen))
-        if clock >= n.shift_end:
-            cap = 0
-        rest = replace(n, shift_start=min(clock, n.shift_end), max_visits=cap)
-        vehicle = _Vehicle(n, rest, place_index[n.start], here, place_index[n.end], frozen,
-                           frozen_locs, [], holder, touched=holder in touched_set)
-        vehicle.route, why = _keep(vehicle, [visits[i] for i in held[k:]], loc, dur_l)
+    vehicles, rests, frozen_ids = _freeze(problem, current, freeze_until, place_index, loc,
+                                          dur_l)
+    placed = frozen_ids | {v for rest in rests for v in rest}
+    for vehicle, rest in zip(vehicles, rests, strict=True):
+        vehicle.touched = vehicle.holder in touched_set
+        vehicle.route, why = _keep(vehicle, [visits[i] for i in rest], loc, dur_l)
         released.update(why)
-        vehicles.append(vehicle)
     for v in problem.visits:
         if v.id in current.holder and v.id not in placed:
             released[v.id] = NURSE_GONE
@@ -189,10 +157,12 @@ def repair(
         holder = current.holder.get(v.id)
         return 0 if holder is None or holder == vehicle.holder else move_cost_s
 
-    def best_spot(v: planner.Visit, skip: _Vehicle | None = None):
+    def best_spot(v: planner.Visit, skip: _Vehicle | None = None,
+                  among: Sequence[int] | None = None):
         best = None
         no = banned.get(v.id, frozenset())
-        for k, vehicle in enumerate(vehicles):
+        for k in range(len(vehicles)) if among is None else among:
+            vehicle = vehicles[k]
             if vehicle is skip or vehicle.holder in no or not vehicle.rest.may_serve(v):
                 continue
             matrix.focus([vehicle.start_loc, *(loc[u.id] for u in vehicle.route),
@@ -217,10 +187,30 @@ def repair(
             continue
         _cost, k, index = best
         vehicles[k].route.insert(index, v)
-        vehicles[k].touched = True
 
-    improved = _improve(vehicles, best_spot, move_cost, loc, dur_l, max_moves,
-                        None if max_seconds is None else began + max_seconds)
+    deadline = None if max_seconds is None else began + max_seconds
+    improved = _improve(vehicles, best_spot, move_cost, loc, dur_l, max_moves, deadline)
+
+    # What is still out: a second chance now that routes moved, then (those the plan
+    # served first) by making room: one visit of a nearby route moves elsewhere.
+    still: list[planner.Unplanned] = []
+    for item in sorted(unplanned, key=lambda u: (u.visit_id not in released,
+                                                 visits[u.visit_id].window_start,
+                                                 order[u.visit_id])):
+        v = visits[item.visit_id]
+        best = best_spot(v)
+        if best is not None:
+            vehicles[best[1]].route.insert(best[2], v)
+            continue
+        if deadline is not None and time.perf_counter() > deadline:
+            still.append(item)
+            continue
+        made = _make_room(v, vehicles, best_spot, move_cost, banned, loc, dur, matrix)
+        if made is None:
+            still.append(item)
+        else:
+            improved.add(made)
+    unplanned = still
 
     routes = [_timed(vehicle, loc, dist, dur) for vehicle in vehicles]
     unplanned.sort(key=lambda u: order[u.visit_id])
@@ -233,6 +223,93 @@ def repair(
         released=released,
         improved=frozenset(improved),
     )
+
+
+@dataclass(frozen=True)
+class AfterFreeze:
+    """The day once every frozen prefix is done: what a repair (or a re-plan that keeps
+    the same promises) still decides, and the frozen part's travel and stops."""
+
+    problem: planner.Problem
+    frozen_travel_s: int
+    frozen_stops: int
+
+
+def after_freeze(problem: planner.Problem, travel: planner.TravelModel, current: Current, *,
+                 freeze_until: int) -> AfterFreeze:
+    """The problem left after the frozen prefixes (as :func:`repair` freezes them): each
+    vehicle starts at its last frozen visit when done with it, the frozen visits gone.
+    For comparing a repair with a plan from scratch of the same situation."""
+    place_index, loc, _dist, dur = _matrices(problem, travel)
+    dur_l = dur.tolist()
+    vehicles, _rests, frozen_ids = _freeze(problem, current, freeze_until, place_index, loc,
+                                           dur_l)
+    visits = {v.id: v for v in problem.visits}
+    nurses = []
+    travel_s = 0
+    for vehicle in vehicles:
+        start = visits[vehicle.frozen[-1].visit_id].place if vehicle.frozen else vehicle.base.start
+        nurses.append(replace(vehicle.rest, start=start))
+        locs = [vehicle.origin_loc, *vehicle.frozen_locs]
+        travel_s += sum(dur_l[a][b] for a, b in zip(locs, locs[1:], strict=False))
+    return AfterFreeze(
+        planner.Problem(tuple(nurses), tuple(v for v in problem.visits if v.id not in frozen_ids)),
+        travel_s, len(frozen_ids))
+
+
+def _matrices(problem: planner.Problem, travel: planner.TravelModel
+              ) -> tuple[dict[Any, int], dict[Hashable, int], np.ndarray, np.ndarray]:
+    """Locations as the planner numbers them: nurses' places first, then one per visit."""
+    place_index: dict[Any, int] = {}
+    for n in problem.nurses:
+        place_index.setdefault(n.start, len(place_index))
+        place_index.setdefault(n.end, len(place_index))
+    points = [*place_index, *(v.place for v in problem.visits)]
+    dist, dur = travel.matrices(points)
+    loc = {v.id: len(place_index) + k for k, v in enumerate(problem.visits)}
+    return (place_index, loc, np.asarray(dist, dtype=np.int64),
+            np.asarray(dur, dtype=np.int64))
+
+
+def _freeze(problem: planner.Problem, current: Current, freeze_until: int,
+            place_index: dict[Any, int], loc: dict[Hashable, int], dur: list[list[int]]
+            ) -> tuple[list[_Vehicle], list[list[Hashable]], set[Hashable]]:
+    """Per vehicle its frozen prefix (visits planned to begin by ``freeze_until``, kept
+    at their time) and what is left of its day after it; the rest of each route (ids,
+    in order) and the frozen visits."""
+    visits = {v.id: v for v in problem.visits}
+    vehicles: list[_Vehicle] = []
+    rests: list[list[Hashable]] = []
+    frozen_ids: set[Hashable] = set()
+    placed: set[Hashable] = set()
+    for n in problem.nurses:
+        holder = current.vehicle_holder.get(n.id, n.id)
+        held = [v for v in current.routes.get(n.id, ()) if v in visits and v not in placed]
+        placed.update(held)
+        clock, here = n.shift_start, place_index[n.start]
+        frozen: list[planner.Stop] = []
+        frozen_locs: list[int] = []
+        k = 0
+        while k < len(held) and current.starts[held[k]] <= freeze_until:
+            v = visits[held[k]]
+            arrival = clock + dur[here][loc[v.id]]
+            planned = current.starts[v.id]
+            # Kept at its time; she is free after it when she really will be.
+            frozen.append(planner.Stop(v.id, min(arrival, planned), planned,
+                                       planned + v.service_s))
+            frozen_locs.append(loc[v.id])
+            clock = max(arrival, v.window_start, planned) + v.service_s
+            here = loc[v.id]
+            frozen_ids.add(v.id)
+            k += 1
+        cap = None if n.max_visits is None else max(0, n.max_visits - len(frozen))
+        if clock >= n.shift_end:
+            cap = 0
+        rest = replace(n, shift_start=min(clock, n.shift_end), max_visits=cap)
+        vehicles.append(_Vehicle(n, rest, place_index[n.start], here, place_index[n.end],
+                                 frozen, frozen_locs, [], holder))
+        rests.append(held[k:])
+    return vehicles, rests, frozen_ids
 
 
 def _keep(vehicle: _Vehicle, held: list[planner.Visit], loc: dict[Hashable, int],
@@ -293,11 +370,67 @@ def _improve(vehicles: list[_Vehicle], best_spot: Any, move_cost: Any,
                 _cost, target, index = best
                 vehicle.route.pop(k)
                 vehicles[target].route.insert(index, v)
-                vehicles[target].touched = True
                 moved.add(v.id)
                 moves += 1
                 improving = True
     return moved
+
+
+# Making room looks at this many routes nearest the visit, and for the visit that
+# moves out, at this many routes nearest it: a bounded search, not a re-plan.
+_ROOM_ROUTES = 8
+_ROOM_TARGETS = 10
+# Only visits within this many seconds of the new one's window may make room for it.
+_ROOM_WINDOW_S = 2 * 3600
+
+
+def _nearest(vehicles: list[_Vehicle], at: int, loc: dict[Hashable, int], dur: np.ndarray,
+             count: int) -> list[int]:
+    """The ``count`` vehicles whose start or route passes nearest location ``at``."""
+    near = []
+    for k, vehicle in enumerate(vehicles):
+        locs = [vehicle.start_loc, *(loc[v.id] for v in vehicle.route)]
+        near.append((int(dur[locs, at].min()), k))
+    return [k for _d, k in sorted(near)[:count]]
+
+
+def _make_room(v: planner.Visit, vehicles: list[_Vehicle], best_spot: Any, move_cost: Any,
+               banned: Mapping[Hashable, frozenset[Hashable]], loc: dict[Hashable, int],
+               dur: np.ndarray, matrix: _Matrix) -> Hashable | None:
+    """Serve ``v`` by moving one visit of a nearby route to another route: the cheapest
+    such pair (travel plus move costs), if any; the id of the visit moved."""
+    dur_l = None
+    best = None
+    no = banned.get(v.id, frozenset())
+    for k in _nearest(vehicles, loc[v.id], loc, dur, _ROOM_ROUTES):
+        w = vehicles[k]
+        if w.holder in no or not w.rest.may_serve(v):
+            continue
+        for j, u in enumerate(w.route):
+            if abs(u.window_start - v.window_start) > _ROOM_WINDOW_S:
+                continue
+            without = w.route[:j] + w.route[j + 1:]
+            matrix.focus([w.start_loc, *(loc[x.id] for x in without), w.end_loc, loc[v.id]])
+            spot = best_insertion(nurse=w.rest, route=without, visit=v, travel=matrix)
+            if spot is None:
+                continue
+            elsewhere = best_spot(u, skip=w,
+                                  among=_nearest(vehicles, loc[u.id], loc, dur, _ROOM_TARGETS))
+            if elsewhere is None:
+                continue
+            dur_l = dur_l or dur.tolist()
+            removed = _route_cost(w, w.route, loc, dur_l) - _route_cost(w, without, loc, dur_l)
+            cost = spot.added_travel_s + move_cost(v, w) + elsewhere[0] - removed \
+                - move_cost(u, w)
+            if best is None or cost < best[0]:
+                best = (cost, w, j, spot.index, elsewhere)
+    if best is None:
+        return None
+    _cost, w, j, index, (_c, target, at) = best
+    u = w.route.pop(j)
+    w.route.insert(index, v)
+    vehicles[target].route.insert(at, u)
+    return u.id
 
 
 def _why_unplanned(v: planner.Visit, vehicles: list[_Vehicle], matrix: _Matrix,
