@@ -12,7 +12,10 @@ import sqlalchemy as sa
 
 from conftest import assert_problem
 from homecare.alerts.models import Alert
+from homecare.auth import Actor
+from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
+from homecare.orders.states import transition
 from homecare.scheduling import repair_queue
 from homecare.scheduling.models import DayPlan, DayRepair
 from jobs import repair_days
@@ -267,3 +270,55 @@ def test_unavailability_moves_her_visits_to_a_colleague_and_the_diff_says_so(
     assert routes.get(nurse.id, []) == []  # off shift: no route at all
     assert sorted(routes[planned.colleague_id]) == sorted([planned.first.id,
                                                            planned.second.id])
+
+
+def test_a_no_show_and_a_new_booking_approved_queue_the_day_too(
+        client, session, org, item, nurse, supervisor, planned):
+    r = client.post(f"{API}/orders/{planned.first.id}/no-show", headers=auth(supervisor),
+                    json={"reason": "not at home"})
+    assert r.status_code == 200, r.get_json()
+    booked = booked_order(org, status="submitted", item=item,
+                          window_start=local_time(DAY, 15), window_end=local_time(DAY, 17))
+    session.commit()
+    r = client.post(f"{API}/orders/{booked.id}/approve", headers=auth(supervisor), json={})
+    assert r.status_code == 200, r.get_json()
+    (repair,) = _repairs(session, org)
+    assert repair.reasons == [
+        {"kind": "no_show", "order_id": planned.first.id, "nurse_id": nurse.id},
+        {"kind": "order_added", "order_id": booked.id}]
+
+
+def test_a_nurse_handing_a_visit_back_queues_the_day(client, session, org, nurse, nurse_user,
+                                                     planned):
+    r = client.post(f"{API}/orders/{planned.second.id}/unassign", headers=auth(nurse_user),
+                    json={"reason": "my child is ill"})
+    assert r.status_code == 200, r.get_json()
+    (repair,) = _repairs(session, org)
+    assert repair.reasons == [{"kind": "unassigned", "order_id": planned.second.id,
+                               "nurse_id": nurse.id}]
+
+
+@pytest.mark.parametrize(("start", "end", "kind"), [
+    ("offered", "expired", "order_cancelled"),
+    ("approved", "expired", "order_cancelled"),
+    ("offered", "approved", None),  # offers ran out: it was on no route
+    ("approved", "assigned", None),  # dispatch or the plan placed it
+    ("assigned", "en_route", None),
+])
+def test_which_moves_of_a_planned_days_order_queue_a_repair(session, org, item, planned,
+                                                            start, end, kind):
+    order = booked_order(org, status=start, item=item, window_start=local_time(DAY, 15),
+                         window_end=local_time(DAY, 17),
+                         nurse_id=planned.colleague_id if start == "assigned" else None)
+    session.commit()
+    changes = {"nurse_id": planned.colleague_id} if end == "assigned" else {}
+    transition(session, order, end, actor=None if end != "en_route" else _nurse_actor(
+        session, planned.colleague_id), now=NOW, **changes)
+    session.commit()
+    reasons = [r for repair in _repairs(session, org) for r in repair.reasons]
+    assert [r["kind"] for r in reasons] == ([kind] if kind else [])
+
+
+def _nurse_actor(session, nurse_id):
+    nurse = session.get(Nurse, nurse_id)
+    return Actor(user_id=nurse.user_id, role="nurse", organization_id=nurse.organization_id)
