@@ -141,11 +141,13 @@ def install() -> None:
     calls this through ``homecare.order_hooks.register``)."""
     if not event.contains(Session, "before_commit", write_requests):
         event.listen(Session, "before_commit", write_requests)
-        event.listen(Session, "after_soft_rollback", _after_rollback)
+        event.listen(Session, "after_transaction_end", _after_transaction)
 
 
-def _after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
-    if not previous_transaction.nested:
+def _after_transaction(session: Session, transaction: SessionTransaction) -> None:
+    # A committed transaction wrote its requests already; one rolled back or closed
+    # (a failed request) takes its requests with it. A savepoint's end changes nothing.
+    if transaction.parent is None:
         forget_requests(session)
 
 

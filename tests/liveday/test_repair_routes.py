@@ -322,3 +322,11 @@ def test_which_moves_of_a_planned_days_order_queue_a_repair(session, org, item, 
 def _nurse_actor(session, nurse_id):
     nurse = session.get(Nurse, nurse_id)
     return Actor(user_id=nurse.user_id, role="nurse", organization_id=nurse.organization_id)
+
+
+def test_a_change_rolled_back_queues_nothing(session, org, planned):
+    transition(session, session.get(Order, planned.first.id), "approved", actor=None, now=NOW,
+               nurse_id=None, planned_arrival=None)
+    session.rollback()
+    session.commit()  # the next transaction does not carry the first one's request
+    assert _repairs(session, org) == []
