@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 REPAIRING = "homecare.repairing"
 # ``Session.info`` key: the repairs asked for in the session's transaction, not yet written.
 _REQUESTS = "homecare.repair_requests"
-# A repair running this long died with its process (its solve is capped at
-# HOMECARE_PLANNING_SECONDS): it counts as a failed attempt and is retried.
+# A repair running this long died with its process (its search is capped at
+# HOMECARE_REPAIR_SECONDS, about a second): it counts as a failed attempt and is retried.
 LEASE = timedelta(minutes=10)
 # Due rows looked at per claim; each is tried until one is won.
 _CANDIDATES = 10
