@@ -133,6 +133,15 @@ class Config:
     # The solver stops after this many iterations (planning_seconds only caps
     # the worst case), so the same day always gives the same plan.
     planning_iterations: int = 8000
+    # Repairing a planned day after a change (scheduling.repair): visits planned to
+    # begin within this many minutes keep their nurse and time (she may be on her
+    # way; the family was told); moving a visit to another nurse costs as much as
+    # this many minutes of travel (two visits' travel on a city day: a new face at
+    # the door and two nurses re-reading their day are worth more than a short
+    # detour); the improvement search stops after this many seconds at most.
+    repair_freeze_minutes: int = 60
+    repair_move_cost_minutes: int = 20
+    repair_seconds: float = 1.0
 
     # The door check: wrong visit codes a visit accepts before the code is locked
     # (the family then confirms the nurse in the app; a check-in without it is flagged).
@@ -146,6 +155,20 @@ class Config:
     family_bed_horizon_days: int = 7
     # The supervisor is alerted this many days before an episode's end date.
     family_bed_end_alert_days: int = 3
+
+    # Repairing a planned day as it changes (scheduling/repair_queue.py): changes within
+    # REPAIR_DEBOUNCE_SECONDS of each other make one repair, but a steady trickle of
+    # changes is repaired REPAIR_MAX_DELAY_SECONDS after its first at the latest. A
+    # visit in service this long past its planned end asks for a repair (once). The
+    # jobs process looks for due repairs every REPAIR_SWEEP_SECONDS; a failing one is
+    # retried after REPAIR_RETRY_SECONDS, doubling, and given up (an alert) after
+    # REPAIR_MAX_ATTEMPTS.
+    repair_debounce_seconds: int = 5
+    repair_max_delay_seconds: int = 30
+    repair_overrun_minutes: int = 15
+    repair_sweep_seconds: int = 3
+    repair_retry_seconds: int = 10
+    repair_max_attempts: int = 5
 
     scheduler_heartbeat_seconds: int = 10
     scheduler_stale_seconds: int = 60

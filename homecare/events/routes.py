@@ -67,8 +67,8 @@ class EventStream(MethodView):
     @blp.arguments(schemas.LastEventIdHeaderSchema, location="headers")
     @blp.response(200, content_type="text/event-stream", description=(
         "A `text/event-stream`: `ready` (the cursor now), then `notification`, for "
-        "supervisors `order` and `alert` events, for patients `eta` events (her nurse on "
-        "the way: `order_id`, `eta_min`, `lat`, `lng`, `gcj02`, `accuracy_m`, "
+        "supervisors `order`, `alert` and `repair` events, for patients `eta` events (her "
+        "nurse on the way: `order_id`, `eta_min`, `lat`, `lng`, `gcj02`, `accuracy_m`, "
         "`updated_at`), each with an `id` to resume from"))
     @blp.problems(422)
     def get(self, headers):
@@ -77,7 +77,9 @@ class EventStream(MethodView):
         A patient gets her own orders' updates and, while her nurse is on the way,
         an `eta` event each time a ping moves the ETA by a minute or more (none after
         check-in); a nurse her offers and visits; a supervisor also her
-        organization's order events and alerts (SOS first). The
+        organization's order events, alerts (SOS first) and finished plan repairs
+        (`repair`: the day, and the orders moved, added, dropped and retimed with
+        reasons; GET /dispatch/plan/repairs has the rest). The
         stream closes after HOMECARE_EVENTS_STREAM_SECONDS (the client reconnects
         with the last id it saw, as EventSource does by itself), so a stream holds a
         server thread for a bounded time; see the README's "The live day".

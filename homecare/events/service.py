@@ -17,6 +17,9 @@ Sources, each read by its own increasing row id:
   copied into the outbox: a position goes with the trace's retention, never
   reaches a push gateway's logs or the inbox, and once she checks in (the order
   no longer ``en_route``) none is sent, not even on replay.
+- ``r`` (supervisors) the repairs of her organization's planned days, as each finishes
+  (the ``DayPlan`` a repair records, ``scheduling.repair_queue``): ``repair`` events
+  saying what moved and why.
 
 Scoping is by the query, never by filtering afterwards: a notification is read only
 by its addressee, events and alerts only by their organization's supervisors, an
@@ -43,11 +46,12 @@ from homecare.notifications.models import Notification
 from homecare.nurses.models import LocationPing
 from homecare.orders.models import Order, OrderEvent
 from homecare.patients.models import CareRecipient
+from homecare.scheduling.models import DayPlan
 from homecare.schemas import location_out
 
 # Rows read per source and poll: a client far behind catches up over several polls.
 BATCH = 200
-_PART = re.compile(r"([neat])(\d{1,12})")
+_PART = re.compile(r"([neart])(\d{1,12})")
 
 
 class BadLastEventId(ValidationProblem):
@@ -64,7 +68,7 @@ class Event:
 def sources(actor: Actor) -> tuple[str, ...]:
     """The sources the caller's stream reads."""
     if actor.role == "supervisor":
-        return ("n", "e", "a")
+        return ("n", "e", "a", "r")
     return ("n", "t") if actor.role == "patient" else ("n",)
 
 
@@ -97,7 +101,8 @@ def _present(session: Session, actor: Actor) -> dict[str, int]:
               "e": _order_events(actor).with_only_columns(sa.func.max(OrderEvent.id)),
               "a": sa.select(sa.func.max(Alert.id)).where(
                   Alert.organization_id == actor.organization_id),
-              "t": _eta_pings(actor).with_only_columns(sa.func.max(LocationPing.id))}
+              "t": _eta_pings(actor).with_only_columns(sa.func.max(LocationPing.id)),
+              "r": _repairs(actor).with_only_columns(sa.func.max(DayPlan.id))}
     return {source: session.scalar(latest[source]) or 0 for source in sources(actor)}
 
 
@@ -116,6 +121,13 @@ def _eta_pings(actor: Actor) -> sa.Select:
             .where(CareRecipient.owner_id == actor.user_id, Order.status == "en_route",
                    LocationPing.eta_min.is_not(None),
                    LocationPing.recorded_at >= Order.departed_at))
+
+
+def _repairs(actor: Actor) -> sa.Select:
+    # A repair's DayPlan is written when the repair finishes, so its id orders the
+    # finished repairs (the queue's own rows are numbered when the first change came).
+    return sa.select(DayPlan).where(DayPlan.organization_id == actor.organization_id,
+                                    DayPlan.result["kind"].as_string() == "repair")
 
 
 def events_after(session: Session, actor: Actor, cursor: dict[str, int]) -> list[Event]:
@@ -151,6 +163,10 @@ def events_after(session: Session, actor: Actor, cursor: dict[str, int]) -> list
                 "order_id": event.order_id, "from_status": event.from_status,
                 "to_status": event.to_status, "nurse_id": event.nurse_id,
                 "at": event.at.isoformat()})
+    if "r" in cursor:
+        for plan in session.scalars(_repairs(actor).where(DayPlan.id > cursor["r"])
+                                    .order_by(DayPlan.id).limit(BATCH)):
+            emit("r", plan.id, "repair", repair_event(plan))
     notes = session.scalars(sa.select(Notification).where(
         Notification.user_id == actor.user_id, Notification.id > cursor["n"])
         .order_by(Notification.id).limit(BATCH)).all()
@@ -169,3 +185,13 @@ def events_after(session: Session, actor: Actor, cursor: dict[str, int]) -> list
                 "lng": ping.lng, "gcj02": place["gcj02"], "accuracy_m": ping.accuracy_m,
                 "updated_at": ping.recorded_at.isoformat()})
     return out
+
+
+def repair_event(plan: DayPlan) -> dict[str, Any]:
+    """A finished repair as the stream tells it: the day, and per kind of change the
+    orders it concerned with their reasons (the full diff is in
+    ``GET /dispatch/plan/repairs``)."""
+    diff = (plan.result or {}).get("diff") or {}
+    return {"day_plan_id": plan.id, "date": plan.day.isoformat(),
+            "created_at": plan.created_at.isoformat(),
+            **{kind: diff.get(kind, []) for kind in ("moved", "added", "dropped", "retimed")}}

@@ -108,7 +108,8 @@ class Day:
 
 
 def load_day(session: Session, *, organization_id: int, day: date, now: datetime,
-             config: Config, travel: TravelModel, reassign: bool) -> Day:
+             config: Config, travel: TravelModel, reassign: bool,
+             movable: bool = False) -> Day:
     """Read the day: qualified nurses with shifts, the orders to plan, the visits under way.
 
     Each stretch of shift becomes a planner vehicle leaving from home (or, for
@@ -116,6 +117,10 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
     her visits by its end (FREE_END: the way home is her own time); nobody
     starts before ``now``. Plan with ``DayTravel(travel)``. Title, service
     radius and pins travel as pseudo-skills, so "may serve" stays one rule.
+    ``movable`` (a repair, ``scheduling.repair``): assigned orders hold room in
+    their nurse's caps as pinned ones do, but are not pinned: any qualified nurse
+    near them may take one (the repair prices the move), and their own nurse
+    always may, even from beyond her radius.
     """
     clock = day_span(day, config.timezone)
     nurses = [(nurse, name) for nurse, name in _qualified_nurses(session, organization_id, config)
@@ -142,13 +147,14 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
             available[nurse.id] = NurseDay(nurse.id, name)
 
     to_plan = [r for r in rows if r.status in PLANNED]
-    pins = {r.id: r.nurse_id for r in to_plan
+    kept = {r.id: r.nurse_id for r in to_plan
             if r.status == "assigned" and not reassign and r.nurse_id in available}
+    pins = {} if movable else kept
     free = [r for r in to_plan if r.id not in pins]
     pinned: dict[int, list[Any]] = {}
     for r in to_plan:
-        if r.id in pins:
-            pinned.setdefault(pins[r.id], []).append(r)
+        if r.id in kept:
+            pinned.setdefault(kept[r.id], []).append(r)
     for nurse, _name in nurses:
         if nurse.id not in available:
             continue
@@ -156,7 +162,10 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
         radius = min(nurse.service_radius_km, config.max_service_radius_km)
         _km, near = within_radius(home, [Point(r.lat, r.lng) for r in free],
                                   [radius] * len(free))
-        skills = _skills(nurse, [r.id for r, ok in zip(free, near, strict=True) if ok])
+        near_ids = [r.id for r, ok in zip(free, near, strict=True) if ok]
+        if movable:
+            near_ids += [r.id for r in pinned.get(nurse.id, [])]
+        skills = _skills(nurse, near_ids)
         done = len(fixed_rows.get(nurse.id, []))
         mine = stretches[nurse.id]
         caps = _caps(nurse.max_visits_per_day - done, mine, pinned.get(nurse.id, []), clock)

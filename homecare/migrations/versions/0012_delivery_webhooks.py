@@ -9,14 +9,14 @@ Existing rows need no backfill: a message sent before has its sent_at; an
 unsent one is sent by every channel; older pings carry no ETA.
 
 Revision ID: 0012_delivery_webhooks
-Revises: 0010_production
+Revises: 0011_live_day_repair
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0012_delivery_webhooks'
-down_revision = '0010_production'
+down_revision = '0011_live_day_repair'
 branch_labels = None
 depends_on = None
 

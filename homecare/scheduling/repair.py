@@ -1,0 +1,227 @@
+"""Repairing a planned day after it changed: keep the plan, change it only where it must.
+
+The jobs process calls :func:`repair_day` (serialised and debounced per
+organization and day) after a new or cancelled order, a nurse off sick, a
+no-show or an overrun. A day nobody planned is left to dispatch. The repair
+itself is pure (``scheduling.repair_plan``); this reads the day, hands it the
+current plan and writes the result as ``plan_day`` does (``service._store``:
+reassignments through the state machine, the nurses and families whose nurse
+or time changed told).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Hashable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from homecare.config import Config
+from homecare.db import atomic
+from homecare.geo import travel_model
+from homecare.orders.models import Order, OrderEvent
+from homecare.orders.states import HOLDS_NURSE, SEEKING_NURSE
+from homecare.scheduling import repair_plan
+from homecare.scheduling.day import Day, DayTravel, load_day
+from homecare.scheduling.models import DayPlan
+from homecare.scheduling.service import _store
+
+log = logging.getLogger(__name__)
+
+REASON_KINDS = ("order_added", "order_cancelled", "nurse_unavailable", "no_show", "overrun",
+                "unassigned")
+# Diff reasons when no change names the order or its nurse: the improvement step
+# moved it (worth more than the move cost), or the plan around it changed.
+IMPROVED = "improved"
+ROUTE_CHANGED = "route_changed"
+UNPLANNED_BEFORE = "unplanned_before"
+
+# (nurse id, planned arrival) of an order in a plan.
+_At = tuple[int, datetime | None]
+
+
+def latest_plan(session: Session, organization_id: int, day: date) -> DayPlan | None:
+    """The organization's newest stored plan of ``day``, if any."""
+    return session.scalar(
+        sa.select(DayPlan).where(DayPlan.organization_id == organization_id, DayPlan.day == day)
+        .order_by(DayPlan.created_at.desc(), DayPlan.id.desc()).limit(1))
+
+
+@atomic
+def repair_day(*, session: Session, organization_id: int, day: date, now: datetime,
+               config: Config, reasons: list[dict[str, Any]]) -> DayPlan | None:
+    """Repair the organization's latest plan of ``day`` after ``reasons`` changed it.
+
+    ``reasons``: what changed, ``{"kind": one of REASON_KINDS, "order_id"?,
+    "nurse_id"?}``; they name the causes in the diff (and an ``unassigned`` one
+    with both ids keeps that order away from that nurse). Visits under way and
+    those planned to begin within ``repair_freeze_minutes`` of ``now`` keep
+    their nurse and time; every other visit keeps its nurse and place in her
+    route unless that no longer works, and moving one to another nurse costs
+    ``repair_move_cost_minutes`` of travel (``repair_plan``). Returns the new
+    DayPlan, whose ``result`` carries ``"kind": "repair"``, the routes, the
+    unplanned orders and the ``diff`` (moved, added, dropped, retimed, each
+    with a reason); None, writing nothing, when the day has no stored plan.
+
+    Two transactions as in ``plan_day``: the day is read and that transaction
+    ended, so no lock is held while repairing; the write re-checks each order
+    and nurse's day. Call it after the caller's own changes are committed.
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("repair_day needs the caller's changes committed first")
+    previous = latest_plan(session, organization_id, day)
+    if previous is None:
+        session.rollback()
+        return None
+    travel = travel_model(config)
+    loaded = load_day(session, organization_id=organization_id, day=day, now=now,
+                      config=config, travel=travel, reassign=False, movable=True)
+    before = _before(previous, loaded)
+    gone = dict(session.execute(sa.select(Order.id, Order.status).where(
+        Order.id.in_(sorted(set(before) - set(loaded.orders))))).all())
+    banned = _former_holders(session, loaded)
+    # Ends the read transaction (nothing was written): the repair holds no lock.
+    session.commit()
+
+    current = current_plan(loaded)
+    for r in reasons:
+        if r.get("kind") == "unassigned" and r.get("order_id") and r.get("nurse_id"):
+            banned[r["order_id"]] = banned.get(r["order_id"], frozenset()) | {r["nurse_id"]}
+    # The routes the change hit: nurses it names, and those who lost a visit since the
+    # last plan (cancelled, no-show, handed back). Only these are re-optimised.
+    touched = {r["nurse_id"] for r in reasons if r.get("nurse_id") is not None}
+    touched |= {nurse_id for order_id, (nurse_id, _at) in before.items()
+                if current.holder.get(order_id) != nurse_id}
+    freeze_until = loaded.clock.seconds(now + timedelta(minutes=config.repair_freeze_minutes))
+    began = time.perf_counter()
+    repaired = repair_plan.repair(
+        loaded.problem, DayTravel(travel), current, freeze_until=freeze_until,
+        move_cost_s=config.repair_move_cost_minutes * 60, banned=banned, touched=touched,
+        max_seconds=config.repair_seconds)
+    solve_s = time.perf_counter() - began
+
+    day_plan = _store(session, loaded, repaired.plan, actor=None, now=now, reassign=False,
+                      seed=config.planning_seed, solve_s=solve_s)
+    diff = _diff(before, day_plan.result, reasons, repaired, gone)
+    day_plan.result = {**day_plan.result, "kind": "repair", "reasons": reasons,
+                       "frozen_order_ids": sorted(repaired.frozen), "diff": diff}
+    session.commit()
+    log.info("repaired organization %s for %s in %.3fs: %s moved, %s added, %s dropped, "
+             "%s retimed", organization_id, day, solve_s, len(diff["moved"]),
+             len(diff["added"]), len(diff["dropped"]), len(diff["retimed"]))
+    return day_plan
+
+
+def current_plan(day: Day) -> repair_plan.Current:
+    """The plan as the orders now hold it: each assigned order on the vehicle (stretch)
+    of its nurse that it falls in, in order of planned arrival (the window's start for
+    one dispatch gave her after the plan, as her schedule shows it)."""
+    vehicles: dict[int, list[Any]] = {}
+    for vehicle in day.problem.nurses:
+        vehicles.setdefault(day.vehicle_nurse[vehicle.id], []).append(vehicle)
+    starts: dict[Hashable, int] = {}
+    holder: dict[Hashable, Hashable] = {}
+    routes: dict[Hashable, list[int]] = {}
+    for snap in day.orders.values():
+        if snap.status != "assigned" or snap.nurse_id is None:
+            continue
+        holder[snap.id] = snap.nurse_id
+        at = snap.planned_arrival or snap.window_start
+        starts[snap.id] = (day.clock.seconds(at) if snap.planned_arrival is not None
+                           else day.clock.seconds_up(at))
+        # Her first stretch not over by then (a late visit she has not set off for
+        # stays hers: the repair decides whether it still fits).
+        mine = [v for v in vehicles.get(snap.nurse_id, []) if v.shift_end > starts[snap.id]]
+        if mine:
+            routes.setdefault(mine[0].id, []).append(snap.id)
+    for held in routes.values():
+        held.sort(key=lambda i: (starts[i], i))
+    return repair_plan.Current(routes=routes, starts=starts, holder=holder,
+                               vehicle_holder=dict(day.vehicle_nurse))
+
+
+def _former_holders(session: Session, day: Day) -> dict[Hashable, frozenset[Hashable]]:
+    """Per order back in dispatch, the nurses who held it before (handed it back, were
+    taken off it): as dispatch does not offer it to them again, the repair does not
+    give it back to them."""
+    seeking = [snap.id for snap in day.orders.values() if snap.status in SEEKING_NURSE]
+    out: dict[Hashable, frozenset[Hashable]] = {}
+    for order_id, nurse_id in session.execute(
+            sa.select(OrderEvent.order_id, OrderEvent.nurse_id).where(
+                OrderEvent.order_id.in_(seeking), OrderEvent.to_status.in_(sorted(HOLDS_NURSE)),
+                OrderEvent.nurse_id.is_not(None))):
+        out[order_id] = out.get(order_id, frozenset()) | {nurse_id}
+    return out
+
+
+def _before(previous: DayPlan, day: Day) -> dict[int, _At]:
+    """Where each order was before the repair: the previous plan, overridden by the nurse
+    and arrival an assigned order holds now (dispatch may have placed it since)."""
+    out: dict[int, _At] = {}
+    for route in (previous.result or {}).get("routes", []):
+        for stop in route["stops"]:
+            out[stop["order_id"]] = (route["nurse_id"],
+                                     datetime.fromisoformat(stop["planned_arrival"]))
+    for snap in day.orders.values():
+        if snap.status == "assigned" and snap.nurse_id is not None:
+            out[snap.id] = (snap.nurse_id, snap.planned_arrival)
+    fixed = {s.id for held in day.fixed.values() for s in held}
+    return {order_id: at for order_id, at in out.items() if order_id not in fixed}
+
+
+def _diff(before: dict[int, _At], result: dict[str, Any], reasons: list[dict[str, Any]],
+          repaired: repair_plan.Repair, gone: dict[int, str]
+          ) -> dict[str, list[dict[str, Any]]]:
+    """What the repair changed, each with its reason: the change that names the order or
+    its nurse, else why the repair moved it (``detail``: what the route could not keep)."""
+    after: dict[int, _At] = {
+        stop["order_id"]: (route["nurse_id"], datetime.fromisoformat(stop["planned_arrival"]))
+        for route in result["routes"] for stop in route["stops"]}
+    unplanned = {u["order_id"]: u["reason"] for u in result["unplanned"]}
+    unplanned.update({s["order_id"]: f"status_{s['status']}" for s in result["skipped"]})
+    why_order = {r["order_id"]: r["kind"] for r in reasons if r.get("order_id") is not None}
+    why_nurse = {r["nurse_id"]: r["kind"] for r in reasons if r.get("nurse_id") is not None}
+
+    def cause(order_id: int, nurse_id: int | None) -> str | None:
+        return why_order.get(order_id) or (why_nurse.get(nurse_id) if nurse_id else None)
+
+    def detail(order_id: int) -> str | None:
+        if order_id in repaired.released:
+            return repaired.released[order_id]
+        return IMPROVED if order_id in repaired.improved else None
+
+    def iso(at: datetime | None) -> str | None:
+        return at.isoformat() if at is not None else None
+
+    diff: dict[str, list[dict[str, Any]]] = {"moved": [], "added": [], "dropped": [],
+                                             "retimed": []}
+    for order_id, (nurse_id, arrival) in sorted(after.items()):
+        if order_id not in before:
+            diff["added"].append({"order_id": order_id, "to_nurse_id": nurse_id,
+                                  "new_arrival": iso(arrival),
+                                  "reason": why_order.get(order_id, UNPLANNED_BEFORE)})
+            continue
+        old_nurse, old_arrival = before[order_id]
+        if old_nurse != nurse_id:
+            diff["moved"].append({
+                "order_id": order_id, "from_nurse_id": old_nurse, "to_nurse_id": nurse_id,
+                "old_arrival": iso(old_arrival), "new_arrival": iso(arrival),
+                "reason": cause(order_id, old_nurse) or detail(order_id) or ROUTE_CHANGED,
+                "detail": detail(order_id)})
+        elif old_arrival != arrival:
+            diff["retimed"].append({
+                "order_id": order_id, "nurse_id": nurse_id, "old_arrival": iso(old_arrival),
+                "new_arrival": iso(arrival),
+                "reason": cause(order_id, nurse_id) or ROUTE_CHANGED})
+    for order_id in sorted(set(before) - set(after)):
+        old_nurse = before[order_id][0]
+        why = (f"status_{gone[order_id]}" if order_id in gone
+               else unplanned.get(order_id, ROUTE_CHANGED))
+        diff["dropped"].append({"order_id": order_id, "from_nurse_id": old_nurse,
+                                "reason": cause(order_id, old_nurse) or why,
+                                "detail": detail(order_id) or why})
+    return diff

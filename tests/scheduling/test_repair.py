@@ -1,0 +1,220 @@
+"""Repairing a planned day: the plan changes only where it must, with reasons."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import sqlalchemy as sa
+
+from homecare.notifications.models import Notification
+from homecare.nurses.unavailability import mark_unavailable
+from homecare.orders.states import transition
+from homecare.scheduling.models import DayPlan
+from homecare.scheduling.repair import repair_day
+from tests.scheduling.helpers import CENTER, DAY, MORNING, local, place
+
+
+@pytest.fixture
+def repair(session, org, config):
+    def run(*, now=MORNING, reasons=(), **overrides):
+        return repair_day(session=session, organization_id=org.id, day=DAY, now=now,
+                          config=replace(config, **overrides), reasons=list(reasons))
+    return run
+
+
+def _where(session, *orders):
+    """(nurse id, planned arrival, status) of each order, as stored."""
+    for order in orders:
+        session.refresh(order)
+    return [(o.nurse_id, o.planned_arrival, o.status) for o in orders]
+
+
+def _stops(day_plan):
+    return {route["nurse_id"]: [(s["order_id"], s["planned_arrival"]) for s in route["stops"]]
+            for route in day_plan.result["routes"]}
+
+
+def _plans(session):
+    return session.scalar(sa.select(sa.func.count()).select_from(DayPlan))
+
+
+def test_repair_without_a_stored_plan_answers_none_and_writes_nothing(
+        session, make_nurse, make_order, repair):
+    make_nurse()
+    order = make_order()
+    session.commit()
+    assert repair(reasons=[{"kind": "order_added", "order_id": order.id}]) is None
+    assert _plans(session) == 0
+    assert _where(session, order) == [(None, None, "approved")]
+
+
+# --- the freeze horizon ----------------------------------------------------------------
+
+
+@pytest.fixture
+def far_nurse_day(session, make_nurse, make_order, run_plan, supervisor_actor, config):
+    """Nurse A lives 15 km out and holds two visits in town, where nurse B lives: one at
+    09:00, one at 11:30. At 08:30 A becomes unavailable from 11:00."""
+    far = make_nurse(home=place(15, 0))
+    near = make_nurse(home=CENTER)
+    soon = make_order(status="assigned", nurse=far, window=(9, 10), where=place(0, 0.5))
+    later = make_order(status="assigned", nurse=far, window=(11.5, 12.5), where=place(0, -0.5))
+    session.commit()
+    run_plan()
+    assert _where(session, soon, later) == [(far.id, local(9), "assigned"),
+                                            (far.id, local(11.5), "assigned")]
+    mark_unavailable(session=session, actor=supervisor_actor, nurse_id=far.id,
+                     start=local(11), until=local(18), reason="ill", now=local(8.5),
+                     config=config)
+    return far, near, soon, later
+
+
+def test_repair_never_moves_a_visit_inside_the_freeze_horizon(session, far_nurse_day, repair):
+    far, near, soon, later = far_nurse_day
+    plan = repair(now=local(8.5), reasons=[{"kind": "nurse_unavailable", "nurse_id": far.id}])
+    # B could take the 09:00 visit for a few minutes of travel instead of A's 47, but
+    # it begins within the hour: it stays as it was. The 11:30 one is 3 h out: it moves.
+    assert _where(session, soon) == [(far.id, local(9), "assigned")]
+    assert _where(session, later)[0][::2] == (near.id, "assigned")
+    assert soon.id in plan.result["frozen_order_ids"]
+
+
+def test_repair_without_a_freeze_horizon_moves_the_same_visit(session, far_nurse_day, repair):
+    far, near, soon, later = far_nurse_day
+    plan = repair(now=local(8.5), reasons=[{"kind": "nurse_unavailable", "nurse_id": far.id}],
+                  repair_freeze_minutes=0)
+    assert _where(session, soon)[0][::2] == (near.id, "assigned")
+    assert _where(session, later)[0][::2] == (near.id, "assigned")
+    moved = {m["order_id"]: m for m in plan.result["diff"]["moved"]}
+    assert moved[soon.id]["from_nurse_id"] == far.id
+    assert moved[soon.id]["to_nurse_id"] == near.id
+
+
+# --- the move cost ---------------------------------------------------------------------
+
+
+def test_repair_after_a_new_order_changes_only_what_it_must(
+        session, make_nurse, make_order, run_plan, repair):
+    nurses = [make_nurse(home=place(-3, 0)), make_nurse(home=place(3, 0)),
+              make_nurse(home=place(0, 3))]
+    orders = [make_order(window=(h, h + 1), where=place(north, east))
+              for h, north, east in ((9, -3, 0.5), (11, -2.5, 0), (9, 3, -0.5), (11, 2.5, 0.5),
+                                     (9, 0.5, 3), (11, 0, 2.5), (14, -3, 0), (14, 3, 0))]
+    session.commit()
+    morning = _stops(session.get(DayPlan, run_plan()["id"]))
+    held = _where(session, *orders)
+    new = make_order(window=(15, 16), where=place(-3.2, 0.2))
+    session.commit()
+
+    plan = repair(now=local(7), reasons=[{"kind": "order_added", "order_id": new.id}])
+
+    assert _where(session, *orders) == held
+    after = _stops(plan)
+    session.refresh(new)
+    assert new.status == "assigned" and new.nurse_id == nurses[0].id
+    for nurse_id, stops in after.items():
+        expected = morning[nurse_id] if nurse_id != new.nurse_id else sorted(
+            [*morning[nurse_id], (new.id, new.planned_arrival.isoformat())],
+            key=lambda s: s[1])
+        assert stops == expected
+    assert plan.result["diff"] == {
+        "moved": [], "dropped": [], "retimed": [],
+        "added": [{"order_id": new.id, "to_nurse_id": nurses[0].id,
+                   "new_arrival": new.planned_arrival.isoformat(), "reason": "order_added"}]}
+
+
+@pytest.mark.parametrize(("move_cost", "moves"), [(30, False), (20, True), (0, True)])
+def test_repair_moves_a_visit_to_another_nurse_only_when_it_pays_the_move_cost(
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor, move_cost, moves):
+    # A (home 4 km west) holds a visit 4 km east, at B's door: 25 min of travel
+    # against B's few seconds. When A's route is hit (her other visit is cancelled)
+    # the visit moves if that saves more than the move cost.
+    a = make_nurse(home=place(0, -4))
+    b = make_nurse(home=place(0, 4))
+    make_order(window=(8, 9), where=place(0, 4.1), status="assigned", nurse=b)
+    held = make_order(window=(13, 14), where=place(0, 4), status="assigned", nurse=a)
+    other = make_order(window=(10, 11), where=place(0, -4), status="assigned", nurse=a)
+    session.commit()
+    run_plan()
+    transition(session, other, "cancelled", actor=supervisor_actor, now=MORNING,
+               reason="family cancelled")
+    session.commit()
+
+    plan = repair(reasons=[{"kind": "order_cancelled", "order_id": other.id}],
+                  repair_move_cost_minutes=move_cost)
+
+    assert _where(session, held)[0][0] == (b.id if moves else a.id)
+    assert [(m["order_id"], m["from_nurse_id"], m["to_nurse_id"], m["reason"])
+            for m in plan.result["diff"]["moved"]] == (
+        [(held.id, a.id, b.id, "improved")] if moves else [])
+
+
+# --- a nurse who falls ill ---------------------------------------------------------------
+
+
+def test_repair_gives_an_unavailable_nurses_visits_to_others_and_tells_everyone(
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor, config):
+    ill = make_nurse(home=place(0, -1))
+    other = make_nurse(home=place(0, 1))
+    mine = [make_order(window=(h, h + 1), where=place(0, -1.2), status="assigned", nurse=ill)
+            for h in (10, 13)]
+    session.commit()
+    run_plan()
+    mark_unavailable(session=session, actor=supervisor_actor, nurse_id=ill.id,
+                     start=local(7), until=local(20), reason="ill", now=local(7),
+                     config=config)
+    session.query(Notification).delete()
+    session.commit()
+
+    plan = repair(now=local(7), reasons=[{"kind": "nurse_unavailable", "nurse_id": ill.id}])
+
+    assert [w[0::2] for w in _where(session, *mine)] == [(other.id, "assigned")] * 2
+    assert [(m["order_id"], m["from_nurse_id"], m["to_nurse_id"], m["reason"])
+            for m in plan.result["diff"]["moved"]] == [
+        (o.id, ill.id, other.id, "nurse_unavailable") for o in mine]
+    told = {(n.user_id, n.kind) for n in session.scalars(sa.select(Notification))}
+    assert (other.user_id, "order_assigned") in told
+    for order in mine:
+        assert (order.booked_by, "nurse_assigned") in told
+
+
+# --- the diff ----------------------------------------------------------------------------
+
+
+def test_repair_diff_lists_added_moved_dropped_and_retimed_with_reasons(
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor, config):
+    ill = make_nurse(home=place(0, -1))
+    other = make_nurse(home=place(0, 1), shifts=((8, 13),))
+    taken = make_order(window=(9, 10), where=place(0, -1), status="assigned", nurse=ill)
+    stranded = make_order(window=(16, 17), where=place(0, -1), status="assigned", nurse=ill)
+    cancelled = make_order(window=(10, 11), where=place(0, 1), status="assigned", nurse=other)
+    kept = make_order(window=(11, 12.5), where=place(0, 1.5), status="assigned", nurse=other)
+    session.commit()
+    run_plan()
+    transition(session, cancelled, "cancelled", actor=supervisor_actor, now=MORNING,
+               reason="family cancelled")
+    session.commit()
+    mark_unavailable(session=session, actor=supervisor_actor, nurse_id=ill.id,
+                     start=local(7), until=local(20), reason="ill", now=local(7),
+                     config=config)
+    new = make_order(window=(8.5, 12.5), where=place(0, 1.2))
+    session.commit()
+
+    plan = repair(now=local(7), reasons=[
+        {"kind": "order_cancelled", "order_id": cancelled.id},
+        {"kind": "nurse_unavailable", "nurse_id": ill.id},
+        {"kind": "order_added", "order_id": new.id}])
+
+    diff = plan.result["diff"]
+    assert [(m["order_id"], m["from_nurse_id"], m["to_nurse_id"], m["reason"])
+            for m in diff["moved"]] == [(taken.id, ill.id, other.id, "nurse_unavailable")]
+    assert [(a["order_id"], a["to_nurse_id"], a["reason"]) for a in diff["added"]] == [
+        (new.id, other.id, "order_added")]
+    assert sorted((d["order_id"], d["reason"]) for d in diff["dropped"]) == sorted([
+        (cancelled.id, "order_cancelled"), (stranded.id, "nurse_unavailable")])
+    assert {d["order_id"]: d["detail"] for d in diff["dropped"]} == {
+        cancelled.id: "status_cancelled", stranded.id: "no_qualified_nurse"}
+    assert all(r["reason"] for r in diff["retimed"])
+    assert plan.result["kind"] == "repair"
+    assert _where(session, kept)[0][0] == other.id

@@ -1,0 +1,88 @@
+"""The pure repair: frozen prefixes, kept routes, reinsertion and making room."""
+
+from __future__ import annotations
+
+from homecare.scheduling.planner import Nurse, Problem, Visit
+from homecare.scheduling.repair_plan import LATE, Current, repair
+from tests.scheduling.helpers import P, PlaneTravel, seconds
+
+H = 3600
+TRAVEL = PlaneTravel()
+
+
+def _run(problem, current, **kwargs):
+    kwargs.setdefault("freeze_until", 0)
+    kwargs.setdefault("move_cost_s", 20 * 60)
+    return repair(problem, TRAVEL, current, **kwargs)
+
+
+def _routes(result):
+    return {r.nurse_id: [s.visit_id for s in r.stops] for r in result.plan.routes}
+
+
+def test_repair_keeps_a_frozen_visit_at_its_time_and_starts_the_rest_after_it():
+    # She is free only at 09:30 (an overrun), yet the visit planned at 09:00 inside the
+    # freeze keeps its time; the next one starts when she can really be there.
+    nurse = Nurse("a", P(0, 0), P(0, 0), 9 * H + 1800, 18 * H)
+    first = Visit("f", P(500, 0), 9 * H, 10 * H, 1800)
+    then = Visit("t", P(1000, 0), 9 * H + 1800, 11 * H, 1800)
+    current = Current(routes={"a": ["f", "t"]}, starts={"f": 9 * H, "t": 9 * H + 1800 + 100},
+                      holder={"f": "a", "t": "a"})
+    result = _run(Problem((nurse,), (first, then)), current, freeze_until=9 * H + 600)
+    stops = result.plan.route_of("a").stops
+    assert (stops[0].visit_id, stops[0].start) == ("f", 9 * H)
+    ready = 9 * H + 1800 + seconds(P(0, 0), P(500, 0)) + 1800
+    assert (stops[1].visit_id, stops[1].start) == ("t", ready + seconds(P(500, 0), P(1000, 0)))
+    assert result.frozen == {"f"}
+
+
+def test_repair_releases_what_a_late_route_cannot_keep_and_gives_it_to_another_nurse():
+    late = Nurse("a", P(0, 0), P(0, 0), 10 * H, 18 * H)  # her morning is gone
+    other = Nurse("b", P(300, 0), P(300, 0), 8 * H, 18 * H)
+    visit = Visit("v", P(200, 0), 9 * H, 9 * H + 1800, 1800)
+    current = Current(routes={"a": ["v"]}, starts={"v": 9 * H}, holder={"v": "a"})
+    result = _run(Problem((late, other), (visit,)), current)
+    assert _routes(result) == {"a": [], "b": ["v"]}
+    assert result.released == {"v": LATE}
+
+
+def test_repair_makes_room_for_a_visit_only_one_nurse_may_serve():
+    # Only A has the skill for v, and her route is full in its window: her other visit
+    # u moves to B, who may take it, and v is served.
+    a = Nurse("a", P(0, 0), P(0, 0), 8 * H, 18 * H, skills={"picc"})
+    b = Nurse("b", P(3000, 0), P(3000, 0), 8 * H, 18 * H)
+    u = Visit("u", P(100, 0), 9 * H, 10 * H, H)
+    v = Visit("v", P(200, 0), 9 * H, 10 * H, H, required_skills={"picc"})
+    current = Current(routes={"a": ["u"]}, starts={"u": 9 * H}, holder={"u": "a"})
+    result = _run(Problem((a, b), (u, v)), current)
+    assert _routes(result) == {"a": ["v"], "b": ["u"]}
+    assert result.plan.unplanned == ()
+    assert result.improved == {"u"}
+
+
+def test_repair_leaves_a_route_the_change_did_not_hit_as_it_was():
+    a = Nurse("a", P(0, 0), P(0, 0), 8 * H, 18 * H)
+    b = Nurse("b", P(5000, 0), P(5000, 0), 8 * H, 18 * H)
+    # A's order is poor (a detour), but nothing hit her route: it stays.
+    far = Visit("x", P(2000, 0), 9 * H, 17 * H, 600)
+    near = Visit("y", P(100, 0), 9 * H, 17 * H, 600)
+    new = Visit("n", P(5100, 0), 12 * H, 13 * H, 600)
+    current = Current(routes={"a": ["x", "y"]}, starts={"x": 9 * H, "y": 10 * H},
+                      holder={"x": "a", "y": "a"})
+    result = _run(Problem((a, b), (far, near, new)), current)
+    assert _routes(result) == {"a": ["x", "y"], "b": ["n"]}
+    assert result.improved == frozenset()
+
+
+def test_repair_gives_the_same_plan_for_the_same_day():
+    nurses = tuple(Nurse(f"n{k}", P(k * 700, 0), P(k * 700, 0), 8 * H, 16 * H) for k in range(4))
+    visits = tuple(Visit(f"v{j}", P((j * 379) % 3000, (j * 211) % 2000), (8 + j % 6) * H,
+                         (10 + j % 6) * H, 1800) for j in range(14))
+    current = Current(routes={"n0": ["v0", "v6"], "n1": ["v1"]},
+                      starts={"v0": 8 * H, "v6": 8 * H, "v1": 9 * H},
+                      holder={"v0": "n0", "v6": "n0", "v1": "n1", "v2": "n3"})
+    problem = Problem(nurses, visits)
+    first = _run(problem, current, touched={"n0"})
+    second = _run(problem, current, touched={"n0"})
+    assert first.plan == second.plan and first.improved == second.improved
+    assert sum(len(r.stops) for r in first.plan.routes) + len(first.plan.unplanned) == 14
