@@ -148,15 +148,53 @@ def reading() -> Iterator[None]:
 
 
 def atomic(func: Callable) -> Callable:
-    """Decorate a service function so that a call that fails leaves nothing behind.
+    """Decorate a service function so that a call that fails leaves nothing behind
+    and takes nothing away.
 
-    What it flushed is rolled back at once, not only when the request's session is
-    closed, so a caller that goes on using the session (a job, a test) never
-    commits half of a refused change.
+    The call runs in a SAVEPOINT: what it flushed before failing is rolled back at
+    once, not only when the request's session is closed, so a caller that goes on
+    using the session (a job, a test) never commits half of a refused change, while
+    the caller's own uncommitted work survives the refusal. The function's own
+    ``session.commit()`` commits the whole transaction (SQLAlchemy 2 commits the
+    outermost one, releasing the savepoint); if it committed and then failed, what
+    it wrote since is its own, and the session is rolled back.
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, session: Session, **kwargs: Any) -> Any:
+        savepoint = session.begin_nested()
+        try:
+            result = func(*args, session=session, **kwargs)
+        except Exception:
+            if savepoint.is_active:
+                savepoint.rollback()
+            else:
+                session.rollback()
+            raise
+        if savepoint.is_active:
+            # Returned without committing (a step of a larger change): its work
+            # joins the caller's transaction.
+            savepoint.commit()
+        return result
+
+    return wrapper
+
+
+def atomic_in_steps(func: Callable) -> Callable:
+    """``atomic`` for a function that commits more than once by design (read, then a
+    long computation holding no lock, then write: ``scheduling.service.plan_day``).
+
+    No savepoint can span its commits, so it needs the caller's work committed
+    first: its first commit would otherwise take that work along. A failure rolls
+    back the transaction it has open, which only it has written to.
+
+    :raises RuntimeError: the caller has uncommitted changes (a programming error).
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, session: Session, **kwargs: Any) -> Any:
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError(f"{func.__name__} needs the caller's changes committed first")
         try:
             return func(*args, session=session, **kwargs)
         except Exception:

@@ -294,6 +294,7 @@ def _may_manage(actor: Actor, user: User) -> None:
                     "are managed by admins")
 
 
+@atomic
 def update_user(*, session: Session, actor: Actor, user_id: int, changes: dict,
                 now: datetime | None = None) -> User:
     """Rename, (de)activate or reset the password of a staff account.

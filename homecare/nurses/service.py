@@ -207,6 +207,7 @@ def read_nurse(*, session: Session, actor: Actor, nurse_id: int | None, now: dat
     return _views(session, [nurse], now=now, config=config)[0]
 
 
+@atomic
 def update_nurse(*, session: Session, actor: Actor, nurse_id: int, changes: dict[str, Any],
                  now: datetime, config: Config) -> dict[str, Any]:
     """Change a profile: the supervisor any field, the nurse herself only her home,
@@ -281,6 +282,7 @@ def search_nurses(*, session: Session, actor: Actor, now: datetime, config: Conf
     return _views(session, page_of, now=now, config=config, distances=distances), len(nurses)
 
 
+@atomic
 def replace_my_shifts(*, session: Session, actor: Actor, windows: list[dict[str, datetime]],
                       now: datetime) -> list[Shift]:
     """The calling nurse publishes her availability from now on (see

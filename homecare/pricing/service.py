@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from homecare.auth import Actor
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.errors import NotFound, ValidationProblem
 from homecare.geo import Point, travel_model
 from homecare.orders.states import UNDER_WAY
@@ -101,6 +102,7 @@ def _published(table: dict[str, Any]) -> dict[str, Any]:
     return {**table, "holidays": [date.fromisoformat(d) for d in table["holidays"]]}
 
 
+@atomic
 def replace_fee_table(*, session: Session, actor: Actor, organization_id: int,
                       data: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A supervisor publishes her organization's fee table (an admin any one's).
