@@ -13,7 +13,6 @@ from homecare.accounts.models import User
 from homecare.accounts.service import UserNotFound
 from homecare.audit.service import record
 from homecare.auth import Actor
-from homecare.catalogue.models import title_rank
 from homecare.config import Config
 from homecare.db import atomic
 from homecare.errors import Conflict, Forbidden, NotFound, ValidationProblem
@@ -29,6 +28,7 @@ from homecare.nurses.availability import (  # noqa: F401  (the domain's public A
     purge_location_traces,
     shifts_covering,
 )
+from homecare.nurses.gate import qualification_problems
 from homecare.nurses.models import Nurse, Shift
 
 # What a nurse may change on her own profile: where she starts from and how
@@ -58,21 +58,6 @@ class NurseFieldsNotAllowed(Forbidden):
 
 class ServiceRadiusTooLarge(ValidationProblem):
     code, title = "service_radius_too_large", "The service radius exceeds the maximum"
-
-
-def qualification_problems(nurse: Any, config: Config) -> list[str]:
-    """The Internet+nursing gate rules ``nurse`` fails (empty: qualified).
-
-    Pilot rules: at least ``config.min_years_experience`` years of clinical
-    experience and the title ``config.min_title`` (护师) or higher. Dispatch
-    re-checks this at matching time because the settings may change.
-    """
-    unmet = []
-    if nurse.years_experience < config.min_years_experience:
-        unmet.append(f"years_experience >= {config.min_years_experience}")
-    if title_rank(nurse.title) < title_rank(config.min_title):
-        unmet.append(f"title >= {config.min_title}")
-    return unmet
 
 
 def find_nurse_by_user(*, session: Session, user_id: int) -> Nurse | None:
