@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from homecare.accounts.models import User
 from homecare.accounts.service import UserNotFound
 from homecare.audit.service import record
-from homecare.auth import Actor
+from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
 from homecare.db import atomic
 from homecare.errors import Conflict, Forbidden, NotFound, ValidationProblem
@@ -89,11 +89,11 @@ def my_nurse(*, session: Session, actor: Actor) -> Nurse:
 
 def access_nurse(session: Session, actor: Actor, nurse_id: int) -> Nurse:
     nurse = session.get(Nurse, nurse_id)
-    visible = nurse is not None and (
-        (actor.role == "supervisor" and nurse.organization_id == actor.organization_id)
-        or (actor.role == "nurse" and nurse.user_id == actor.user_id))
-    if not visible:
+    if nurse is None:
         raise NurseNotFound(nurse_id=nurse_id)
+    # Her profile is her supervisors' and her own; other nurses do not see it.
+    ensure_visible(actor, nurse.organization_id, NurseNotFound, staff=("supervisor",),
+                   parties={"nurse": nurse.user_id}, nurse_id=nurse_id)
     return nurse
 
 
