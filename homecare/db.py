@@ -184,21 +184,20 @@ def atomic_in_steps(func: Callable) -> Callable:
     """``atomic`` for a function that commits more than once by design (read, then a
     long computation holding no lock, then write: ``scheduling.service.plan_day``).
 
-    No savepoint can span its commits, so it needs the caller's work committed
-    first: its first commit would otherwise take that work along. A failure rolls
-    back the transaction it has open, which only it has written to.
+    Refused before its first commit, it leaves the caller's work as ``atomic`` does;
+    failing after one, it rolls back the transaction it has open, which only it has
+    written to. Its first commit would take the caller's pending changes along, so it
+    refuses to start over any (flushed work cannot be told apart: the caller commits
+    first, as the function's docstring says).
 
-    :raises RuntimeError: the caller has uncommitted changes (a programming error).
+    :raises RuntimeError: the caller has unflushed changes (a programming error).
     """
+    guarded = atomic(func)
 
     @functools.wraps(func)
     def wrapper(*args: Any, session: Session, **kwargs: Any) -> Any:
         if session.new or session.dirty or session.deleted:
             raise RuntimeError(f"{func.__name__} needs the caller's changes committed first")
-        try:
-            return func(*args, session=session, **kwargs)
-        except Exception:
-            session.rollback()
-            raise
+        return guarded(*args, session=session, **kwargs)
 
     return wrapper

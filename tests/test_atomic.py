@@ -1,7 +1,7 @@
 """``atomic``: a refused call leaves nothing of its own behind and keeps the caller's
 uncommitted work; ``atomic_in_steps`` refuses to start over uncommitted work."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from homecare.db import atomic, atomic_in_steps
 from homecare.nurses import service as nurses
 from homecare.nurses.models import Shift
 from homecare.nurses.service import NurseNotQualified
-from homecare.scheduling.service import plan_day
+from homecare.scheduling.service import DayInPast, plan_day
 from tests.factories import NurseFactory, ShiftFactory
 
 NOW = datetime(2025, 6, 2, 0, 0, tzinfo=UTC)
@@ -90,3 +90,12 @@ def test_plan_day_refuses_to_start_over_uncommitted_changes(session, org, config
     with pytest.raises(RuntimeError, match="committed first"):
         plan_day(session=session, actor=None, day=NOW.date(), now=NOW, config=config,
                  organization_id=org.id)
+
+
+def test_plan_day_refused_keeps_the_callers_flushed_work(session, org, config):
+    session.add(_org("flushed, not committed"))
+    session.flush()
+    with pytest.raises(DayInPast):
+        plan_day(session=session, actor=None, day=NOW.date() - timedelta(days=2), now=NOW,
+                 config=config, organization_id=org.id)
+    assert "flushed, not committed" in _names(session)
