@@ -44,7 +44,7 @@ def rank_of(title: str | None) -> int:
 
 
 def refusal(row: Any, config: Config, *, day: date, account_active: bool,
-            min_title: str | None = None, required_skills: Iterable[str] = (),
+            min_title: str | None = None, required_skills: frozenset[str] = frozenset(),
             service_code: str | None = None) -> tuple[str, str] | None:
     """The first gate rule ``row`` (a nurse, or a row with her columns) breaks for a visit
     on ``day`` needing ``min_title`` and ``required_skills``, as (rule, reason); None
@@ -64,7 +64,7 @@ def refusal(row: Any, config: Config, *, day: date, account_active: bool,
     if min_title is not None and rank < rank_of(min_title):
         return "item_title", (f"title {row.title} is below {service_code}'s minimum "
                               f"{min_title}")
-    missing = set(required_skills) - set(row.skills or ())
+    missing = required_skills.difference(row.skills or ())
     if missing:
         return "skills", "lacks required skills: " + ", ".join(sorted(missing))
     return None

@@ -55,6 +55,6 @@ def test_planner_skills_hold_exactly_when_the_items_part_of_the_gate_passes(conf
                                 license_valid_until=DAY, insurance_no="P1",
                                 insurance_valid_until=DAY)
         broken = gate.refusal(nurse, config, day=DAY, account_active=True,
-                              min_title=item_title, required_skills=needed)
+                              min_title=item_title, required_skills=frozenset(needed))
         holds = gate.demands(item_title, needed) <= gate.capabilities(nurse)
         assert holds == (broken is None), (title, item_title, held, needed, broken)
