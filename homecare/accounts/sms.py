@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from homecare.accounts.models import SmsCode
 from homecare.accounts.throttle import lock_keys, seconds_until_allowed
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.errors import Problem, TooManyRequests, ValidationProblem
 from homecare.schemas import mask_phone
 
@@ -124,6 +125,7 @@ def _digest(secret_key: str, kind: str, value: str) -> str:
     return hmac.new(secret_key.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
+@atomic
 def request_code(*, session: Session, config: Config, phone: str, purpose: str,
                  ip: str | None, now: datetime, provider: SmsProvider) -> None:
     """Send a 6-digit code to ``phone`` for ``purpose`` (whether or not it has an account).
@@ -159,6 +161,7 @@ def request_code(*, session: Session, config: Config, phone: str, purpose: str,
     provider.send_code(phone=phone, code=code, purpose=purpose)
 
 
+@atomic
 def consume_code(*, session: Session, config: Config, phone: str, purpose: str, code: str,
                  now: datetime) -> None:
     """Check the latest code sent to ``phone`` for ``purpose`` and use it up (no commit

@@ -80,6 +80,7 @@ def list_shifts(*, session: Session, nurse: Nurse, start: datetime | None, end: 
     return list(session.scalars(stmt))
 
 
+@atomic
 def replace_shifts(*, session: Session, nurse: Nurse, windows: list[dict[str, datetime]],
                    now: datetime) -> list[Shift]:
     """Replace the nurse's availability from now on with ``windows``, merged.

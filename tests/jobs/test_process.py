@@ -38,6 +38,8 @@ from tests.factories import (
 )
 from tests.helpers import eventually
 
+pytestmark = pytest.mark.scheduler_clock
+
 # A guard against a hung test, never an assertion about speed. The takeover
 # guard is the promise made: a standby takes over within 30 s.
 GUARD_SECONDS = 30
