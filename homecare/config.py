@@ -128,7 +128,10 @@ class Config:
     trace_retention_days: int = 30
 
     planning_time: str = "06:00"
-    planning_seconds: float = 10.0
+    # A cap, not a budget: VROOM's level-5 search alone takes 15-40 s on a 420-visit
+    # day on 2 vCPUs (60-100 s when the cores are shared), and a capped search is cut
+    # short, so a rerun may differ. 120 s lets such a day finish on its own.
+    planning_seconds: float = 120.0
     planning_seed: int = 1
     # The solver stops after this many iterations (planning_seconds only caps
     # the worst case), so the same day always gives the same plan.
