@@ -96,6 +96,34 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
 
 
+# Work that runs once, last, as a session's transaction really commits (see
+# ``HomecareSession``), in registration order.
+_BEFORE_ROOT_COMMIT: list[Callable[[Session], None]] = []
+
+
+def before_root_commit(callback: Callable[[Session], None]) -> None:
+    """Run ``callback(session)`` whenever a session commits, just before (idempotent)."""
+    if callback not in _BEFORE_ROOT_COMMIT:
+        _BEFORE_ROOT_COMMIT.append(callback)
+
+
+class HomecareSession(Session):
+    """A Session whose ``commit()`` first runs the ``before_root_commit`` callbacks.
+
+    SQLAlchemy's ``before_commit`` event also fires each time a savepoint is released
+    (``atomic`` runs every service call in one), so it cannot tell "this transaction is
+    committing" from "a step inside it ended". ``Session.commit()`` always commits the
+    outermost transaction; work that must be written last, after every other lock the
+    transaction took (the repair queue's rows), hooks in here. A callback that raises
+    stops the commit, as a failed flush would.
+    """
+
+    def commit(self) -> None:
+        for callback in _BEFORE_ROOT_COMMIT:
+            callback(self)
+        super().commit()
+
+
 class Database:
     """Per-app engine, and one session per app context (request, command, job run).
 
@@ -109,7 +137,8 @@ class Database:
         engine = make_engine(app.config["HOMECARE"].database_url)
         app.extensions["homecare.db"] = {
             "engine": engine,
-            "factory": sessionmaker(bind=engine, expire_on_commit=False),
+            "factory": sessionmaker(bind=engine, expire_on_commit=False,
+                                    class_=HomecareSession),
         }
         app.teardown_appcontext(self._teardown)
 
@@ -120,6 +149,7 @@ class Database:
     def bind_sessions(self, app: flask.Flask, **kwargs: Any) -> None:
         """Make the app's sessions use ``kwargs`` (tests bind them to one connection)."""
         app.extensions["homecare.db"]["factory"] = sessionmaker(expire_on_commit=False,
+                                                                class_=HomecareSession,
                                                                 **kwargs)
 
     def _new_session(self) -> Session:

@@ -19,7 +19,13 @@ def run(app: Flask, now: datetime | None = None) -> dict:
     config = app.config["HOMECARE"]
     now = now or utcnow()
     with app.app_context():
-        overruns = note_overruns(session=db.session, now=now, config=config)
+        try:
+            overruns = note_overruns(session=db.session, now=now, config=config)
+        except Exception:
+            # Noting overruns failing must not stop the repairs already queued.
+            log.exception("repair_days: noting overruns failed")
+            db.session.rollback()
+            overruns = 0
         result = run_due_repairs(session=db.session, now=now, config=config)
     if overruns:
         result["overruns"] = overruns

@@ -38,13 +38,13 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction, aliased
+from sqlalchemy.orm import Session, SessionTransaction, aliased, scoped_session
 
 from homecare.accounts.service import organization_in_charge
 from homecare.alerts.service import raise_alert
 from homecare.auth import Actor
 from homecare.config import Config
-from homecare.db import atomic
+from homecare.db import atomic, before_root_commit
 from homecare.nurseday.model import local_day
 from homecare.orders.models import Order
 from homecare.pagination import Listing
@@ -63,6 +63,9 @@ _REQUESTS = "homecare.repair_requests"
 LEASE = timedelta(minutes=10)
 # Due rows looked at per claim; each is tried until one is won.
 _CANDIDATES = 10
+# Inserting the day's pending row, each lost to a concurrent insert whose row was
+# claimed before it could be read back: three races in a row do not happen.
+_INSERT_TRIES = 3
 
 RepairDay = Callable[..., DayPlan | None]
 
@@ -78,8 +81,12 @@ def request_repair(session: Session, *, organization_id: int, day: date,
     """
     if reason.get("kind") not in REASON_KINDS:
         raise ValueError(f"unknown repair reason {reason!r}")
+    # Tagged with the innermost transaction open now: if that savepoint rolls back (a
+    # refused ``atomic`` call), the change did not happen and its request goes too.
+    actual = session() if isinstance(session, scoped_session) else session
+    within = actual.get_nested_transaction() or actual.get_transaction()
     session.info.setdefault(_REQUESTS, []).append(
-        _Request(organization_id, day, reason, now, config))
+        _Request(organization_id, day, reason, now, config, within))
 
 
 class _Request(NamedTuple):
@@ -88,10 +95,11 @@ class _Request(NamedTuple):
     reason: dict[str, Any]
     now: datetime
     config: Config
+    within: SessionTransaction | None
 
 
 def write_requests(session: Session) -> list[DayRepair]:
-    """Write the repairs ``session`` was asked for (no commit; run before each commit):
+    """Write the repairs ``session`` was asked for (no commit; run as it commits):
     each into a new pending row of its day, or merged into the day's pending row,
     pushing its due time back (the debounce). Returns the pending rows written.
 
@@ -112,23 +120,33 @@ def write_requests(session: Session) -> list[DayRepair]:
             continue
         reasons = [r.reason for r in asked]
         last = max(r.now for r in asked)
-        row = _pending(session, organization_id, day)
-        if row is None:
-            row = DayRepair(organization_id=organization_id, day=day, state="pending",
-                            reasons=[], first_change_at=min(r.now for r in asked),
-                            last_change_at=last, due_at=last, attempts=0)
-            try:
-                # Two changes of one day in concurrent transactions: the unique index
-                # lets one insert win; the other waits for it and merges into its row.
-                with session.begin_nested():
-                    session.add(row)
-            except sa.exc.IntegrityError:
-                row = _pending(session, organization_id, day)
-                if row is None:
-                    raise
+        row = _pending_or_new(session, organization_id, day,
+                              first=min(r.now for r in asked), last=last)
         _merge(row, reasons, last, config)
         rows.append(row)
     return rows
+
+
+def _pending_or_new(session: Session, organization_id: int, day: date, *,
+                    first: datetime, last: datetime) -> DayRepair:
+    # Two changes of one day in concurrent transactions: the unique index lets one
+    # insert win; the other waits for it and merges into its row. If that row was
+    # claimed in the meantime, a new pending row is tried again: the change that asked
+    # must commit, never fail over its repair.
+    for _ in range(_INSERT_TRIES):
+        row = _pending(session, organization_id, day)
+        if row is not None:
+            return row
+        row = DayRepair(organization_id=organization_id, day=day, state="pending",
+                        reasons=[], first_change_at=first, last_change_at=last,
+                        due_at=last, attempts=0)
+        try:
+            with session.begin_nested():
+                session.add(row)
+            return row
+        except sa.exc.IntegrityError:
+            continue
+    raise RuntimeError(f"no pending repair row for organization {organization_id}, {day}")
 
 
 def forget_requests(session: Session) -> None:
@@ -139,16 +157,33 @@ def forget_requests(session: Session) -> None:
 def install() -> None:
     """Write every session's repair requests as it commits (idempotent; ``create_app``
     calls this through ``homecare.order_hooks.register``)."""
-    if not event.contains(Session, "before_commit", write_requests):
-        event.listen(Session, "before_commit", write_requests)
+    before_root_commit(write_requests)
+    if not event.contains(Session, "after_transaction_end", _after_transaction):
         event.listen(Session, "after_transaction_end", _after_transaction)
+        event.listen(Session, "after_soft_rollback", _after_rollback)
 
 
 def _after_transaction(session: Session, transaction: SessionTransaction) -> None:
     # A committed transaction wrote its requests already; one rolled back or closed
-    # (a failed request) takes its requests with it. A savepoint's end changes nothing.
+    # (a failed request) takes its requests with it.
     if transaction.parent is None:
         forget_requests(session)
+
+
+def _after_rollback(session: Session, previous: SessionTransaction) -> None:
+    # A savepoint rolled back (a refused step): the requests made inside it, or inside
+    # savepoints within it, go with the changes that asked for them.
+    requests = session.info.get(_REQUESTS)
+    if requests:
+        requests[:] = [r for r in requests if not _inside(r.within, previous)]
+
+
+def _inside(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 def request_for_transition(session: Session, *, order: Order, from_status: str | None,
@@ -304,8 +339,11 @@ def run_due_repairs(*, session: Session, now: datetime, config: Config,
             session.rollback()
             log.exception("repair %s of organization %s for %s failed (attempt %s)",
                           repair_id, organization_id, day, row.attempts)
+            # The message may quote SQL, hosts or values: it stays in the log; the
+            # row, the repairs list and the alert name only the kind of failure.
             counts[_settle_failure(session, session.get(DayRepair, repair_id),
-                                   f"{type(exc).__name__}: {exc}"[:1000], now, config)] += 1
+                                   f"the repair failed ({type(exc).__name__}; see the "
+                                   f"jobs log for repair {repair_id})", now, config)] += 1
             session.commit()
             continue
         finally:
