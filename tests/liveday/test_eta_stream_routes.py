@@ -106,8 +106,8 @@ def test_nobody_but_the_owner_sees_it(client, session, trip, nurse_user, supervi
     assert _etas(_stream(client, stranger, "n0.t0")) == []
     assert _etas(_stream(client, nurse_user, "n0")) == []
     # A supervisor has no ETA source at all; a t part in her id is not hers to read.
-    assert _etas(_stream(client, their_supervisor, "a0.e0.n0")) == []
-    assert _etas(_stream(client, supervisor, "a0.e0.n0")) == []
+    assert _etas(_stream(client, their_supervisor, "a0.e0.n0.t0")) == []
+    assert _etas(_stream(client, supervisor, "a0.e0.n0.t0")) == []
 
 
 def test_etas_stop_at_check_in_even_on_replay(client, trip, nurse_user):
