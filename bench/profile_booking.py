@@ -116,7 +116,8 @@ def profile(app, url: str, bookings: int, use_pyinstrument: bool) -> None:
         print(profiler.output_text(unicode=False, color=False))
     else:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+        stats.print_stats(r"homecare/", 60)
         print(out.getvalue())
 
 

@@ -77,9 +77,9 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
                 ) -> dict[str, Any] | idempotency.Replay:
     """Book a visit (``POST /orders``), honouring an Idempotency-Key.
 
-    Returns the new order's view, or the stored first response when the key was
-    used with this body before. ``render`` turns the view into the response body
-    the key keeps (the route's schema: HTTP stays in the route). A failed booking
+    Returns the new order's response body (its view through ``render``, the
+    route's schema: HTTP stays in the route), or the stored first response when the
+    key was used with this body before; the key keeps the body it returns. A failed booking
     releases the key, so a corrected retry with the same key can succeed; failures
     are never replayed.
 
@@ -89,15 +89,15 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
     """
     if idempotency_key is None:
         order = create_order(session=session, actor=actor, now=now, config=config, **body)
-        return order_view(order, actor, session=session)
+        return render(order_view(order, actor, session=session))
     claim = idempotency.claim_key(session=session, user_id=actor.user_id, key=idempotency_key,
                                   request_hash=idempotency.request_hash(body), now=now)
     if isinstance(claim, idempotency.Replay):
         return claim
     try:
         order = _book(session, actor=actor, now=now, config=config, **body)
-        view = order_view(order, actor, session=session)
-        idempotency.store_response(session, claim, status_code=201, body=render(view))
+        answer = render(order_view(order, actor, session=session))
+        idempotency.store_response(session, claim, status_code=201, body=answer)
         session.commit()
     except Exception:
         try:
@@ -105,7 +105,7 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
         except Exception:  # the lease frees the key later; report the booking's own error
             log.exception("could not release idempotency key %s", claim.id)
         raise
-    return view
+    return answer
 
 
 @atomic
