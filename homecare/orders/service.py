@@ -95,7 +95,8 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
     if isinstance(claim, idempotency.Replay):
         return claim
     try:
-        order = _book(session, actor=actor, now=now, config=config, **body)
+        # _read: held until the view is rendered, which finds those rows in the session.
+        order, _read = _book(session, actor=actor, now=now, config=config, **body)
         answer = render(order_view(order, actor, session=session))
         idempotency.store_response(session, claim, status_code=201, body=answer)
         session.commit()
@@ -128,16 +129,18 @@ def create_order(*, session: Session, actor: Actor, patient_id: int, address_id:
     :raises BeyondBookingHorizon: (422) the window starts after the booking horizon.
     :raises OutsideServiceHours: (422) the window leaves the local service hours.
     """
-    order = _book(session, actor=actor, patient_id=patient_id, address_id=address_id,
-                  service_code=service_code, window_start=window_start,
-                  window_end=window_end, notes=notes, now=now, config=config)
+    order, _ = _book(session, actor=actor, patient_id=patient_id, address_id=address_id,
+                     service_code=service_code, window_start=window_start,
+                     window_end=window_end, notes=notes, now=now, config=config)
     session.commit()
     return order
 
 
 def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
           service_code: str, window_start: datetime, window_end: datetime,
-          notes: str | None, now: datetime, config: Config) -> Order:
+          notes: str | None, now: datetime, config: Config) -> tuple[Order, tuple]:
+    """The booking, and the rows it read (recipient, address, item): the session holds
+    rows weakly, so a caller that renders the order keeps them to find them there."""
     recipient = session.get(CareRecipient, patient_id)
     address = session.get(Address, address_id)
     if recipient is None or (actor.role == "patient" and recipient.owner_id != actor.user_id):
@@ -175,7 +178,7 @@ def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
             session=session, patient_id=recipient.id, organization_id=order.organization_id):
         transition(session, order, "approved", actor=None, now=now)
         start_dispatch(session=session, order=order, now=now, config=config)
-    return order
+    return order, (recipient, address, item)
 
 
 def check_window(start: datetime, end: datetime, *, duration_min: int, now: datetime,
