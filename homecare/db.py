@@ -160,7 +160,14 @@ class Database:
         return flask.current_app.extensions["homecare.db"]["factory"]()
 
     def _teardown(self, _exc: BaseException | None) -> None:
-        self.session.remove()
+        try:
+            self.session.remove()
+        except sa.exc.DBAPIError:
+            # The database went away between the answer and this closing rollback (an
+            # outage): the answer stands, as nothing uncommitted outlives a lost
+            # connection (SQLAlchemy has invalidated it). Raised from here, gunicorn
+            # would send a 500 instead of the answer.
+            self.session.registry.clear()
 
 
 def _scope_id() -> int:

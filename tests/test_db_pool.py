@@ -10,12 +10,11 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from homecare.db import make_engine
+from homecare.db import db, make_engine
 
 # The module itself: the package's ``homecare.db`` attribute is the Database object.
 db_module = importlib.import_module("homecare.db")
 
-pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
@@ -39,6 +38,7 @@ def engine_and_killer(database_url):
     admin.dispose()
 
 
+@pytest.mark.postgres
 def test_an_idle_connection_that_died_is_replaced_before_use(engine_and_killer, monkeypatch):
     engine, kill_pooled_connection = engine_and_killer
     dead = kill_pooled_connection()
@@ -47,6 +47,7 @@ def test_an_idle_connection_that_died_is_replaced_before_use(engine_and_killer, 
         assert conn.scalar(sa.text("SELECT pg_backend_pid()")) != dead
 
 
+@pytest.mark.postgres
 def test_a_busy_connection_that_died_fails_once_then_the_pool_reconnects(engine_and_killer,
                                                                         monkeypatch):
     engine, kill_pooled_connection = engine_and_killer
@@ -56,3 +57,25 @@ def test_a_busy_connection_that_died_fails_once_then_the_pool_reconnects(engine_
         conn.execute(sa.text("SELECT 1"))
     with engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT pg_backend_pid()")) != dead
+
+
+def test_a_database_lost_before_the_closing_rollback_does_not_fail_the_request(app,
+                                                                              monkeypatch):
+    """The request has its answer, then the connection dies before the session's
+    closing rollback: leaving the context must not raise (under gunicorn that would
+    replace the answer with a 500), and the broken session is dropped."""
+    closed = []
+
+    def close_on_a_lost_connection(self):
+        closed.append(self)
+        raise sa.exc.OperationalError("ROLLBACK", {}, Exception("connection lost"))
+
+    with app.app_context():
+        db.session.execute(sa.text("SELECT 1"))
+        broken = db.session()
+        monkeypatch.setattr(sa.orm.Session, "close", close_on_a_lost_connection)
+    monkeypatch.undo()
+    assert closed == [broken]
+    with app.app_context():
+        assert db.session() is not broken
+    broken.close()
