@@ -18,7 +18,10 @@ from homecare.db import db
 from homecare.logging_setup import configure_logging
 from homecare.strict_input import document_input
 
-log = logging.getLogger(__name__)
+# One line per request. Under gunicorn its JSON access line (homecare/serving.py)
+# says the same with the duration and the request id, so serving.py silences this
+# logger there: on the busiest routes it was a noticeable part of the CPU.
+request_log = logging.getLogger("homecare.request")
 
 API_PREFIX = "/api/v1"
 
@@ -94,18 +97,18 @@ def create_app(overrides: dict[str, Any] | None = None, *,
         api.register_blueprint(blueprint, url_prefix=API_PREFIX)
 
     from homecare import order_hooks
-    from homecare.ops.routes import register_ops
+    from homecare.ops.routes import observe_request, register_ops
 
     order_hooks.register()
     register_ops(app)
     from homecare.console import register_console
 
     register_console(app)
-    _install_request_hooks(app)
+    _install_request_hooks(app, observe_request)
     return app
 
 
-def _install_request_hooks(app: Flask) -> None:
+def _install_request_hooks(app: Flask, observe_request: Callable[[int, float], None]) -> None:
     @app.before_request
     def _start() -> None:
         incoming = request.headers.get("X-Request-ID", "")
@@ -115,12 +118,11 @@ def _install_request_hooks(app: Flask) -> None:
     @app.after_request
     def _finish(response):
         response.headers["X-Request-ID"] = g.get("request_id", "-")
-        from homecare.ops.routes import observe_request
-
         observe_request(response.status_code, time.perf_counter() - g.get("started",
                                                                           time.perf_counter()))
-        log.info("%s %s %s", request.method, request.url_rule or request.path,
-                 response.status_code)
+        if request_log.isEnabledFor(logging.INFO):
+            request_log.info("%s %s %s", request.method, request.url_rule or request.path,
+                             response.status_code)
         return response
 
 

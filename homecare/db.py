@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -74,7 +75,40 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
                                                      "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    _ping_idle_connections(engine)
+    return engine
+
+
+# A pooled connection unused for longer than this is tested before it is handed out.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_idle_connections(engine: sa.Engine) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, for connections that sat idle only.
+
+    The pre-ping catches a connection that died unused in the pool (a database
+    restart or failover, a firewall's idle timeout) before a request trips over it.
+    Testing every checkout costs a round trip on every request; a connection
+    checked in moments ago by a busy worker worked moments ago, so only one idle
+    for ``PING_AFTER_IDLE_SECONDS`` is tested. A connection that breaks in use is
+    still caught by SQLAlchemy's disconnect handling: that request fails (503,
+    ``errors.py``) and the whole pool is reconnected before the next checkout.
+    """
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool drops this connection and checks out a fresh one.
+            raise sa.exc.DisconnectionError("idle connection failed its ping") from exc
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
@@ -156,7 +190,14 @@ class Database:
         return flask.current_app.extensions["homecare.db"]["factory"]()
 
     def _teardown(self, _exc: BaseException | None) -> None:
-        self.session.remove()
+        try:
+            self.session.remove()
+        except sa.exc.DBAPIError:
+            # The database went away between the answer and this closing rollback (an
+            # outage): the answer stands, as nothing uncommitted outlives a lost
+            # connection (SQLAlchemy has invalidated it). Raised from here, gunicorn
+            # would send a 500 instead of the answer.
+            self.session.registry.clear()
 
 
 def _scope_id() -> int:

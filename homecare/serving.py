@@ -13,6 +13,7 @@ database's ``max_connections``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from datetime import UTC, datetime
@@ -57,6 +58,9 @@ errorlog = "-"
 # host (the topology test, two replicas in a pod) would fight over it.
 control_socket_disable = True
 logger_class = "homecare.serving.JsonAccessLogger"
+# The app's own line per request (homecare.request) would repeat the access line.
+# Set here, in the master before the app is loaded: the workers inherit it.
+logging.getLogger("homecare.request").setLevel(logging.WARNING)
 
 
 def post_fork(server, worker) -> None:  # noqa: ARG001 - gunicorn's hook signature

@@ -61,14 +61,19 @@ def window_at_risk(order: Order, now: datetime, config: Config) -> bool:
                           config)
 
 
+# The nurses an order was offered to or held by: one round trip, built once.
+_OFFERED_OR_HELD = sa.union(
+    sa.select(Offer.nurse_id).where(Offer.order_id == sa.bindparam("order_id")),
+    sa.select(OrderEvent.nurse_id).where(
+        OrderEvent.order_id == sa.bindparam("order_id"),
+        OrderEvent.to_status.in_(sorted(HOLDS_NURSE)), OrderEvent.nurse_id.is_not(None)))
+
+
 def _fresh_candidates(session: Session, order: Order, now: datetime,
                       config: Config) -> list[Candidate]:
     """The next nurses to offer to: eligible, best first, never offered this order before
     and never holding it before (one who handed it back or was taken off it)."""
-    offered = set(session.scalars(sa.select(Offer.nurse_id).where(Offer.order_id == order.id)))
-    offered |= set(session.scalars(sa.select(OrderEvent.nurse_id).where(
-        OrderEvent.order_id == order.id, OrderEvent.to_status.in_(HOLDS_NURSE),
-        OrderEvent.nurse_id.is_not(None))))
+    offered = set(session.scalars(_OFFERED_OR_HELD, {"order_id": order.id}))
     ranked = list_candidates(session=session, order=order, now=now, config=config)
     fresh = [c for c in ranked if c.nurse_id not in offered]
     # A family bed's visit goes to its responsible nurse first, alone (family_beds.continuity).
@@ -81,7 +86,9 @@ def _write_offers(session: Session, order: Order, chosen: list[Candidate], round
     expires = now + timedelta(minutes=offer_minutes(order, now, config))
     users = dict(session.execute(sa.select(Nurse.id, Nurse.user_id)
                                  .where(Nurse.id.in_([c.nurse_id for c in chosen]))).all())
-    district = session.scalar(sa.select(Address.district).where(Address.id == order.address_id))
+    # session.get: a booking's round finds the address it just read in the session.
+    address = session.get(Address, order.address_id)
+    district = address.district if address is not None else None
     same_day = offer_minutes(order, now, config) == config.offer_minutes_same_day
     offers = []
     for c in chosen:

@@ -130,9 +130,9 @@ def notify_order_event(session: Session, *, order: Order, event: OrderEvent,
 def _audience(session: Session, audience: str, order: Order, *, nurse: int | None,
               held_by: int | None) -> list[int]:
     if audience == "owner":
-        owner = session.scalar(sa.select(CareRecipient.owner_id)
-                               .where(CareRecipient.id == order.patient_id))
-        return [owner] if owner is not None else []
+        # session.get: the booking that moved the order has usually read the recipient.
+        recipient = session.get(CareRecipient, order.patient_id)
+        return [recipient.owner_id] if recipient is not None else []
     if audience in ("nurse", "held_by"):
         nurse_id = nurse if audience == "nurse" else held_by
         if nurse_id is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import jsonify
 from flask.views import MethodView
 
 from homecare.api import Blueprint, current_config
@@ -95,8 +96,10 @@ class MyLocation(MethodView):
     @blp.problems(404, 409, 429)
     def post(self, body):
         """A location ping, kept only on an active order or on shift; rate-limited per nurse"""
-        return service.record_my_ping(session=db.session, actor=current_actor(), data=body,
+        ping = service.record_my_ping(session=db.session, actor=current_actor(), data=body,
                                       now=utcnow(), config=current_config())
+        # Serialised by hand (the busiest route); PingOutSchema above documents it.
+        return jsonify(schemas.ping_out(ping)), 201
 
 
 @blp.route("/nurses/me/schedule")

@@ -19,6 +19,7 @@ from homecare.schemas import (
     PlaceOutFields,
     RowId,
     Text,
+    location_out,
     wgs84_point,
 )
 
@@ -206,6 +207,25 @@ class PingOutSchema(PlaceOutFields):
     recorded_at = ma.fields.DateTime()
     received_at = ma.fields.DateTime()
     tracking = ma.fields.String(metadata={"description": "order or shift: why it was kept"})
+
+
+def ping_out(ping: dict[str, Any]) -> dict[str, Any]:
+    """What ``PingOutSchema().dump(ping)`` gives, without marshmallow.
+
+    The ping is the busiest request of the service (every working nurse, every few
+    seconds), and dumping through the schema was a tenth of its CPU. The schema
+    stays the route's documented response; tests/nurses/test_ping_out.py holds the
+    two to the same output.
+    """
+    place = location_out(ping["lat"], ping["lng"])
+    accuracy = ping["accuracy_m"]
+    return {"id": ping["id"], "nurse_id": ping["nurse_id"], "order_id": ping["order_id"],
+            "lat": float(ping["lat"]), "lng": float(ping["lng"]),
+            "gcj02": place["gcj02"] if place else None,
+            "accuracy_m": None if accuracy is None else float(accuracy),
+            "recorded_at": ping["recorded_at"].isoformat(),
+            "received_at": ping["received_at"].isoformat(),
+            "tracking": ping["tracking"]}
 
 
 class UnavailabilitySchema(ma.Schema):

@@ -77,20 +77,19 @@ def claim_key(*, session: Session, user_id: int, key: str, request_hash: str,
     :raises IdempotencyKeyReused: (422) the key was used with another body.
     :raises IdempotencyConflict: (409) the first request with this key is still running.
     """
+    # Insert first and look only when the key is taken: a fresh key (nearly every
+    # booking) costs one statement, a repeated one (a retry) the refused insert too.
+    row = IdempotencyKey(user_id=user_id, key=key, request_hash=request_hash, created_at=now)
+    session.add(row)
+    try:
+        session.commit()
+    except sa.exc.IntegrityError:
+        session.rollback()
+    else:
+        return Claim(id=row.id, claimed_at=now)
     existing = _find(session, user_id, key)
-    if existing is None:
-        row = IdempotencyKey(user_id=user_id, key=key, request_hash=request_hash,
-                             created_at=now)
-        session.add(row)
-        try:
-            session.commit()
-        except sa.exc.IntegrityError:
-            session.rollback()
-            existing = _find(session, user_id, key)
-            if existing is None:  # claimed and released in between: the caller may retry
-                raise IdempotencyConflict(headers={"Retry-After": "1"}) from None
-        else:
-            return Claim(id=row.id, claimed_at=now)
+    if existing is None:  # claimed and released in between: the caller may retry
+        raise IdempotencyConflict(headers={"Retry-After": "1"})
     if existing.request_hash != request_hash:
         session.rollback()
         raise IdempotencyKeyReused("send a new Idempotency-Key for a different request",

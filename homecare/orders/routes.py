@@ -49,7 +49,10 @@ class Orders(MethodView):
                                      idempotency_key=headers.get("idempotency_key"),
                                      now=utcnow(), config=current_config(),
                                      render=schemas.OrderSchema().dump)
-        return _replayed(result) if isinstance(result, Replay) else result
+        if isinstance(result, Replay):
+            return _replayed(result)
+        # Already dumped by OrderSchema (the body the key keeps): not dumped twice.
+        return Response(json.dumps(result), status=201, mimetype="application/json")
 
     @blp.auth("patient", "nurse", "supervisor", "admin")
     @blp.arguments(schemas.OrderQueryArgsSchema, location="query")

@@ -77,9 +77,9 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
                 ) -> dict[str, Any] | idempotency.Replay:
     """Book a visit (``POST /orders``), honouring an Idempotency-Key.
 
-    Returns the new order's view, or the stored first response when the key was
-    used with this body before. ``render`` turns the view into the response body
-    the key keeps (the route's schema: HTTP stays in the route). A failed booking
+    Returns the new order's response body (its view through ``render``, the
+    route's schema: HTTP stays in the route), or the stored first response when the
+    key was used with this body before; the key keeps the body it returns. A failed booking
     releases the key, so a corrected retry with the same key can succeed; failures
     are never replayed.
 
@@ -89,15 +89,16 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
     """
     if idempotency_key is None:
         order = create_order(session=session, actor=actor, now=now, config=config, **body)
-        return order_view(order, actor, session=session)
+        return render(order_view(order, actor, session=session))
     claim = idempotency.claim_key(session=session, user_id=actor.user_id, key=idempotency_key,
                                   request_hash=idempotency.request_hash(body), now=now)
     if isinstance(claim, idempotency.Replay):
         return claim
     try:
-        order = _book(session, actor=actor, now=now, config=config, **body)
-        view = order_view(order, actor, session=session)
-        idempotency.store_response(session, claim, status_code=201, body=render(view))
+        # _read: held until the view is rendered, which finds those rows in the session.
+        order, _read = _book(session, actor=actor, now=now, config=config, **body)
+        answer = render(order_view(order, actor, session=session))
+        idempotency.store_response(session, claim, status_code=201, body=answer)
         session.commit()
     except Exception:
         try:
@@ -105,7 +106,7 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
         except Exception:  # the lease frees the key later; report the booking's own error
             log.exception("could not release idempotency key %s", claim.id)
         raise
-    return view
+    return answer
 
 
 @atomic
@@ -128,16 +129,18 @@ def create_order(*, session: Session, actor: Actor, patient_id: int, address_id:
     :raises BeyondBookingHorizon: (422) the window starts after the booking horizon.
     :raises OutsideServiceHours: (422) the window leaves the local service hours.
     """
-    order = _book(session, actor=actor, patient_id=patient_id, address_id=address_id,
-                  service_code=service_code, window_start=window_start,
-                  window_end=window_end, notes=notes, now=now, config=config)
+    order, _ = _book(session, actor=actor, patient_id=patient_id, address_id=address_id,
+                     service_code=service_code, window_start=window_start,
+                     window_end=window_end, notes=notes, now=now, config=config)
     session.commit()
     return order
 
 
 def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
           service_code: str, window_start: datetime, window_end: datetime,
-          notes: str | None, now: datetime, config: Config) -> Order:
+          notes: str | None, now: datetime, config: Config) -> tuple[Order, tuple]:
+    """The booking, and the rows it read (recipient, address, item): the session holds
+    rows weakly, so a caller that renders the order keeps them to find them there."""
     recipient = session.get(CareRecipient, patient_id)
     address = session.get(Address, address_id)
     if recipient is None or (actor.role == "patient" and recipient.owner_id != actor.user_id):
@@ -175,7 +178,7 @@ def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
             session=session, patient_id=recipient.id, organization_id=order.organization_id):
         transition(session, order, "approved", actor=None, now=now)
         start_dispatch(session=session, order=order, now=now, config=config)
-    return order
+    return order, (recipient, address, item)
 
 
 def check_window(start: datetime, end: datetime, *, duration_min: int, now: datetime,

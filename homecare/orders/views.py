@@ -7,13 +7,14 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from homecare.accounts.models import User
 from homecare.auth import Actor
 from homecare.catalogue.models import ServiceItem
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order, Review
-from homecare.orders.states import NURSE_SEES
+from homecare.orders.states import NURSE_SEES, may
 from homecare.patients.models import Address, CareRecipient
 from homecare.schemas import location_out, mask_phone
 
@@ -84,14 +85,16 @@ def order_views(orders: Sequence[Order], actor: Actor, *,
         return []
     recipients = _by_id(session, CareRecipient, {o.patient_id for o in orders})
     addresses = _by_id(session, Address, {o.address_id for o in orders})
-    names = dict(session.execute(sa.select(ServiceItem.code, ServiceItem.name_zh).where(
-        ServiceItem.code.in_({o.service_code for o in orders}))).all())
+    names = {code: item.name_zh for code, item in _by_id(
+        session, ServiceItem, {o.service_code for o in orders}, key="code").items()}
     nurse_ids = {o.nurse_id for o in orders if o.nurse_id is not None}
     nurse_names = dict(session.execute(
         sa.select(Nurse.id, User.name).join(User, User.id == Nurse.user_id)
         .where(Nurse.id.in_(nurse_ids))).all()) if nurse_ids else {}
+    # Only a completed visit can be reviewed (states.may("review")).
+    reviewable = [o.id for o in orders if may("review", o.status)]
     reviews = {r.order_id: r for r in session.scalars(
-        sa.select(Review).where(Review.order_id.in_([o.id for o in orders])))}
+        sa.select(Review).where(Review.order_id.in_(reviewable)))} if reviewable else {}
     actor_nurse_id = nurse_id_of(session, actor)
     owned = [o for o in orders if sight(o, actor, actor_nurse_id) == "full"]
     extras = [(extra.hidden, extra.load(session, owned)) for extra in _FAMILY_EXTRAS]
@@ -116,8 +119,20 @@ def order_views(orders: Sequence[Order], actor: Actor, *,
     return views
 
 
-def _by_id(session: Session, model: type, ids: set[int]) -> dict[int, Any]:
-    return {row.id: row for row in session.scalars(sa.select(model).where(model.id.in_(ids)))}
+def _by_id(session: Session, model: type, ids: set[Any], key: str = "id") -> dict[Any, Any]:
+    """Rows by primary key: those the session holds already (a booking just read its
+    recipient, address and item) without a query, the rest in one."""
+    found = {}
+    for ident in ids:
+        row = session.identity_map.get(identity_key(model, ident))
+        if row is not None:
+            found[ident] = row
+    missing = ids - found.keys()
+    if missing:
+        column = getattr(model, key)
+        found.update((getattr(row, key), row)
+                     for row in session.scalars(sa.select(model).where(column.in_(missing))))
+    return found
 
 
 def _recipient(recipient: Any, level: str) -> dict[str, Any] | None:

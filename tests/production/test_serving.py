@@ -96,3 +96,18 @@ def test_the_access_log_is_json_with_the_request_id_and_no_phone_number(server):
     assert entry["status"] == 404 and entry["method"] == "GET"
     assert "13812345678" not in log_path.read_text()
     assert "13912345678" not in log_path.read_text()
+
+
+def test_each_request_is_logged_once_by_gunicorn_not_again_by_the_app(server):
+    port, log_path = server
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/health",
+                                     headers={"X-Request-ID": "once-only-4711"})
+    assert urllib.request.urlopen(request, timeout=10).status == 200
+    deadline = time.monotonic() + 10
+    mine: list[dict] = []
+    while time.monotonic() < deadline and not mine:
+        mine = [entry for entry in (json.loads(line) for line in
+                                    log_path.read_text().splitlines() if line.startswith("{"))
+                if entry.get("request_id") == "once-only-4711"]
+        time.sleep(0.1)
+    assert [entry["logger"] for entry in mine] == ["gunicorn.access"]
