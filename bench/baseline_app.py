@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from flask import Flask, jsonify, request
 
+from homecare.db import make_engine
+
 app = Flask(__name__)
 _metadata = sa.MetaData()
 pings = sa.Table("baseline_pings", _metadata,
@@ -26,11 +28,14 @@ _lock = threading.Lock()
 
 
 def engine() -> sa.Engine:
-    # Made in the worker (after gunicorn forks), like homecare's pool after post_fork.
+    # Made in the worker (after gunicorn forks), like homecare's pool after post_fork,
+    # and by homecare's own make_engine: the same pool and the same liveness check (a
+    # connection is pinged only after idling), so the ratio compares the work per
+    # request, not two connection policies.
     global _engine
     with _lock:
         if _engine is None:
-            _engine = sa.create_engine(os.environ["HOMECARE_DATABASE_URL"], pool_pre_ping=True)
+            _engine = make_engine(os.environ["HOMECARE_DATABASE_URL"])
     return _engine
 
 
