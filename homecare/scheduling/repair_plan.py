@@ -376,21 +376,27 @@ def _improve(vehicles: list[_Vehicle], best_spot: Any, move_cost: Any,
     return moved
 
 
-# Making room looks at this many routes nearest the visit, and for the visit that
-# moves out, at this many routes nearest it: a bounded search, not a re-plan.
+# Making room looks at this many routes nearest the visit (of those on shift then),
+# and for the visit that moves out, at this many nearest it: a bounded search, not a
+# re-plan.
 _ROOM_ROUTES = 8
 _ROOM_TARGETS = 10
 # Only visits within this many seconds of the new one's window may make room for it.
 _ROOM_WINDOW_S = 2 * 3600
 
 
-def _nearest(vehicles: list[_Vehicle], at: int, loc: dict[Hashable, int], dur: np.ndarray,
-             count: int) -> list[int]:
-    """The ``count`` vehicles whose start or route passes nearest location ``at``."""
+def _nearest(vehicles: list[_Vehicle], v: planner.Visit, loc: dict[Hashable, int],
+             dur: np.ndarray, count: int) -> list[int]:
+    """The ``count`` vehicles nearest ``v`` (their start or a visit of their route) among
+    those who may serve it and are on shift in its window."""
     near = []
     for k, vehicle in enumerate(vehicles):
-        locs = [vehicle.start_loc, *(loc[v.id] for v in vehicle.route)]
-        near.append((int(dur[locs, at].min()), k))
+        rest = vehicle.rest
+        if (not rest.may_serve(v) or rest.shift_start > v.window_end
+                or rest.shift_end < v.window_start + v.service_s):
+            continue
+        locs = [vehicle.start_loc, *(loc[u.id] for u in vehicle.route)]
+        near.append((int(dur[locs, loc[v.id]].min()), k))
     return [k for _d, k in sorted(near)[:count]]
 
 
@@ -402,7 +408,7 @@ def _make_room(v: planner.Visit, vehicles: list[_Vehicle], best_spot: Any, move_
     dur_l = None
     best = None
     no = banned.get(v.id, frozenset())
-    for k in _nearest(vehicles, loc[v.id], loc, dur, _ROOM_ROUTES):
+    for k in _nearest(vehicles, v, loc, dur, _ROOM_ROUTES):
         w = vehicles[k]
         if w.holder in no or not w.rest.may_serve(v):
             continue
@@ -415,7 +421,7 @@ def _make_room(v: planner.Visit, vehicles: list[_Vehicle], best_spot: Any, move_
             if spot is None:
                 continue
             elsewhere = best_spot(u, skip=w,
-                                  among=_nearest(vehicles, loc[u.id], loc, dur, _ROOM_TARGETS))
+                                  among=_nearest(vehicles, u, loc, dur, _ROOM_TARGETS))
             if elsewhere is None:
                 continue
             dur_l = dur_l or dur.tolist()
