@@ -87,7 +87,8 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     # Ends the read transaction (nothing was written): the repair holds no lock.
     session.commit()
 
-    current = current_plan(loaded)
+    current = current_plan(loaded, previous={order_id: nurse_id for order_id, (nurse_id, _at)
+                                             in before.items()})
     for r in reasons:
         if r.get("kind") == "unassigned" and r.get("order_id") and r.get("nurse_id"):
             banned[r["order_id"]] = banned.get(r["order_id"], frozenset()) | {r["nurse_id"]}
@@ -116,10 +117,12 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     return day_plan
 
 
-def current_plan(day: Day) -> repair_plan.Current:
+def current_plan(day: Day, previous: dict[int, int] | None = None) -> repair_plan.Current:
     """The plan as the orders now hold it: each assigned order on the vehicle (stretch)
     of its nurse that it falls in, in order of planned arrival (the window's start for
-    one dispatch gave her after the plan, as her schedule shows it)."""
+    one dispatch gave her after the plan, as her schedule shows it). An order back in
+    dispatch that ``previous`` (order -> nurse: the last plan) gave a nurse is still
+    hers to lose: the repair must win it back like one she cannot keep."""
     vehicles: dict[int, list[Any]] = {}
     for vehicle in day.problem.nurses:
         vehicles.setdefault(day.vehicle_nurse[vehicle.id], []).append(vehicle)
@@ -138,6 +141,10 @@ def current_plan(day: Day) -> repair_plan.Current:
         mine = [v for v in vehicles.get(snap.nurse_id, []) if v.shift_end > starts[snap.id]]
         if mine:
             routes.setdefault(mine[0].id, []).append(snap.id)
+    for order_id, nurse_id in (previous or {}).items():
+        snap = day.orders.get(order_id)
+        if snap is not None and snap.status in SEEKING_NURSE:
+            holder.setdefault(order_id, nurse_id)
     for held in routes.values():
         held.sort(key=lambda i: (starts[i], i))
     return repair_plan.Current(routes=routes, starts=starts, holder=holder,
