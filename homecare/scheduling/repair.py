@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Hashable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -87,8 +88,19 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     # Ends the read transaction (nothing was written): the repair holds no lock.
     session.commit()
 
-    current = current_plan(loaded, previous={order_id: nurse_id for order_id, (nurse_id, _at)
-                                             in before.items()})
+    freeze_until = loaded.clock.seconds(now + timedelta(minutes=config.repair_freeze_minutes))
+    previous = {order_id: nurse_id for order_id, (nurse_id, _at) in before.items()}
+    current = current_plan(loaded, previous=previous)
+    # A visit inside the freeze whose nurse has no time left to hold it (the visit she
+    # is on runs past her shift) stays exactly as it is: not repaired, not written.
+    routed = {i for route in current.routes.values() for i in route}
+    stay = {i for i, at in current.starts.items() if at <= freeze_until and i not in routed}
+    if stay:
+        loaded = replace(loaded, orders={i: o for i, o in loaded.orders.items() if i not in stay},
+                         problem=replace(loaded.problem, visits=tuple(
+                             v for v in loaded.problem.visits if v.id not in stay)))
+        before = {i: at for i, at in before.items() if i not in stay}
+        current = current_plan(loaded, previous=previous)
     for r in reasons:
         if r.get("kind") == "unassigned" and r.get("order_id") and r.get("nurse_id"):
             banned[r["order_id"]] = banned.get(r["order_id"], frozenset()) | {r["nurse_id"]}
@@ -97,7 +109,6 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     touched = {r["nurse_id"] for r in reasons if r.get("nurse_id") is not None}
     touched |= {nurse_id for order_id, (nurse_id, _at) in before.items()
                 if current.holder.get(order_id) != nurse_id}
-    freeze_until = loaded.clock.seconds(now + timedelta(minutes=config.repair_freeze_minutes))
     began = time.perf_counter()
     repaired = repair_plan.repair(
         loaded.problem, DayTravel(travel), current, freeze_until=freeze_until,
