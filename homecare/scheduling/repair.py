@@ -89,8 +89,8 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     session.commit()
 
     freeze_until = loaded.clock.seconds(now + timedelta(minutes=config.repair_freeze_minutes))
-    previous = {order_id: nurse_id for order_id, (nurse_id, _at) in before.items()}
-    current = current_plan(loaded, previous=previous)
+    planned_for = {order_id: nurse_id for order_id, (nurse_id, _at) in before.items()}
+    current = current_plan(loaded, previous=planned_for)
     # A visit inside the freeze whose nurse has no time left to hold it (the visit she
     # is on runs past her shift) stays exactly as it is: not repaired, not written.
     routed = {i for route in current.routes.values() for i in route}
@@ -100,7 +100,7 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
                          problem=replace(loaded.problem, visits=tuple(
                              v for v in loaded.problem.visits if v.id not in stay)))
         before = {i: at for i, at in before.items() if i not in stay}
-        current = current_plan(loaded, previous=previous)
+        current = current_plan(loaded, previous=planned_for)
     for r in reasons:
         if r.get("kind") == "unassigned" and r.get("order_id") and r.get("nurse_id"):
             banned[r["order_id"]] = banned.get(r["order_id"], frozenset()) | {r["nurse_id"]}
