@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
@@ -22,6 +24,7 @@ from cryptography.fernet import Fernet
 from homecare import clock, create_app
 from homecare.db import db
 from homecare.migrations import upgrade
+from tests.helpers import NOW
 
 # Fixtures more than one test folder uses (a conftest never imports another's).
 pytest_plugins = ("tests.fixtures.orders", "tests.fixtures.scratch", "tests.fixtures.visits")
@@ -77,6 +80,25 @@ def app_overrides(database_url, tmp_path_factory):
 def app(app_overrides):
     upgrade(app_overrides["database_url"])
     return create_app(app_overrides)
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(request):
+    """Every test starts at ``tests.helpers.NOW``: ``utcnow`` in a test, a factory, a
+    route or a service answers it, whatever the time of day the suite runs at. The
+    clock moves on from there as time passes (monotonic), so leases, heartbeats and
+    the scheduler's threads still see time go by. A test that needs an instant of
+    its own pins it with ``pin_clock``.
+
+    Not for tests marked ``scheduler_clock``: APScheduler fires jobs by the wall
+    clock, so the jobs it runs must see the same time (what they test does not
+    depend on the time of day)."""
+    if request.node.get_closest_marker("scheduler_clock"):
+        yield None
+        return
+    started = time.monotonic()
+    with clock.pinned(lambda: NOW + timedelta(seconds=time.monotonic() - started)):
+        yield NOW
 
 
 @pytest.fixture

@@ -2,14 +2,17 @@
 
 Every route that needs a caller goes through ``Blueprint.auth`` (which calls
 ``authenticate``), and every service that touches an organization's objects
-goes through ``ensure_visible``: the two places where access is decided.
+goes through ``ensure_visible`` (by an ``access_<thing>(session, actor, id)`` getter):
+the two places where access is decided.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import jwt
 from flask import current_app, g, request
@@ -143,15 +146,28 @@ def current_actor() -> Actor:
     return g.actor
 
 
-def ensure_visible(actor: Actor, organization_id: int | None,
-                   not_found: type[NotFound] = NotFound, /, **ids) -> None:
-    """Staff see only their own organization's objects; others' look missing (404).
+# Who sees an organization's objects unless a getter says otherwise.
+STAFF = ("admin", "supervisor", "nurse")
 
-    404 rather than 403 so that ids of another organization's objects cannot be
-    probed. Admins see everything; patients are checked by ownership elsewhere.
+
+def ensure_visible(actor: Actor, organization_id: int | None,
+                   not_found: type[NotFound] = NotFound, /, *,
+                   staff: tuple[str, ...] = STAFF,
+                   parties: Mapping[str, int | None] | None = None, **ids: Any) -> None:
+    """The one visibility rule: every ``access_<thing>`` getter decides through it.
+
+    An object is seen by the staff roles in ``staff`` of its organization (an
+    admin's is every organization), and by its parties: ``parties`` maps a role to
+    the account that is party to the object in that role (the family that owns
+    it, the nurse who holds it, the account itself). Anyone else is told it is
+    missing (404 rather than 403), so that ids of others' objects cannot be probed.
     """
-    if actor.role == "admin":
+    if actor.role == "admin" and "admin" in staff:
         return
-    if actor.role in ("supervisor", "nurse") and actor.organization_id == organization_id:
+    if actor.role in staff and actor.role != "admin" \
+            and actor.organization_id == organization_id:
+        return
+    if parties and parties.get(actor.role) is not None \
+            and parties[actor.role] == actor.user_id:
         return
     raise not_found(**ids)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import secrets
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,17 @@ class Config:
     sms_max_per_phone_per_day: int = 10
     sms_max_per_ip_per_hour: int = 20
 
+    # Where the outbox's notifications go (jobs/relay_notifications.py), in this order:
+    # ``log`` (one line each, the default: nothing to set up), ``webhook`` (an
+    # HMAC-signed POST to the organization's push gateway, per WEBHOOKS) and ``sms``
+    # (urgent messages to supervisors, an SOS, by the SMS provider above).
+    notify_channels: list[str] = field(default_factory=lambda: ["log"])
+    # JSON: organization id (or "*" for any other) -> {"url": ..., "secret": ...}.
+    # Kept out of repr: the secrets must never reach a log line.
+    webhooks: str = field(default="", repr=False)
+    # Each of connecting and every read waits at most this long; then the try failed.
+    webhook_timeout_seconds: float = 5.0
+
     # Internet+nursing gate (国家卫健委 pilot rules): experience and title.
     min_years_experience: int = 5
     min_title: str = "senior_nurse"
@@ -116,7 +128,10 @@ class Config:
     trace_retention_days: int = 30
 
     planning_time: str = "06:00"
-    planning_seconds: float = 10.0
+    # A cap, not a budget: VROOM's level-5 search alone takes 15-40 s on a 420-visit
+    # day on 2 vCPUs (60-100 s when the cores are shared), and a capped search is cut
+    # short, so a rerun may differ. 120 s lets such a day finish on its own.
+    planning_seconds: float = 120.0
     planning_seed: int = 1
     # The solver stops after this many iterations (planning_seconds only caps
     # the worst case), so the same day always gives the same plan.
@@ -143,6 +158,20 @@ class Config:
     family_bed_horizon_days: int = 7
     # The supervisor is alerted this many days before an episode's end date.
     family_bed_end_alert_days: int = 3
+
+    # Repairing a planned day as it changes (scheduling/repair_queue.py): changes within
+    # REPAIR_DEBOUNCE_SECONDS of each other make one repair, but a steady trickle of
+    # changes is repaired REPAIR_MAX_DELAY_SECONDS after its first at the latest. A
+    # visit in service this long past its planned end asks for a repair (once). The
+    # jobs process looks for due repairs every REPAIR_SWEEP_SECONDS; a failing one is
+    # retried after REPAIR_RETRY_SECONDS, doubling, and given up (an alert) after
+    # REPAIR_MAX_ATTEMPTS.
+    repair_debounce_seconds: int = 5
+    repair_max_delay_seconds: int = 30
+    repair_overrun_minutes: int = 15
+    repair_sweep_seconds: int = 3
+    repair_retry_seconds: int = 10
+    repair_max_attempts: int = 5
 
     scheduler_heartbeat_seconds: int = 10
     scheduler_stale_seconds: int = 60
@@ -182,6 +211,74 @@ class Config:
 _TIMES_OF_DAY = ("service_hours_start", "service_hours_end", "planning_time", "purge_time",
                  "family_bed_generation_time", "credential_check_time")
 _HH_MM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+
+
+CHANNELS = ("log", "webhook", "sms")
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where one organization's notifications are posted, and the key that signs them."""
+
+    url: str
+    secret: str = field(repr=False)
+
+
+def webhook_targets(config: Config) -> dict[str, WebhookTarget]:
+    """HOMECARE_WEBHOOKS parsed: organization id (as text) or ``*`` -> its target.
+
+    :raises ConfigError: not a JSON object of {"url": http(s) URL, "secret": 16+
+        characters}, or (in production) a URL that is not https.
+    """
+    if not config.webhooks.strip():
+        return {}
+    try:
+        raw = json.loads(config.webhooks)
+    except ValueError as exc:
+        raise ConfigError(f"HOMECARE_WEBHOOKS is not JSON: {exc.msg} at {exc.pos}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("HOMECARE_WEBHOOKS must be a JSON object keyed by organization id")
+    targets = {}
+    for key, value in raw.items():
+        # Never quote the value: it holds the secret.
+        where = f"HOMECARE_WEBHOOKS[{key!r}]"
+        if key != "*" and not (key.isdigit() and int(key) > 0):
+            raise ConfigError(f"{where}: keys are organization ids or \"*\"")
+        if not isinstance(value, dict) or set(value) != {"url", "secret"} or not all(
+                isinstance(v, str) for v in value.values()):
+            raise ConfigError(f'{where}: must be {{"url": "...", "secret": "..."}}')
+        url, secret = value["url"], value["secret"]
+        scheme = url.partition("://")[0].lower()
+        if scheme not in ("http", "https") or not url.partition("://")[2]:
+            raise ConfigError(f"{where}: the url must be http(s)")
+        if config.is_production and scheme != "https":
+            # The body names patients' orders and care: never in clear text in production.
+            raise ConfigError(f"{where}: production posts only to https URLs")
+        if len(secret) < 16:
+            raise ConfigError(f"{where}: the secret needs at least 16 characters")
+        targets[str(int(key)) if key != "*" else "*"] = WebhookTarget(url=url, secret=secret)
+    return targets
+
+
+def _check_channels(config: Config) -> None:
+    if not config.notify_channels:
+        raise ConfigError("HOMECARE_NOTIFY_CHANNELS names no channel: notifications would "
+                          "be marked sent and reach nobody (the default is log)")
+    unknown = [c for c in config.notify_channels if c not in CHANNELS]
+    if unknown:
+        raise ConfigError(f"HOMECARE_NOTIFY_CHANNELS: unknown {', '.join(unknown)}; "
+                          f"choose from {', '.join(CHANNELS)}")
+    if len(set(config.notify_channels)) != len(config.notify_channels):
+        raise ConfigError("HOMECARE_NOTIFY_CHANNELS names a channel twice")
+    targets = webhook_targets(config)
+    if "webhook" in config.notify_channels and not targets:
+        raise ConfigError("HOMECARE_NOTIFY_CHANNELS has webhook but HOMECARE_WEBHOOKS "
+                          "names no organization")
+    if "sms" in config.notify_channels and config.is_production and not config.sms_provider:
+        raise ConfigError("HOMECARE_NOTIFY_CHANNELS has sms but no HOMECARE_SMS_PROVIDER "
+                          "is set")
+    if config.webhook_timeout_seconds <= 0:
+        raise ConfigError("HOMECARE_WEBHOOK_TIMEOUT_SECONDS must be more than 0")
 
 
 def _check_times_of_day(config: Config) -> None:
@@ -231,6 +328,7 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
     values.update(overrides or {})
     config = Config(**values)
     _check_times_of_day(config)
+    _check_channels(config)
 
     instance = Path(config.instance_path or default_instance_path or "instance").resolve()
     config = replace(config, instance_path=str(instance))

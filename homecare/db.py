@@ -148,19 +148,56 @@ def reading() -> Iterator[None]:
 
 
 def atomic(func: Callable) -> Callable:
-    """Decorate a service function so that a call that fails leaves nothing behind.
+    """Decorate a service function so that a call that fails leaves nothing behind
+    and takes nothing away.
 
-    What it flushed is rolled back at once, not only when the request's session is
-    closed, so a caller that goes on using the session (a job, a test) never
-    commits half of a refused change.
+    The call runs in a SAVEPOINT: what it flushed before failing is rolled back at
+    once, not only when the request's session is closed, so a caller that goes on
+    using the session (a job, a test) never commits half of a refused change, while
+    the caller's own uncommitted work survives the refusal. The function's own
+    ``session.commit()`` commits the whole transaction (SQLAlchemy 2 commits the
+    outermost one, releasing the savepoint); if it committed and then failed, what
+    it wrote since is its own, and the session is rolled back.
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, session: Session, **kwargs: Any) -> Any:
+        savepoint = session.begin_nested()
         try:
-            return func(*args, session=session, **kwargs)
+            result = func(*args, session=session, **kwargs)
         except Exception:
-            session.rollback()
+            if savepoint.is_active:
+                savepoint.rollback()
+            else:
+                session.rollback()
             raise
+        if savepoint.is_active:
+            # Returned without committing (a step of a larger change): its work
+            # joins the caller's transaction.
+            savepoint.commit()
+        return result
+
+    return wrapper
+
+
+def atomic_in_steps(func: Callable) -> Callable:
+    """``atomic`` for a function that commits more than once by design (read, then a
+    long computation holding no lock, then write: ``scheduling.service.plan_day``).
+
+    Refused before its first commit, it leaves the caller's work as ``atomic`` does;
+    failing after one, it rolls back the transaction it has open, which only it has
+    written to. Its first commit would take the caller's pending changes along, so it
+    refuses to start over any (flushed work cannot be told apart: the caller commits
+    first, as the function's docstring says).
+
+    :raises RuntimeError: the caller has unflushed changes (a programming error).
+    """
+    guarded = atomic(func)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, session: Session, **kwargs: Any) -> Any:
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError(f"{func.__name__} needs the caller's changes committed first")
+        return guarded(*args, session=session, **kwargs)
 
     return wrapper

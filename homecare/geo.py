@@ -362,6 +362,11 @@ class GeodesicTravel:
         return dist, dur
 
 
+def eta_minutes(model: TravelModel, at: Point, to: Point) -> float:
+    """Minutes from ``at`` to ``to`` by ``model``, to a tenth: what a family is shown."""
+    return round(model.duration_s(at, to) / 60, 1)
+
+
 def travel_model(config: Config) -> TravelModel:
     """The travel model every caller uses, built from the configuration.
 

@@ -11,6 +11,10 @@ transition's transaction:
                  (``family_beds.risk.after_visit_transition``)
 5. ``offers``    an order that left dispatch (assigned, cancelled, expired, ...) has its open
                  offers withdrawn, and their nurses told (``dispatch.service.withdraw_open_offers``)
+6. ``repairs``   a move that changes a planned day's routes (approved, taken back from its
+                 nurse, cancelled, expired, no-show) queues a repair of that day for the jobs
+                 process (``scheduling.repair_queue.request_for_transition``), written as
+                 the transaction commits
 
 The state machine imports none of these domains: they sit above the orders core.
 Likewise the family's view of an order shows whom to expect at the door and the visit
@@ -19,13 +23,18 @@ code (``visits.door.family_sees``), added to ``orders.views`` here.
 
 from __future__ import annotations
 
+import flask
+
 from homecare.alerts.service import resolve_gone
+from homecare.api import current_config
 from homecare.audit.service import record
 from homecare.dispatch.service import withdraw_open_offers
 from homecare.family_beds.risk import after_visit_transition
 from homecare.notifications.service import notify_order_event
 from homecare.orders.states import AWAITING_NURSE, Moved, after_transition
 from homecare.orders.views import FamilyExtra, add_family_extra
+from homecare.scheduling.repair_queue import install as install_repair_requests
+from homecare.scheduling.repair_queue import request_for_transition
 from homecare.visits.door import family_sees
 
 
@@ -60,10 +69,22 @@ def offers(moved: Moved) -> None:
                              actor=moved.actor)
 
 
+def repairs(moved: Moved) -> None:
+    # The debounce and the service area's day are the running app's settings. A script
+    # driving the services without an app has no jobs process to repair anything.
+    if flask.has_app_context():
+        request_for_transition(moved.session, order=moved.order,
+                               from_status=moved.event.from_status,
+                               to_status=moved.event.to_status,
+                               previous_nurse_id=moved.previous_nurse_id, now=moved.now,
+                               config=current_config())
+
+
 def register() -> None:
     """Register the hooks (idempotent); ``create_app`` calls this."""
-    for hook in (audit, notify, alerts, family_beds, offers):
+    for hook in (audit, notify, alerts, family_beds, offers, repairs):
         after_transition(hook)
+    install_repair_requests()
     add_family_extra(_DOOR)
 
 

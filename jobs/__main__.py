@@ -13,6 +13,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from homecare.clock import utcnow
+from homecare.notifications.delivery import channels_for
 from jobs.leader import Leadership, Process, leadership_for
 from jobs.schedule import JOBS, add_jobs
 
@@ -29,6 +30,10 @@ def run(app: Flask, *, stop: threading.Event | None = None,
     stops its scheduler and stands by again.
     """
     config = app.config["HOMECARE"]
+    # Build the delivery channels once now: one that cannot be built (an SMS provider
+    # nobody registered) stops the process at start, not every relay run later, which
+    # would hold back every other channel's messages too.
+    channels_for(config)
     stop = stop or threading.Event()
     # APScheduler logs every run at INFO (the heartbeat every few seconds); the jobs
     # log their own counts, and failures still come through at ERROR.

@@ -25,6 +25,7 @@ from jobs import (
     purge_idempotency_keys,
     purge_location_traces,
     relay_notifications,
+    repair_days,
     sweep_alerts,
 )
 from jobs.leader import Process
@@ -67,6 +68,9 @@ JOBS: tuple[Job, ...] = (
     Job("expire_offers", expire_offers.run, _every(lambda c: c.offer_sweep_seconds), 60),
     Job("sweep_alerts", sweep_alerts.run, _every(lambda c: c.alert_sweep_seconds), 120),
     Job("relay_notifications", relay_notifications.run, _every(lambda c: c.relay_seconds), 60),
+    # Repairs are serialised per organization and day by the queue's claim, not by
+    # max_instances alone: a second jobs process (a takeover) may claim too.
+    Job("repair_days", repair_days.run, _every(lambda c: c.repair_sweep_seconds), 30),
     Job("plan_day", plan_day.run, _daily_at(lambda c: c.planning_time), 3 * 3600),
     Job("purge_location_traces", purge_location_traces.run,
         _daily_at(lambda c: c.purge_time), 12 * 3600),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,10 @@ from homecare.scheduling.models import DayPlan
 
 API = "/api/v1"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The instant every test runs at unless it pins its own (root conftest, ``fixed_clock``):
+# 10:00 on a Tuesday in the service area, inside service hours and far from midnight,
+# so no test depends on the time of day it runs.
+NOW = datetime(2026, 3, 10, 10, 0, tzinfo=SHANGHAI).astimezone(UTC)
 # A guard against a hung test, never an assertion about speed.
 GUARD_SECONDS = 30
 

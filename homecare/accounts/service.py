@@ -229,11 +229,13 @@ def _password_matches(stored_hash: str | None, password: str) -> bool:
 def access_user(session: Session, actor: Actor, user_id: int) -> User:
     """A user the caller may see (herself, or staff of her organization)."""
     user = session.get(User, user_id)
-    if user is None or (user.id != actor.user_id and (
-            actor.role not in ("admin", "supervisor") or user.role in ("patient", "admin"))):
+    if user is None:
         raise UserNotFound(user_id=user_id)
-    if user.id != actor.user_id:
-        ensure_visible(actor, user.organization_id, UserNotFound, user_id=user_id)
+    # Staff accounts are their organization's, for its supervisors (and admins) to
+    # manage; a family's or an admin's account is seen by its holder alone.
+    ensure_visible(actor, user.organization_id, UserNotFound,
+                   staff=("admin", "supervisor") if user.role in ("supervisor", "nurse") else (),
+                   parties={user.role: user.id}, user_id=user_id)
     return user
 
 
@@ -252,8 +254,7 @@ def access_organization(session: Session, actor: Actor, organization_id: int) ->
     org = session.get(Organization, organization_id)
     if org is None:
         raise OrganizationNotFound(organization_id=organization_id)
-    if actor.role != "admin":
-        ensure_visible(actor, org.id, OrganizationNotFound, organization_id=organization_id)
+    ensure_visible(actor, org.id, OrganizationNotFound, organization_id=organization_id)
     return org
 
 
@@ -294,6 +295,7 @@ def _may_manage(actor: Actor, user: User) -> None:
                     "are managed by admins")
 
 
+@atomic
 def update_user(*, session: Session, actor: Actor, user_id: int, changes: dict,
                 now: datetime | None = None) -> User:
     """Rename, (de)activate or reset the password of a staff account.

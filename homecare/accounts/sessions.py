@@ -25,6 +25,7 @@ from homecare.auth import (
     load_active_user,
     token_generation,
 )
+from homecare.db import atomic
 
 
 class RefreshTokenReused(TokenInvalid):
@@ -43,6 +44,7 @@ def _revoke_family(session: Session, family: str, now: datetime) -> None:
         RefreshToken.family == family, RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
 
 
+@atomic
 def start_session(*, session: Session, user: User) -> dict:
     """Tokens for a user who just logged in: a new family of refresh tokens."""
     tokens = issue_tokens(user.id, user.role, session=session)
@@ -50,6 +52,7 @@ def start_session(*, session: Session, user: User) -> dict:
     return {**tokens, "role": user.role, "user_id": user.id}
 
 
+@atomic
 def refresh_session(*, session: Session, refresh_token: str, now: datetime,
                     ip: str | None = None) -> dict:
     """New access and refresh tokens for a refresh token, which is used up.
@@ -78,6 +81,7 @@ def refresh_session(*, session: Session, refresh_token: str, now: datetime,
     return {**tokens, "role": user.role, "user_id": user.id}
 
 
+@atomic
 def logout(*, session: Session, refresh_token: str, now: datetime, ip: str | None = None
            ) -> None:
     """End the login session of ``refresh_token``: it and its family stop working.
@@ -102,6 +106,7 @@ def revoke_all_tokens(session: Session, user: User, now: datetime) -> None:
         .values(revoked_at=now))
 
 
+@atomic
 def purge_spent_auth_records(*, session: Session, now: datetime) -> int:
     """Forget refresh tokens past their expiry and SMS codes older than the day their
     limits count (``jobs/purge_auth_records.py``). Returns how many rows went."""

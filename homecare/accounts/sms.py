@@ -8,11 +8,16 @@ day per phone, ``sms_max_per_ip_per_hour`` per address. A code is valid for
 
 Providers: ``log`` (development: one log line ``sms_code_sent`` with the masked
 phone and the code, so a local user and an end-to-end test can read it). A real
-gateway is one class with ``send_code`` registered in ``PROVIDERS``: an Aliyun
-SMS adapter calls dysmsapi ``SendSms`` (template with ``${code}``), a Tencent
-Cloud one ``sms.SendSms``; the provider's credentials come from its own
-``HOMECARE_SMS_*`` settings. In production with no provider configured, codes
-cannot be sent (503 ``sms_unavailable``).
+gateway is one class with ``send_code`` and ``send_alert`` registered in
+``PROVIDERS``: an Aliyun SMS adapter calls dysmsapi ``SendSms`` (template with
+``${code}``), a Tencent Cloud one ``sms.SendSms``; the provider's credentials come
+from its own ``HOMECARE_SMS_*`` settings. In production with no provider
+configured, codes cannot be sent (503 ``sms_unavailable``).
+
+The same provider carries urgent alerts (an SOS) to supervisors' phones:
+``send_alert`` with a ``kind`` that picks the gateway's pre-approved template
+(mainland gateways send templates only) and short ``params`` to fill it; the
+notifications relay calls it (``notifications.delivery.SmsAlertSender``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -30,6 +36,7 @@ from sqlalchemy.orm import Session
 from homecare.accounts.models import SmsCode
 from homecare.accounts.throttle import lock_keys, seconds_until_allowed
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.errors import Problem, TooManyRequests, ValidationProblem
 from homecare.schemas import mask_phone
 
@@ -41,7 +48,14 @@ MIN_INTERVAL = timedelta(seconds=60)
 
 
 class SmsProvider(Protocol):
+    """An SMS gateway. Each method raises when the gateway refused the message."""
+
     def send_code(self, *, phone: str, code: str, purpose: str) -> None: ...
+
+    def send_alert(self, *, phone: str, kind: str, params: dict[str, str]) -> None:
+        """An urgent alert: ``kind`` picks the template, ``params`` fill it (ids and
+        short codes only, never free text: that may hold health details)."""
+        ...
 
 
 class LogSmsProvider:
@@ -50,6 +64,36 @@ class LogSmsProvider:
     def send_code(self, *, phone: str, code: str, purpose: str) -> None:
         log.info("sms_code_sent phone=%s purpose=%s code=%s", mask_phone(phone), purpose, code,
                  extra={"event": "sms_code_sent", "sms_code": code})
+
+    def send_alert(self, *, phone: str, kind: str, params: dict[str, str]) -> None:
+        log.info("sms_alert_sent phone=%s kind=%s params=%s", mask_phone(phone), kind,
+                 " ".join(f"{k}={v}" for k, v in sorted(params.items())),
+                 extra={"event": "sms_alert_sent"})
+
+
+@dataclass
+class InMemorySmsProvider:
+    """Records what would have been sent (tests); ``fail`` makes every send raise."""
+
+    codes: list[tuple[str, str, str]] = field(default_factory=list)
+    alerts: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    fail: bool = False
+
+    def send_code(self, *, phone: str, code: str, purpose: str) -> None:
+        self._check()
+        self.codes.append((phone, code, purpose))
+
+    def send_alert(self, *, phone: str, kind: str, params: dict[str, str]) -> None:
+        self._check()
+        self.alerts.append((phone, kind, dict(params)))
+
+    def _check(self) -> None:
+        if self.fail:
+            raise SmsGatewayError("the gateway refused the message")
+
+
+class SmsGatewayError(RuntimeError):
+    """The SMS gateway did not accept a message."""
 
 
 # Register Aliyun / Tencent Cloud adapters here (see the module docstring).
@@ -81,6 +125,7 @@ def _digest(secret_key: str, kind: str, value: str) -> str:
     return hmac.new(secret_key.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
+@atomic
 def request_code(*, session: Session, config: Config, phone: str, purpose: str,
                  ip: str | None, now: datetime, provider: SmsProvider) -> None:
     """Send a 6-digit code to ``phone`` for ``purpose`` (whether or not it has an account).
@@ -116,6 +161,7 @@ def request_code(*, session: Session, config: Config, phone: str, purpose: str,
     provider.send_code(phone=phone, code=code, purpose=purpose)
 
 
+@atomic
 def consume_code(*, session: Session, config: Config, phone: str, purpose: str, code: str,
                  now: datetime) -> None:
     """Check the latest code sent to ``phone`` for ``purpose`` and use it up (no commit

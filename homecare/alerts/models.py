@@ -12,7 +12,7 @@ from homecare.db import Base
 
 ALERT_KINDS = ("sos", "late", "no_show", "overtime", "geofence", "unassigned",
                "credential_expiring", "door_unverified", "family_bed_ending",
-               "family_bed_risk", "nurse_unavailable")
+               "family_bed_risk", "nurse_unavailable", "repair_failed")
 
 
 class Alert(Base):

@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 from homecare.audit.models import AuditEntry
 from homecare.audit.service import record
 from homecare.auth import Actor
+from homecare.db import atomic
 from homecare.orders.trail import about_order
 
 
+@atomic
 def search_trail(*, session: Session, actor: Actor, now: datetime, subject: str | None = None,
                  actor_id: int | None = None, since: datetime | None = None,
                  until: datetime | None = None) -> sa.Select:

@@ -16,7 +16,7 @@ from homecare.dispatch.service import start_dispatch
 from homecare.errors import Conflict
 from homecare.orders.access import access_order
 from homecare.orders.models import Order
-from homecare.orders.states import transition
+from homecare.orders.states import InvalidTransition, may, transition
 
 
 class HandbackTooLate(Conflict):
@@ -34,6 +34,10 @@ def return_to_dispatch(session: Session, order: Order, *, actor: Actor | None, r
 
     :raises InvalidTransition: (409) the order is not ``assigned`` (under way, done).
     """
+    if not may("return_to_dispatch", order.status):
+        raise InvalidTransition(f"only an assigned order goes back to dispatch; this one is "
+                                f"{order.status}", order_id=order.id,
+                                current_status=order.status)
     transition(session, order, "approved", actor=actor, now=now, reason=reason, nurse_id=None,
                planned_arrival=None)
     return start_dispatch(session=session, order=order, now=now, config=config)

@@ -22,6 +22,9 @@ Hard filters, checked in this order; the first one a nurse breaks is the rule
                          come without breaking one of their windows (travel from the
                          previous stop and to the next included)
 
+``not_active`` to ``skills`` are the qualification gate, written once in
+``nurses.gate`` and shared with the planner.
+
 The search reads only the nurses whose service disc touches the address's grid
 cell (``dispatch.nearby``); an explanation reads the one nurse asked about. The
 time rules place the visit into each stretch of her shifts (back-to-back shifts
@@ -72,7 +75,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from homecare.catalogue.models import title_rank
 from homecare.config import Config
 from homecare.dispatch import fitting
 from homecare.dispatch.models import Offer
@@ -82,13 +84,12 @@ from homecare.dispatch.nearby import (
     nearby_nurses,
     nurse_rows,
     radius_km,
-    rank_of,
     within_radius,
 )
 from homecare.geo import Point, TravelModel, travel_model
 from homecare.nurseday import load as day_loader
 from homecare.nurseday import model as day_model
-from homecare.nurses import credentials
+from homecare.nurses import gate
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
 from homecare.orders.states import DAY_LOAD, HOLDS_NURSE
@@ -131,25 +132,9 @@ def _static_rule(row: Any, job: Job, config: Config) -> tuple[str, str] | None:
         return "organization", "she works for another organization"
     if job.nurse_id == row.id and job.status in HOLDS_NURSE:
         return "current_nurse", "she already holds this order"
-    if not (row.active and row.user_active):
-        return "not_active", "her nurse profile or her account is not active"
-    lapsed = credentials.lapse(row, job.service_date)
-    if lapsed is not None:
-        return credentials.RULE, lapsed
-    if row.years_experience < config.min_years_experience:
-        return "experience", (f"{row.years_experience} years of clinical experience; "
-                              f"Internet+nursing needs {config.min_years_experience}")
-    rank = rank_of(row.title)
-    if rank < title_rank(config.min_title):
-        return "qualification_title", (f"title {row.title} is below the Internet+nursing "
-                                       f"minimum {config.min_title}")
-    if rank < rank_of(job.min_title):
-        return "item_title", (f"title {row.title} is below {job.service_code}'s minimum "
-                              f"{job.min_title}")
-    missing = job.required_skills - set(row.skills or ())
-    if missing:
-        return "skills", "lacks required skills: " + ", ".join(sorted(missing))
-    return None
+    return gate.refusal(row, config, day=job.service_date, account_active=row.user_active,
+                        min_title=job.min_title, required_skills=job.required_skills,
+                        service_code=job.service_code)
 
 
 # ---------------------------------------------------------------- the search

@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.accounts.models import User
-from homecare.catalogue.models import TITLES, ServiceItem, title_rank
+from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
 from homecare.dispatch.models import NurseCell, cell_of
 from homecare.geo import Point
 from homecare.geo import within_radius as within_radius_km
+from homecare.nurses import gate
 from homecare.nurses.models import Nurse, Shift
 from homecare.orders.models import Order
 from homecare.patients.models import Address
@@ -97,10 +98,7 @@ def _nearby_stmt() -> sa.Select:
             .join(User, User.id == Nurse.user_id)
             .where(NurseCell.organization_id == sa.bindparam("org"),
                    NurseCell.cell == sa.bindparam("cell"), on_shift,
-                   Nurse.organization_id == sa.bindparam("org"),
-                   Nurse.active.is_(True), User.active.is_(True),
-                   Nurse.years_experience >= sa.bindparam("years"),
-                   Nurse.title.in_(sa.bindparam("titles", expanding=True)))
+                   Nurse.organization_id == sa.bindparam("org"), *gate.where())
             .order_by(Nurse.id))
 
 
@@ -108,22 +106,16 @@ def nearby_nurses(session: Session, job: Job, config: Config) -> list[Any]:
     """The spatial prefilter: the organization's nurses whose service disc may cover
     the address, by one indexed lookup of the address's grid cell.
 
-    The static gates (active, experience, title, a shift that day near the
-    window) go into the same query because they are cheap for the database and
-    cut the rows to decode; every rule is checked again in Python, so this only
-    ever narrows, never decides.
+    The cheap rules of the qualification gate (``nurses.gate.where``: active,
+    experience, titles) and a shift that day near the window go into the same
+    query because they are cheap for the database and cut the rows to decode;
+    every rule is checked again in Python, so this only ever narrows, never decides.
     """
-    floor = max(title_rank(config.min_title), rank_of(job.min_title))
     return list(session.connection().execute(_nearby_stmt(), {
         "org": job.organization_id, "cell": cell_of(job.place.lat, job.place.lng),
-        "years": config.min_years_experience, "titles": list(TITLES[floor:]),
+        **gate.where_params(config, job.min_title),
         "until": job.window_end + timedelta(minutes=job.duration_min),
         "since": job.window_start}))
-
-
-def rank_of(title: str | None) -> int:
-    """A title's rank; an unknown title ranks lowest."""
-    return title_rank(title) if title in TITLES else 0
 
 
 def radius_km(row: Any, config: Config) -> float:

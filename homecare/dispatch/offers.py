@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.audit.service import record
-from homecare.auth import Actor
+from homecare.auth import Actor, ensure_visible
 from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
 from homecare.db import atomic
@@ -79,11 +79,15 @@ def list_offers(*, session: Session, actor: Actor, now: datetime) -> list[dict[s
 
 
 def access_offer(session: Session, actor: Actor, offer_id: int) -> Offer:
-    nurse_id = _my_nurse_id(session, actor)
     offer = session.get(Offer, offer_id)
-    # Someone else's offer looks missing: offer ids must not reveal other nurses' work.
-    if offer is None or nurse_id is None or offer.nurse_id != nurse_id:
+    if offer is None:
         raise OfferNotFound(offer_id=offer_id)
+    # An offer is the nurse's alone: someone else's looks missing, so offer ids
+    # do not reveal other nurses' work.
+    ensure_visible(actor, None, OfferNotFound, staff=(),
+                   parties={"nurse": session.scalar(
+                       sa.select(Nurse.user_id).where(Nurse.id == offer.nurse_id))},
+                   offer_id=offer_id)
     return offer
 
 

@@ -10,7 +10,8 @@ from homecare.auth import current_actor
 from homecare.clock import utcnow
 from homecare.db import db
 from homecare.dispatch import board, offers, schemas
-from homecare.pagination import ListPage
+from homecare.pagination import ListPage, ViewPage
+from homecare.scheduling import repair_queue
 from homecare.scheduling import schemas as plan_schemas
 from homecare.scheduling import service as planning
 
@@ -74,6 +75,28 @@ class DispatchPlan(MethodView):
         return planning.get_day_plan(session=db.session, actor=current_actor(),
                                     day=args["date"],
                                     organization_id=args.get("organization_id"))
+
+
+@blp.route("/dispatch/plan/repairs")
+class DispatchPlanRepairs(MethodView):
+    @blp.auth("supervisor", "admin")
+    @blp.arguments(plan_schemas.DayPlanQueryArgsSchema, location="query")
+    @blp.response(200, plan_schemas.DayRepairSchema(many=True))
+    @blp.paginate(ViewPage)
+    @blp.problems(404)
+    def get(self, args):
+        """The day's plan repairs, newest first: what changed, why, and when
+
+        A change to a planned day (an order approved, taken back from its nurse,
+        cancelled, expired or a no-show, a nurse unavailable, a visit running over)
+        queues a repair of that day, run by the jobs process a few seconds later
+        (HOMECARE_REPAIR_DEBOUNCE_SECONDS: changes close together make one repair).
+        Each lists its reasons, its state and times, and once done the diff of the
+        day plan it recorded: orders moved, added, dropped and retimed, with reasons.
+        """
+        return repair_queue.list_repairs(session=db.session, actor=current_actor(),
+                                         day=args["date"],
+                                         organization_id=args.get("organization_id"))
 
 
 @blp.route("/offers")

@@ -66,14 +66,20 @@ class EventStream(MethodView):
     @blp.auth()
     @blp.arguments(schemas.LastEventIdHeaderSchema, location="headers")
     @blp.response(200, content_type="text/event-stream", description=(
-        "A `text/event-stream`: `ready` (the cursor now), then `notification`, and for "
-        "supervisors `order` and `alert` events, each with an `id` to resume from"))
+        "A `text/event-stream`: `ready` (the cursor now), then `notification`, for "
+        "supervisors `order`, `alert` and `repair` events, for patients `eta` events (her "
+        "nurse on the way: `order_id`, `eta_min`, `lat`, `lng`, `gcj02`, `accuracy_m`, "
+        "`updated_at`), each with an `id` to resume from"))
     @blp.problems(422)
     def get(self, headers):
         """Server-sent events for the caller; reconnect with `Last-Event-ID` to replay.
 
-        A patient gets her own orders' updates, a nurse her offers and visits, a
-        supervisor also her organization's order events and alerts (SOS first). The
+        A patient gets her own orders' updates and, while her nurse is on the way,
+        an `eta` event each time a ping moves the ETA by a minute or more (none after
+        check-in); a nurse her offers and visits; a supervisor also her
+        organization's order events, alerts (SOS first) and finished plan repairs
+        (`repair`: the day, and the orders moved, added, dropped and retimed with
+        reasons; GET /dispatch/plan/repairs has the rest). The
         stream closes after HOMECARE_EVENTS_STREAM_SECONDS (the client reconnects
         with the last id it saw, as EventSource does by itself), so a stream holds a
         server thread for a bounded time; see the README's "The live day".

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from homecare.auth import Actor
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.family_beds.models import (
     FamilyBed,
     FamilyBedEvent,
@@ -33,6 +34,7 @@ _RANK = {"opened": 0, "plan": 1, "event": 2, "visit": 3, "alert": 4, "closed": 5
 _OWN_ENTRIES = ("opened", "plan_changed", "closed")
 
 
+@atomic
 def read_record(*, session: Session, actor: Actor, family_bed_id: int, now: datetime,
                 config: Config) -> dict[str, Any]:
     """The episode's record (``FamilyBedRecordSchema``) for its organization's

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from homecare.alerts.service import page_supervisors, raise_alert
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.family_beds.episode import ending_cause
 from homecare.family_beds.models import FamilyBed, FamilyBedVisit
 from homecare.orders.models import Order, OrderEvent
@@ -94,6 +95,7 @@ def _previous_missed(session: Session, order: Order) -> bool:
 # ---------------------------------------------------------------- the nightly job
 
 
+@atomic
 def keep_end_dates(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
     """Close open episodes past their end date (``expired``) and warn before an end
     (the nightly job); commits. Idempotent: a closed episode is not seen again, and

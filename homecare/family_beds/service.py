@@ -644,11 +644,26 @@ def get_family_bed(*, session: Session, actor: Actor, family_bed_id: int,
     :raises FamilyBedNotFound: (404) no such episode, or not the caller's to see
         (another organization's, another owner's).
     """
-    bed = session.scalar(_visible(actor).where(FamilyBed.id == family_bed_id)
-                         .execution_options(populate_existing=True))
+    bed = access_family_bed(session, actor, family_bed_id)
+    return _view(session=session, bed=bed, config=config, with_visits=True)
+
+
+def access_family_bed(session: Session, actor: Actor, family_bed_id: int) -> FamilyBed:
+    """An episode the caller may see: her recipient's (owner), her organization's
+    (supervisor), any (admin).
+
+    :raises FamilyBedNotFound: (404) no such episode, or not the caller's to see.
+    """
+    bed = session.get(FamilyBed, family_bed_id, populate_existing=True)
     if bed is None:
         raise FamilyBedNotFound(family_bed_id=family_bed_id)
-    return _view(session=session, bed=bed, config=config, with_visits=True)
+    owner = (session.scalar(sa.select(CareRecipient.owner_id)
+                            .where(CareRecipient.id == bed.patient_id))
+             if actor.role == "patient" else None)
+    ensure_visible(actor, bed.organization_id, FamilyBedNotFound,
+                   staff=("admin", "supervisor"), parties={"patient": owner},
+                   family_bed_id=family_bed_id)
+    return bed
 
 
 def _views(*, session: Session, beds: Sequence[FamilyBed], config: Config,

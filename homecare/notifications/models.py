@@ -34,4 +34,7 @@ class Notification(Base):
     # what was never delivered stays visible; urgent rows are never given up.
     failed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(sa.String(200))
+    # The channels that took it, comma-separated (``log,sms``): a retry after one
+    # channel failed repeats only the others, so nobody's phone gets an SMS twice.
+    delivered_via: Mapped[str] = mapped_column(sa.String(100), default="", server_default="")
     read_at: Mapped[datetime | None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,15 +15,16 @@ from homecare.accounts.models import User
 from homecare.auth import Actor
 from homecare.db import atomic
 from homecare.errors import NotFound
-from homecare.notifications.delivery import Message, Sender
+from homecare.notifications.delivery import DeliveryFailed, Message, Sender
 from homecare.notifications.models import Notification
 from homecare.nurses.models import Nurse
+from homecare.orders.models import Order
 from homecare.orders.states import HOLDS_NURSE, UNDER_WAY
 from homecare.pagination import QueryPage
 from homecare.patients.models import CareRecipient
 
 if TYPE_CHECKING:
-    from homecare.orders.models import Order, OrderEvent
+    from homecare.orders.models import OrderEvent
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +186,11 @@ def retry_delay(attempts: int, *, urgent: bool) -> timedelta:
 
 
 @atomic
-def relay_pending(*, session: Session, sender: Sender, now: datetime, limit: int = 100,
-                  max_attempts: int = 10) -> int:
-    """Send up to ``limit`` due notifications, urgent ones first, then oldest first;
-    returns how many went out. Commits twice, and sends between the two commits.
+def relay_pending(*, session: Session, sender: Sender | Sequence[Sender], now: datetime,
+                  limit: int = 100, max_attempts: int = 10) -> int:
+    """Send up to ``limit`` due notifications, urgent ones first, then oldest first, by
+    each channel of ``sender`` (one or several, ``delivery.channels_for``); returns how
+    many were delivered by all of them. Commits twice, and sends between the two.
 
     First a short transaction claims the batch: each row counts an attempt and its
     ``next_attempt_at`` moves ``CLAIM_LEASE_S`` ahead, a lease that keeps any other
@@ -195,32 +198,53 @@ def relay_pending(*, session: Session, sender: Sender, now: datetime, limit: int
     with no transaction open, so a slow channel never holds the database (on
     SQLite its write lock) while an SOS waits to be stored. Then a second short
     transaction marks the sent rows and schedules the failed ones
-    (``retry_delay``). At least once: a relay dying between sending and marking
-    leaves its rows to be sent again when their lease ends; receivers drop
-    duplicates by ``id``. A non-urgent row whose ``max_attempts``-th try fails is
-    a dead letter: kept with ``failed_at`` and ``last_error``, logged as an error,
-    never tried again. Urgent rows are retried for as long as it takes.
+    (``retry_delay``). Each row records the channels that took it
+    (``delivered_via``): a retry sends only by those that failed, so an SOS reaches
+    a phone by SMS once while the push gateway is down. At least once: a relay
+    dying between sending and marking leaves its rows to be sent again when their
+    lease ends; receivers drop duplicates by ``id``. A non-urgent row whose
+    ``max_attempts``-th try fails is a dead letter: kept with ``failed_at`` and
+    ``last_error``, logged as an error, never tried again. Urgent rows are retried
+    for as long as it takes.
     """
+    channels = list(sender) if isinstance(sender, Sequence) else [sender]
     claimed = _claim(session, now=now, limit=limit)
     session.commit()
     failures: dict[int, str] = {}
+    delivered: dict[int, str] = {}
     for message, _attempt in claimed:
-        try:
-            sender.send(message)
-        except Exception as exc:  # any channel failure: count it, retry on a later run
-            failures[message.id] = type(exc).__name__
+        done = set(message.delivered_via)
+        errors = []
+        for channel in channels:
+            if channel.name in done:
+                continue
+            try:
+                channel.send(message)
+            except DeliveryFailed as exc:  # its text names the channel and why, no secret
+                errors.append(str(exc))
+            except Exception as exc:  # any other channel failure: count it, retry later
+                errors.append(f"{channel.name}: {type(exc).__name__}")
+            else:
+                done.add(channel.name)
+        delivered[message.id] = ",".join(sorted(done))
+        if errors:
+            failures[message.id] = "; ".join(errors)
             log.warning("notification %s not delivered: %s", message.id, failures[message.id])
-    sent = [message.id for message, _ in claimed if message.id not in failures]
-    if sent:
+    sent: dict[str, list[int]] = {}
+    for message, _ in claimed:
+        if message.id not in failures:
+            sent.setdefault(delivered[message.id], []).append(message.id)
+    for via, ids in sent.items():
         session.execute(sa.update(Notification)
-                        .where(Notification.id.in_(sent), Notification.sent_at.is_(None))
-                        .values(sent_at=now).execution_options(synchronize_session="fetch"))
+                        .where(Notification.id.in_(ids), Notification.sent_at.is_(None))
+                        .values(sent_at=now, delivered_via=via)
+                        .execution_options(synchronize_session="fetch"))
     for message, attempt in claimed:
         if message.id in failures:
             _reschedule(session, message, attempt, error=failures[message.id], now=now,
-                        max_attempts=max_attempts)
+                        max_attempts=max_attempts, delivered_via=delivered[message.id])
     session.commit()
-    return len(sent)
+    return sum(len(ids) for ids in sent.values())
 
 
 def _claim(session: Session, *, now: datetime, limit: int) -> list[tuple[Message, int]]:
@@ -234,18 +258,45 @@ def _claim(session: Session, *, now: datetime, limit: int) -> list[tuple[Message
         # Two relays claiming at the same moment take disjoint batches; once this
         # claim commits, the lease keeps the other off these rows.
         due = due.with_for_update(skip_locked=True)
+    rows = session.scalars(due).all()
+    routing = _routing(session, rows)
     claimed = []
-    for notification in session.scalars(due).all():
+    for notification in rows:
         notification.attempts += 1
         notification.next_attempt_at = now + timedelta(seconds=CLAIM_LEASE_S)
-        claimed.append((Message.of(notification), notification.attempts))
+        claimed.append((Message.of(notification, **routing[notification.id]),
+                        notification.attempts))
     return claimed
 
 
+def _routing(session: Session, rows: Sequence[Notification]) -> dict[int, dict[str, Any]]:
+    """What the channels need beside the message: the organization whose gateway
+    carries it (the order's, else the addressee's), her role and phone, and the
+    channels done with it. Two reads for the whole batch."""
+    if not rows:
+        return {}
+    users = {row.id: row for row in session.execute(
+        sa.select(User.id, User.role, User.phone, User.active, User.organization_id)
+        .where(User.id.in_({n.user_id for n in rows})))}
+    order_ids = {n.order_id for n in rows if n.order_id is not None}
+    orgs = dict(session.execute(sa.select(Order.id, Order.organization_id)
+                                .where(Order.id.in_(order_ids))).all()) if order_ids else {}
+    routing = {}
+    for note in rows:
+        user = users.get(note.user_id)
+        routing[note.id] = {
+            "organization_id": orgs.get(note.order_id) or (user and user.organization_id),
+            "role": user.role if user else None,
+            # A deactivated account's phone is no longer hers to page.
+            "phone": user.phone if user and user.active else None,
+            "delivered_via": frozenset(filter(None, (note.delivered_via or "").split(",")))}
+    return routing
+
+
 def _reschedule(session: Session, message: Message, attempt: int, *, error: str,
-                now: datetime, max_attempts: int) -> None:
+                now: datetime, max_attempts: int, delivered_via: str) -> None:
     gives_up = not message.urgent and attempt >= max_attempts
-    values: dict[str, Any] = {"last_error": error[:200],
+    values: dict[str, Any] = {"last_error": error[:200], "delivered_via": delivered_via,
                               "next_attempt_at": now + retry_delay(attempt,
                                                                    urgent=message.urgent)}
     if gives_up:

@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session
 
 from homecare.db import atomic
 from homecare.errors import Conflict, TooManyRequests, ValidationProblem
+from homecare.geo import Point, TravelModel, eta_minutes
 from homecare.nurseday.model import merge_stretches
 from homecare.nurses.models import LocationPing, Nurse, Shift
 from homecare.orders.models import Order
 from homecare.orders.states import UNDER_WAY
+from homecare.patients.models import Address
 
 Window = tuple[datetime, datetime]
 
@@ -78,6 +80,7 @@ def list_shifts(*, session: Session, nurse: Nurse, start: datetime | None, end: 
     return list(session.scalars(stmt))
 
 
+@atomic
 def replace_shifts(*, session: Session, nurse: Nurse, windows: list[dict[str, datetime]],
                    now: datetime) -> list[Shift]:
     """Replace the nurse's availability from now on with ``windows``, merged.
@@ -134,6 +137,7 @@ class KeptPing:
     accuracy_m: float | None
     recorded_at: datetime
     received_at: datetime
+    eta_min: float | None = None
 
 
 def _active_order(nurse_id) -> sa.ScalarSelect:
@@ -164,18 +168,43 @@ _PING_BY_USER = _ping_update(Nurse.user_id == sa.bindparam("who"))
 _PING_BY_NURSE = _ping_update(Nurse.id == sa.bindparam("who"))
 _PING_INSERT = sa.insert(LocationPing).returning(LocationPing.id)
 
+# The family's stream shows a ping of her nurse on the way only when it moved the ETA
+# by this much since the last one shown: a ping every few seconds would flood it
+# with tenths of a minute.
+ETA_STEP_MIN = 1.0
+
+
+def _en_route_eta() -> sa.Select:
+    """The order if it is en route: when she set off, the address, and the ETA last
+    shown since then (on the order's latest ETA ping)."""
+    last_shown = (sa.select(LocationPing.eta_min)
+                  .where(LocationPing.order_id == Order.id, LocationPing.eta_min.is_not(None),
+                         LocationPing.recorded_at >= Order.departed_at)
+                  .order_by(LocationPing.id.desc()).limit(1).scalar_subquery())
+    return (sa.select(Order.departed_at, Address.lat, Address.lng, last_shown.label("shown"))
+            .join(Address, Address.id == Order.address_id)
+            .where(Order.id == sa.bindparam("order_id"), Order.status == "en_route"))
+
+
+_EN_ROUTE_ETA = _en_route_eta()
+
 
 @atomic
 def store_ping(*, session: Session, nurse: Nurse | None = None, user_id: int | None = None,
                lat: float, lng: float, accuracy_m: float | None,
                recorded_at: datetime | None, now: datetime,
-               min_interval_seconds: int) -> tuple[KeptPing, str] | None:
+               min_interval_seconds: int,
+               travel: TravelModel | None = None) -> tuple[KeptPing, str] | None:
     """Keep a position report of a working nurse (``nurse``, or the nurse profile of
     ``user_id``); returns the ping and why it was kept.
 
     Kept while she is on an active order (departed to checked out: the trace goes
     on the order) or on shift; her latest position goes on her profile for
-    dispatch. A fix time in the future is taken as the receive time.
+    dispatch. A fix time in the future is taken as the receive time. On her way
+    to a visit (``en_route``), with ``travel`` given, a ping that moves her ETA to
+    the address by ``ETA_STEP_MIN`` or more since the last one shown (or is her
+    first since departure) carries its ``eta_min``: the family's event stream
+    shows those pings (``events.service``), so they go with the trace's retention.
 
     Pings are the busiest write of the service (every working nurse, every few
     seconds), so the usual case is two prepared Core statements on the session's
@@ -199,12 +228,27 @@ def store_ping(*, session: Session, nurse: Nurse | None = None, user_id: int | N
         match = Nurse.id == who if nurse is not None else Nurse.user_id == who
         return _refused(session, match, now, interval, min_interval_seconds)
     nurse_id, order_id = kept
+    recorded_at = min(recorded_at or now, now)
+    eta = (_eta_if_moved(connection, order_id, Point(lat, lng), recorded_at, travel)
+           if order_id is not None and travel is not None else None)
     values = {"nurse_id": nurse_id, "order_id": order_id, "lat": lat, "lng": lng,
-              "accuracy_m": accuracy_m, "recorded_at": min(recorded_at or now, now),
-              "received_at": now}
+              "accuracy_m": accuracy_m, "recorded_at": recorded_at, "received_at": now,
+              "eta_min": eta}
     ping_id = connection.execute(_PING_INSERT, values).scalar_one()
     session.commit()
     return KeptPing(id=ping_id, **values), ("order" if order_id is not None else "shift")
+
+
+def _eta_if_moved(connection: sa.Connection, order_id: int, at: Point,
+                  recorded_at: datetime, travel: TravelModel) -> float | None:
+    """Her ETA to the order's address, if she is on her way there and it is news."""
+    row = connection.execute(_EN_ROUTE_ETA, {"order_id": order_id}).first()
+    if row is None or row.departed_at is None or recorded_at < row.departed_at:
+        return None  # not on her way, or a fix from before she set off
+    eta = eta_minutes(travel, at, Point(row.lat, row.lng))
+    if row.shown is not None and abs(eta - row.shown) < ETA_STEP_MIN:
+        return None
+    return eta
 
 
 def _refused(session: Session, match, now: datetime, interval: timedelta,

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.config import Config
+from homecare.db import atomic
 
 RULE = "credentials"
 
@@ -39,6 +40,7 @@ def lapse(row: Any, day: date) -> str | None:
     return None
 
 
+@atomic
 def alert_expiring(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
     """Alert the supervisors of every active nurse whose licence or insurance ends
     within ``config.credential_alert_days`` (or has ended); commits.

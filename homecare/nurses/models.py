@@ -70,3 +70,6 @@ class LocationPing(Base):
     accuracy_m: Mapped[float | None]
     recorded_at: Mapped[datetime] = mapped_column(index=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Minutes to the address, set on a ping of a nurse on her way that moved her ETA
+    # by a minute or more: the family's event stream shows these pings (``eta`` events).
+    eta_min: Mapped[float | None]

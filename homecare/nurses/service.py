@@ -12,12 +12,11 @@ from sqlalchemy.orm import Session
 from homecare.accounts.models import User
 from homecare.accounts.service import UserNotFound
 from homecare.audit.service import record
-from homecare.auth import Actor
-from homecare.catalogue.models import title_rank
+from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
 from homecare.db import atomic
 from homecare.errors import Conflict, Forbidden, NotFound, ValidationProblem
-from homecare.geo import Point, bounding_box, geodesic_km
+from homecare.geo import Point, bounding_box, geodesic_km, travel_model
 from homecare.nurses import availability
 from homecare.nurses.availability import (  # noqa: F401  (the domain's public API)
     NotTracking,
@@ -29,6 +28,7 @@ from homecare.nurses.availability import (  # noqa: F401  (the domain's public A
     purge_location_traces,
     shifts_covering,
 )
+from homecare.nurses.gate import qualification_problems
 from homecare.nurses.models import Nurse, Shift
 
 # What a nurse may change on her own profile: where she starts from and how
@@ -60,21 +60,6 @@ class ServiceRadiusTooLarge(ValidationProblem):
     code, title = "service_radius_too_large", "The service radius exceeds the maximum"
 
 
-def qualification_problems(nurse: Any, config: Config) -> list[str]:
-    """The Internet+nursing gate rules ``nurse`` fails (empty: qualified).
-
-    Pilot rules: at least ``config.min_years_experience`` years of clinical
-    experience and the title ``config.min_title`` (护师) or higher. Dispatch
-    re-checks this at matching time because the settings may change.
-    """
-    unmet = []
-    if nurse.years_experience < config.min_years_experience:
-        unmet.append(f"years_experience >= {config.min_years_experience}")
-    if title_rank(nurse.title) < title_rank(config.min_title):
-        unmet.append(f"title >= {config.min_title}")
-    return unmet
-
-
 def find_nurse_by_user(*, session: Session, user_id: int) -> Nurse | None:
     """The nurse profile of an account, if it has one."""
     return session.scalar(sa.select(Nurse).where(Nurse.user_id == user_id))
@@ -104,11 +89,11 @@ def my_nurse(*, session: Session, actor: Actor) -> Nurse:
 
 def access_nurse(session: Session, actor: Actor, nurse_id: int) -> Nurse:
     nurse = session.get(Nurse, nurse_id)
-    visible = nurse is not None and (
-        (actor.role == "supervisor" and nurse.organization_id == actor.organization_id)
-        or (actor.role == "nurse" and nurse.user_id == actor.user_id))
-    if not visible:
+    if nurse is None:
         raise NurseNotFound(nurse_id=nurse_id)
+    # Her profile is her supervisors' and her own; other nurses do not see it.
+    ensure_visible(actor, nurse.organization_id, NurseNotFound, staff=("supervisor",),
+                   parties={"nurse": nurse.user_id}, nurse_id=nurse_id)
     return nurse
 
 
@@ -207,6 +192,7 @@ def read_nurse(*, session: Session, actor: Actor, nurse_id: int | None, now: dat
     return _views(session, [nurse], now=now, config=config)[0]
 
 
+@atomic
 def update_nurse(*, session: Session, actor: Actor, nurse_id: int, changes: dict[str, Any],
                  now: datetime, config: Config) -> dict[str, Any]:
     """Change a profile: the supervisor any field, the nurse herself only her home,
@@ -281,6 +267,7 @@ def search_nurses(*, session: Session, actor: Actor, now: datetime, config: Conf
     return _views(session, page_of, now=now, config=config, distances=distances), len(nurses)
 
 
+@atomic
 def replace_my_shifts(*, session: Session, actor: Actor, windows: list[dict[str, datetime]],
                       now: datetime) -> list[Shift]:
     """The calling nurse publishes her availability from now on (see
@@ -320,7 +307,8 @@ def record_my_ping(*, session: Session, actor: Actor, data: dict[str, Any], now:
     kept = availability.store_ping(
         session=session, user_id=actor.user_id, lat=data["lat"], lng=data["lng"],
         accuracy_m=data.get("accuracy_m"), recorded_at=data.get("recorded_at"),
-        now=now, min_interval_seconds=config.ping_min_interval_seconds)
+        now=now, min_interval_seconds=config.ping_min_interval_seconds,
+        travel=travel_model(config))
     if kept is None:
         my_nurse(session=session, actor=actor)  # raises NurseNotFound
     ping, reason = kept

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,10 +16,12 @@ from homecare.db import atomic
 from homecare.dispatch.handback import return_to_dispatch
 from homecare.errors import ValidationProblem
 from homecare.nurseday.load import lock_nurses
+from homecare.nurseday.model import local_day
 from homecare.nurses.models import Shift
 from homecare.nurses.service import access_nurse
 from homecare.orders.models import Order
 from homecare.orders.states import UNDER_WAY
+from homecare.scheduling.repair_queue import request_repair
 
 # A longer absence is leave, planned with her shifts, not a live-day change.
 MAX_SPAN = timedelta(days=31)
@@ -40,8 +42,9 @@ def mark_unavailable(*, session: Session, actor: Actor, nurse_id: int, start: da
     set off for (``assigned``) go back to dispatch, each as an un-assign does
     (``dispatch.handback.return_to_dispatch``: re-offered without her, the family
     told). Visits already under way are the supervisor's call: each raises a
-    ``nurse_unavailable`` alert and stays as it is. On the audit trail. Repairing a
-    planned day's routes is not done here.
+    ``nurse_unavailable`` alert and stays as it is. On the audit trail. Each planned day
+    the span meets gets a repair queued (``scheduling.repair_queue``), run by the
+    jobs process: her returned visits go onto other nurses' routes there.
 
     :raises NurseNotFound: (404) not the supervisor's organization's nurse, nor herself.
     :raises BadUnavailableSpan: (422) ``until`` not after ``start``, or longer than 31 days.
@@ -71,6 +74,16 @@ def mark_unavailable(*, session: Session, actor: Actor, nurse_id: int, start: da
                    "decide whether she finishes it or someone takes over")
         kept.append({"order_id": order.id, "status": order.status,
                      "alert_id": alert.id if alert is not None else None})
+    # Her returned visits are named too, so the repair's diff says why each moved.
+    for order in visits:
+        if order.id in {r["order_id"] for r in returned}:
+            request_repair(session, organization_id=order.organization_id,
+                           day=order.service_date, now=now, config=config,
+                           reason={"kind": "nurse_unavailable", "order_id": order.id,
+                                   "nurse_id": nurse.id})
+    for day in _local_days(start, until, config.timezone):
+        request_repair(session, organization_id=nurse.organization_id, day=day, now=now,
+                       config=config, reason={"kind": "nurse_unavailable", "nurse_id": nurse.id})
     record(session, actor=actor, action="nurse.unavailable", object_type="nurse",
            object_id=nurse.id, organization_id=nurse.organization_id, now=now,
            detail={"from": start.isoformat(), "until": until.isoformat(), "reason": reason,
@@ -80,6 +93,13 @@ def mark_unavailable(*, session: Session, actor: Actor, nurse_id: int, start: da
     return {"nurse_id": nurse.id, "from": start, "until": until, "reason": reason,
             "shifts_removed": removed, "shifts_trimmed": trimmed,
             "returned_to_dispatch": returned, "under_way": kept}
+
+
+def _local_days(start: datetime, until: datetime, timezone: str) -> list[date]:
+    """The service area's days that ``[start, until)`` meets."""
+    first = local_day(start, timezone)
+    last = local_day(until - timedelta(microseconds=1), timezone)
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 def _cut_shifts(session: Session, nurse_id: int, start: datetime,

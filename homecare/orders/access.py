@@ -5,28 +5,24 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from homecare.auth import Actor
+from homecare.auth import Actor, ensure_visible
+from homecare.nurses.models import Nurse
 from homecare.orders.errors import OrderNotFound
 from homecare.orders.models import Order
 from homecare.orders.states import NURSE_SEES
-from homecare.orders.views import nurse_id_of
 from homecare.patients.models import CareRecipient
 
 
-def _visible(session: Session, actor: Actor, order: Order) -> bool:
-    if actor.role == "admin":
-        return True
-    if actor.role == "supervisor":
-        return actor.organization_id == order.organization_id
-    if actor.role == "nurse":
-        nurse_id = nurse_id_of(session, actor)
-        return (nurse_id is not None and order.nurse_id == nurse_id
-                and order.status in NURSE_SEES)
+def _parties(session: Session, actor: Actor, order: Order) -> dict[str, int | None]:
+    """Who is party to the order, looked up for the caller's role only: the family that
+    owns the recipient, and the nurse it is assigned to while she works it."""
     if actor.role == "patient":
-        owner = session.scalar(sa.select(CareRecipient.owner_id)
-                               .where(CareRecipient.id == order.patient_id))
-        return owner == actor.user_id
-    return False
+        return {"patient": session.scalar(sa.select(CareRecipient.owner_id)
+                                          .where(CareRecipient.id == order.patient_id))}
+    if actor.role == "nurse" and order.nurse_id is not None and order.status in NURSE_SEES:
+        return {"nurse": session.scalar(sa.select(Nurse.user_id)
+                                        .where(Nurse.id == order.nurse_id))}
+    return {}
 
 
 def access_order(session: Session, actor: Actor, order_id: int, *, lock: bool = False) -> Order:
@@ -38,6 +34,9 @@ def access_order(session: Session, actor: Actor, order_id: int, *, lock: bool = 
     """
     order = session.get(Order, order_id, populate_existing=True,
                         with_for_update=True if lock else None)
-    if order is None or not _visible(session, actor, order):
+    if order is None:
         raise OrderNotFound(order_id=order_id)
+    # Nurses see an order as its nurse only, not as staff of its organization.
+    ensure_visible(actor, order.organization_id, OrderNotFound, staff=("admin", "supervisor"),
+                   parties=_parties(session, actor, order), order_id=order_id)
     return order

@@ -95,6 +95,9 @@ PRECONDITIONS: dict[str, frozenset[str]] = {
     "vet": frozenset({"submitted"}),
     # A first round of offers goes out right after approval.
     "start_dispatch": frozenset({"approved"}),
+    # Un-assign and hand-back take an order from its nurse; an offered one has none
+    # (the table's offered -> approved is dispatch's own move, not theirs).
+    "return_to_dispatch": frozenset({"assigned"}),
     "list_candidates": DISPATCHABLE,
     "accept_offer": frozenset({"offered"}),
     "review": frozenset({"completed"}),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from homecare.accounts.models import Organization
 from homecare.audit.service import record
-from homecare.auth import Actor
+from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
 from homecare.db import atomic
 from homecare.errors import Conflict, Forbidden, NotFound, ValidationProblem
@@ -99,9 +99,15 @@ def access_recipient(session: Session, actor: Actor, patient_id: int) -> CareRec
 
     :raises RecipientNotFound: missing, or not the caller's to see.
     """
-    recipient = session.scalar(_visible(actor).where(CareRecipient.id == patient_id))
+    recipient = session.get(CareRecipient, patient_id)
     if recipient is None:
         raise RecipientNotFound(patient_id=patient_id)
+    # A recipient belongs to every organization that serves her: for the rule, to
+    # the supervisor's if it does. Nurses see recipients through their orders only.
+    serving = actor.organization_id if actor.role == "supervisor" and serves_recipient(
+        session=session, organization_id=actor.organization_id, patient_id=patient_id) else None
+    ensure_visible(actor, serving, RecipientNotFound, staff=("admin", "supervisor"),
+                   parties={"patient": recipient.owner_id}, patient_id=patient_id)
     return recipient
 
 

@@ -30,8 +30,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from homecare.auth import Actor
+from homecare.accounts.models import Organization
+from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
+from homecare.db import atomic
 from homecare.errors import NotFound, ValidationProblem
 from homecare.geo import Point, travel_model
 from homecare.orders.states import UNDER_WAY
@@ -76,12 +78,18 @@ def fee_table(session: Session, organization_id: int) -> dict[str, Any]:
         *DEFAULTS, "organization_id", "version", "updated_at")}
 
 
-def _organization(session: Session, actor: Actor, organization_id: int) -> None:
-    from homecare.accounts.models import Organization
+def access_fee_table_owner(session: Session, actor: Actor, organization_id: int
+                           ) -> Organization:
+    """The organization whose fee table the caller may publish: hers (an admin any).
 
-    if session.get(Organization, organization_id) is None or (
-            actor.role == "supervisor" and actor.organization_id != organization_id):
+    :raises OrganizationNotFound: (404) no such organization, or not hers.
+    """
+    org = session.get(Organization, organization_id)
+    if org is None:
         raise OrganizationNotFound(organization_id=organization_id)
+    ensure_visible(actor, organization_id, OrganizationNotFound, staff=("admin", "supervisor"),
+                   organization_id=organization_id)
+    return org
 
 
 def read_fee_table(*, session: Session, organization_id: int) -> dict[str, Any]:
@@ -89,8 +97,6 @@ def read_fee_table(*, session: Session, organization_id: int) -> dict[str, Any]:
 
     :raises OrganizationNotFound: (404) no such organization.
     """
-    from homecare.accounts.models import Organization
-
     if session.get(Organization, organization_id) is None:
         raise OrganizationNotFound(organization_id=organization_id)
     return _published(fee_table(session, organization_id))
@@ -101,6 +107,7 @@ def _published(table: dict[str, Any]) -> dict[str, Any]:
     return {**table, "holidays": [date.fromisoformat(d) for d in table["holidays"]]}
 
 
+@atomic
 def replace_fee_table(*, session: Session, actor: Actor, organization_id: int,
                       data: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A supervisor publishes her organization's fee table (an admin any one's).
@@ -113,7 +120,7 @@ def replace_fee_table(*, session: Session, actor: Actor, organization_id: int,
     """
     from homecare.audit.service import record
 
-    _organization(session, actor, organization_id)
+    access_fee_table_owner(session, actor, organization_id)
     values = {**DEFAULTS, **data}
     if values["night_surcharge_fen"] and not (values["night_start"] and values["night_end"]):
         raise NightHoursIncomplete(errors={"night_start": ["needed with night_surcharge_fen"]})
@@ -152,8 +159,6 @@ def price_breakdown(*, session: Session, item_price_fen: int, service_code: str,
                     config: Config) -> dict[str, Any]:
     """The price of a visit, line by line (``PriceBreakdownSchema``), from the
     organization's current table; ``total_fen`` is the order's ``price_fen``."""
-    from homecare.accounts.models import Organization
-
     table = fee_table(session, organization_id)
     org = session.get(Organization, organization_id)
     road_m = travel_model(config).distance_m(Point(org.center_lat, org.center_lng), place)

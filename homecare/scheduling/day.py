@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.accounts.models import User
-from homecare.catalogue.models import TITLES, ServiceItem, title_rank
+from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
 from homecare.geo import Point, TravelModel, within_radius
 from homecare.nurseday.load import held_visits
@@ -29,9 +29,8 @@ from homecare.nurseday.model import (
     split_cap,
     start_of,
 )
-from homecare.nurses import credentials
+from homecare.nurses import gate
 from homecare.nurses.models import Nurse
-from homecare.nurses.service import qualification_problems
 from homecare.orders.models import Order
 from homecare.orders.states import FIXED, PLANNED
 from homecare.patients.models import Address
@@ -123,8 +122,7 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
     always may, even from beyond her radius.
     """
     clock = day_span(day, config.timezone)
-    nurses = [(nurse, name) for nurse, name in _qualified_nurses(session, organization_id, config)
-              if credentials.lapse(nurse, day) is None]  # licence and insurance cover the day
+    nurses = _qualified_nurses(session, organization_id, day, config)
     starts = _vehicle_starts(session, [n for n, _name in nurses], clock, now, config, travel)
     rows = _order_rows(session, organization_id, day)
 
@@ -178,7 +176,7 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
 
     visits = []
     for r in to_plan:
-        needs = {*(r.required_skills or ()), f"title:{r.min_title}"}
+        needs = set(gate.demands(r.min_title, r.required_skills))
         needs.add(f"nurse:{pins[r.id]}" if r.id in pins else f"near:{r.id}")
         visits.append(planner.Visit(
             id=r.id, place=Point(r.lat, r.lng), window_start=clock.seconds_up(r.window_start),
@@ -198,17 +196,19 @@ def load_day(session: Session, *, organization_id: int, day: date, now: datetime
     )
 
 
-def _qualified_nurses(session: Session, organization_id: int,
+def _qualified_nurses(session: Session, organization_id: int, day: date,
                       config: Config) -> list[tuple[Nurse, str]]:
-    stmt = (sa.select(Nurse, User.name).join(User, User.id == Nurse.user_id)
-            .where(Nurse.organization_id == organization_id, Nurse.active.is_(True),
-                   User.active.is_(True))
+    stmt = (sa.select(Nurse, User.name, User.active).join(User, User.id == Nurse.user_id)
+            .where(Nurse.organization_id == organization_id, *gate.where())
             .order_by(Nurse.id)
             .execution_options(populate_existing=True))
-    # The Internet+nursing gate is re-checked at planning time, as dispatch does:
-    # a nurse activated before the settings tightened must not be planned.
-    return [(nurse, name) for nurse, name in session.execute(stmt)
-            if not qualification_problems(nurse, config)]
+    # The qualification gate is re-checked at planning time, as dispatch does:
+    # a nurse activated before the settings tightened must not be planned, nor one
+    # whose licence or insurance does not cover the day. The item's part of the
+    # gate (title, skills) is the vehicles' and visits' skills (``gate.capabilities``).
+    return [(nurse, name) for nurse, name, account_active in session.execute(
+                stmt, gate.where_params(config))
+            if gate.refusal(nurse, config, day=day, account_active=account_active) is None]
 
 
 def _vehicle_starts(session: Session, nurses: Sequence[Nurse], clock: Clock, now: datetime,
@@ -269,9 +269,8 @@ def _snapshot(row: Any) -> OrderSnapshot:
 
 def _skills(nurse: Nurse, near_order_ids: Sequence[int]) -> frozenset[str]:
     """Her skills plus pseudo-skills: titles up to hers, herself, the orders near her home."""
-    rank = title_rank(nurse.title)
-    return frozenset({*(nurse.skills or ()), *(f"title:{t}" for t in TITLES[:rank + 1]),
-                      f"nurse:{nurse.id}", *(f"near:{i}" for i in near_order_ids)})
+    return gate.capabilities(nurse) | {f"nurse:{nurse.id}",
+                                       *(f"near:{i}" for i in near_order_ids)}
 
 
 def _caps(left: int, stretches: Sequence[tuple[int, int, Point]], pinned: Sequence[Any],

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.config import Config
-from homecare.db import atomic
+from homecare.db import atomic_in_steps
 from homecare.geo import travel_model
 from homecare.orders.models import Order, OrderEvent
 from homecare.orders.states import HOLDS_NURSE, SEEKING_NURSE
@@ -52,7 +52,7 @@ def latest_plan(session: Session, organization_id: int, day: date) -> DayPlan | 
         .order_by(DayPlan.created_at.desc(), DayPlan.id.desc()).limit(1))
 
 
-@atomic
+@atomic_in_steps
 def repair_day(*, session: Session, organization_id: int, day: date, now: datetime,
                config: Config, reasons: list[dict[str, Any]]) -> DayPlan | None:
     """Repair the organization's latest plan of ``day`` after ``reasons`` changed it.
@@ -72,8 +72,6 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     ended, so no lock is held while repairing; the write re-checks each order
     and nurse's day. Call it after the caller's own changes are committed.
     """
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("repair_day needs the caller's changes committed first")
     previous = latest_plan(session, organization_id, day)
     if previous is None:
         session.rollback()

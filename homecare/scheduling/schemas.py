@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from homecare.scheduling.models import REPAIR_STATES
 from homecare.scheduling.planner import CAPACITY, NO_QUALIFIED_NURSE, WINDOW_UNREACHABLE
+from homecare.scheduling.repair import REASON_KINDS
 from homecare.scheduling.service import NURSE_DAY_CHANGED
 from homecare.schemas import PlaceOutFields, RowId
 
@@ -119,3 +121,86 @@ class NurseScheduleSchema(ma.Schema):
     plan_created_at = ma.fields.DateTime(allow_none=True, metadata={
         "description": "When the day was last planned; null if it has not been"})
     visits = ma.fields.List(ma.fields.Nested(ScheduledVisitSchema))
+
+
+class RepairReasonSchema(ma.Schema):
+    kind = ma.fields.String(metadata={"enum": list(REASON_KINDS), "description": (
+        "What changed: order_added (approved), order_cancelled (cancelled or expired), "
+        "unassigned (taken back from its nurse), no_show, nurse_unavailable, overrun "
+        "(in service past its planned end)")})
+    order_id = ma.fields.Integer()
+    nurse_id = ma.fields.Integer()
+
+
+_ARRIVAL = {"format": "date-time"}
+_WHY = {"description": "The change that names the order or its nurse (a repair reason's "
+                       "kind), else why the repair moved it"}
+
+
+class RepairMovedSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    from_nurse_id = ma.fields.Integer()
+    to_nurse_id = ma.fields.Integer()
+    old_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
+    new_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
+    reason = ma.fields.String(metadata=_WHY)
+    detail = ma.fields.String(allow_none=True)
+
+
+class RepairAddedSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    to_nurse_id = ma.fields.Integer()
+    new_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
+    reason = ma.fields.String(metadata=_WHY)
+
+
+class RepairDroppedSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    from_nurse_id = ma.fields.Integer(allow_none=True)
+    reason = ma.fields.String(metadata=_WHY)
+    detail = ma.fields.String(allow_none=True)
+
+
+class RepairRetimedSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    nurse_id = ma.fields.Integer()
+    old_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
+    new_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
+    reason = ma.fields.String(metadata=_WHY)
+
+
+class RepairDiffSchema(ma.Schema):
+    moved = ma.fields.List(ma.fields.Nested(RepairMovedSchema), metadata={
+        "description": "Orders now with another nurse"})
+    added = ma.fields.List(ma.fields.Nested(RepairAddedSchema), metadata={
+        "description": "Orders on a route that were on none"})
+    dropped = ma.fields.List(ma.fields.Nested(RepairDroppedSchema), metadata={
+        "description": "Orders no longer on any route (cancelled, no room, ...)"})
+    retimed = ma.fields.List(ma.fields.Nested(RepairRetimedSchema), metadata={
+        "description": "Orders kept by their nurse at another planned arrival"})
+
+
+class DayRepairSchema(ma.Schema):
+    id = ma.fields.Integer()
+    date = ma.fields.Date()
+    state = ma.fields.String(metadata={"enum": list(REPAIR_STATES), "description": (
+        "pending (waiting for more changes, HOMECARE_REPAIR_DEBOUNCE_SECONDS), running, "
+        "done, failed (given up after HOMECARE_REPAIR_MAX_ATTEMPTS, or retried as a "
+        "newer repair of the day: see error)")})
+    reasons = ma.fields.List(ma.fields.Nested(RepairReasonSchema), metadata={
+        "description": "The changes this repair answers, in the order they came"})
+    first_change_at = ma.fields.DateTime()
+    last_change_at = ma.fields.DateTime()
+    due_at = ma.fields.DateTime(metadata={"description": "When the jobs process runs it"})
+    started_at = ma.fields.DateTime(allow_none=True)
+    finished_at = ma.fields.DateTime(allow_none=True)
+    attempts = ma.fields.Integer()
+    error = ma.fields.String(allow_none=True, metadata={
+        "description": "Why the last attempt failed, or why a finished one changed nothing"})
+    day_plan_id = ma.fields.Integer(allow_none=True, metadata={
+        "description": "The day plan the repair recorded (GET /dispatch/plan shows the "
+                       "latest)"})
+    diff = ma.fields.Nested(RepairDiffSchema, allow_none=True, metadata={
+        "description": "What the repair changed, with reasons; null until it is done"})
+    stats = ma.fields.Dict(allow_none=True, metadata={
+        "description": "The repaired plan's figures (as the day plan's stats)"})

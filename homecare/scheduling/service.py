@@ -22,7 +22,7 @@ from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
-from homecare.db import atomic
+from homecare.db import atomic, atomic_in_steps
 from homecare.errors import NotFound, ValidationProblem
 from homecare.geo import travel_model
 from homecare.notifications.service import notify
@@ -58,6 +58,7 @@ class DayPlanNotFound(NotFound):
     code, title = "day_plan_not_found", "This day has not been planned"
 
 
+@atomic_in_steps
 def plan_day(*, session: Session, actor: Actor | None, day: date, now: datetime,
              config: Config, organization_id: int | None = None,
              reassign: bool = False) -> dict[str, Any]:
@@ -106,8 +107,6 @@ def plan_day(*, session: Session, actor: Actor | None, day: date, now: datetime,
     travel = travel_model(config)
     loaded = load_day(session, organization_id=organization_id, day=day, now=now,
                       config=config, travel=travel, reassign=reassign)
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("plan_day needs the caller's changes committed first")
     # Ends the read transaction (nothing was written): on SQLite a writer holds
     # the whole database, and the solve must not keep the write lock for seconds.
     session.commit()

@@ -338,20 +338,18 @@ def _problem_data(task: RoutingTask) -> tuple[ProblemData, list[list[int]]]:
     costs: list[np.ndarray] = []
     durations: list[np.ndarray] = []
     visit_loc = np.asarray(task.visit_loc, dtype=np.int64)
+    # Planning by travel time (the default) makes cost and duration one
+    # matrix: block it once per profile and hand PyVRP the same array twice.
+    same = task.cost is task.duration or np.array_equal(task.cost, task.duration)
     for row in task.allowed:
         key = np.asarray(row, dtype=bool).tobytes()
         if key in profile_of_row:
             continue
         profile_of_row[key] = len(costs)
         blocked = visit_loc[~np.asarray(row, dtype=bool)]
-        cost = task.cost.astype(np.int64, copy=True)
-        dur = task.duration.astype(np.int64, copy=True)
-        cost[:, blocked] = forbidden
-        dur[:, blocked] = forbidden
-        np.fill_diagonal(cost, 0)
-        np.fill_diagonal(dur, 0)
+        cost = _blocked(task.cost, blocked, forbidden)
         costs.append(cost)
-        durations.append(dur)
+        durations.append(cost if same else _blocked(task.duration, blocked, forbidden))
 
     type_of: dict[tuple, int] = {}
     type_keys: list[tuple] = []
@@ -390,6 +388,14 @@ def _problem_data(task: RoutingTask) -> tuple[ProblemData, list[list[int]]]:
     locations = [Location(x=0, y=0) for _ in range(n_loc)]
     data = ProblemData(locations, clients, depots, vehicle_types, costs, durations)
     return data, type_nurses
+
+
+def _blocked(matrix: np.ndarray, blocked: np.ndarray, forbidden: int) -> np.ndarray:
+    """A copy of ``matrix`` whose edges into the ``blocked`` locations cost ``forbidden``."""
+    out = matrix.astype(np.int64, copy=True)
+    out[:, blocked] = forbidden
+    np.fill_diagonal(out, 0)
+    return out
 
 
 def _loads(

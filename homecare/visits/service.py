@@ -15,7 +15,7 @@ from homecare.accounts.models import User
 from homecare.alerts.models import Alert
 from homecare.alerts.service import geofence_cause, page_supervisors, raise_alert
 from homecare.audit.service import record
-from homecare.auth import Actor
+from homecare.auth import Actor, ensure_visible
 from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
 from homecare.db import atomic
@@ -315,8 +315,9 @@ def access_held_order(session: Session, actor: Actor, order_id: int) -> tuple[Or
                                  OrderEvent.actor_id == actor.user_id)),
         sa.exists().where(Offer.order_id == order.id, Offer.nurse_id == nurse_id,
                           Offer.status == "accepted"))))
-    if not held:
-        raise OrderNotFound(order_id=order_id)
+    # Party to it as the nurse who holds or held it; nobody sees it as staff here.
+    ensure_visible(actor, order.organization_id, OrderNotFound, staff=(),
+                   parties={"nurse": actor.user_id if held else None}, order_id=order_id)
     return order, nurse_id
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from homecare.auth import Actor
 from homecare.config import Config
 from homecare.errors import Conflict
-from homecare.geo import Point, travel_model
+from homecare.geo import Point, eta_minutes, travel_model
 from homecare.nurses.models import LocationPing
 from homecare.orders.access import access_order
 from homecare.orders.errors import OrderNotFound
@@ -50,7 +50,7 @@ def track(*, session: Session, actor: Actor, order_id: int, config: Config) -> d
     if ping is None:
         return view
     address = session.get(Address, order.address_id)
-    seconds = travel_model(config).duration_s(Point(ping.lat, ping.lng),
-                                              Point(address.lat, address.lng))
+    eta = eta_minutes(travel_model(config), Point(ping.lat, ping.lng),
+                      Point(address.lat, address.lng))
     return {**view, "lat": ping.lat, "lng": ping.lng, "accuracy_m": ping.accuracy_m,
-            "eta_min": round(seconds / 60, 1), "updated_at": ping.recorded_at}
+            "eta_min": eta, "updated_at": ping.recorded_at}

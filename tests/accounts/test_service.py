@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from homecare.accounts import service
+from homecare.auth import Actor
 from tests.factories import PASSWORD, UserFactory
 
 WINDOW = 300
@@ -82,3 +83,22 @@ def test_successful_logins_do_not_count_against_the_ip(session):
     users = [UserFactory() for _ in range(PER_IP + 5)]
     for n, user in enumerate(users):
         assert _login(session, user, PASSWORD, BOUNDARY + timedelta(seconds=n)).id == user.id
+
+
+def test_update_user_failing_after_its_changes_leaves_the_account_as_it_was(
+        session, admin, org, monkeypatch):
+    user = UserFactory(role="supervisor", organization_id=org.id, name="Wang Li")
+    session.commit()
+
+    def audit_down(*args, **kwargs):
+        raise RuntimeError("audit trail unavailable")
+
+    # The trail is written after the name is set: the failure comes mid-change.
+    monkeypatch.setattr(service, "_audit_account", audit_down)
+    with pytest.raises(RuntimeError):
+        service.update_user(session=session, actor=Actor(admin.id, "admin", None),
+                            user_id=user.id, changes={"name": "Zhang Wei", "active": False},
+                            now=BOUNDARY)
+    session.commit()  # a caller that goes on with the session commits nothing of it
+    session.expire_all()
+    assert (user.name, user.active) == ("Wang Li", True)

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from homecare import create_app
 from homecare.accounts.models import Organization
+from homecare.accounts.sms import SmsUnavailable
 from homecare.alerts.models import Alert
 from homecare.audit.models import AuditEntry
 from homecare.clock import utcnow
@@ -37,6 +38,8 @@ from tests.factories import (
     booked_order,
 )
 from tests.helpers import eventually
+
+pytestmark = pytest.mark.scheduler_clock
 
 # A guard against a hung test, never an assertion about speed. The takeover
 # guard is the promise made: a standby takes over within 30 s.
@@ -66,6 +69,16 @@ def _start(app, leadership):
                               kwargs={"stop": stop, "leadership": leadership}, daemon=True)
     thread.start()
     return stop, thread
+
+
+def test_an_unknown_sms_provider_stops_the_process_at_start(app_overrides, scratch_url):
+    app = create_app({**app_overrides, "database_url": scratch_url, **FAST,
+                      "notify_channels": ["log", "sms"], "sms_provider": "no-such-gateway"})
+    stop = threading.Event()
+    stop.set()  # without the check at start, run would return at once
+    with pytest.raises(SmsUnavailable, match="no-such-gateway"):
+        run(app, stop=stop)
+    assert _holders(app) == []
 
 
 def test_run_leads_beats_and_stops_when_asked(fast_app):

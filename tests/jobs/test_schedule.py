@@ -27,7 +27,7 @@ def test_every_job_has_an_id_of_its_own():
     assert {"expire_offers", "sweep_alerts", "relay_notifications", "plan_day",
             "purge_location_traces", "purge_idempotency_keys", "heartbeat",
             "generate_family_bed_visits", "alert_expiring_credentials",
-            "purge_auth_records"} == set(ids)
+            "purge_auth_records", "repair_days"} == set(ids)
 
 
 def test_add_jobs_sets_coalesce_one_instance_and_misfire_grace(app):

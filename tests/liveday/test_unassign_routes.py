@@ -92,6 +92,15 @@ def test_after_departure_it_is_409(client, session, committed_visit, nurse_user,
         assert body["current_status"] == "en_route"
 
 
+def test_an_offered_order_has_no_nurse_to_take_back_409(client, session, committed_visit,
+                                                        supervisor):
+    order = committed_visit("offered")
+    body = assert_problem(_unassign(client, order, supervisor), 409, "invalid_transition")
+    assert body["current_status"] == "offered"
+    session.expire_all()
+    assert session.get(Order, order.id).status == "offered"
+
+
 def test_a_reason_is_required(client, committed_visit, supervisor):
     order = committed_visit("assigned")
     r = client.post(f"{API}/orders/{order.id}/unassign", headers=auth(supervisor), json={})

@@ -195,7 +195,8 @@ def test_relay_pending_failure_counts_attempt_and_retries_after_the_backoff(
     note = NotificationFactory(user_id=owner.id)
     sender.fail_ids.add(note.id)
     assert service.relay_pending(session=session, sender=sender, now=NOW) == 0
-    assert (note.sent_at, note.attempts, note.last_error) == (None, 1, "DeliveryFailed")
+    assert (note.sent_at, note.attempts, note.last_error) == (
+        None, 1, f"memory: refused notification {note.id}")
     assert note.next_attempt_at == NOW + timedelta(seconds=service.RETRY_FIRST_S)
     sender.fail_ids.clear()
     assert service.relay_pending(session=session, sender=sender, now=NOW) == 0
@@ -266,6 +267,8 @@ def test_relay_pending_leaves_a_row_claimed_by_a_relay_that_died_until_its_lease
         pass
 
     class DiesWhileSending:
+        name = "dies"
+
         def send(self, message):
             raise Killed
 
@@ -305,6 +308,8 @@ def test_relay_pending_holds_no_lock_while_the_channel_sends(scratch_app):
     wrote = []
 
     class WritesWhileSending:
+        name = "writes"
+
         def send(self, message):
             with engine.connect() as other:
                 if other.dialect.name == "sqlite":

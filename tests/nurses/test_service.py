@@ -232,3 +232,41 @@ def test_concurrent_pings_keep_exactly_one(app):
             s.execute(sa.delete(User).where(User.id == ids[1]))
             s.execute(sa.delete(Organization).where(Organization.id == ids[0]))
             s.commit()
+
+
+# --- a call that fails leaves nothing behind (@atomic) -------------------------------------
+
+def test_update_nurse_failing_after_its_changes_leaves_the_profile_as_it_was(
+        session, config, supervisor, org, nurse, monkeypatch):
+    session.commit()
+    actor = Actor(user_id=supervisor.id, role="supervisor", organization_id=org.id)
+
+    def audit_down(*args, **kwargs):
+        raise RuntimeError("audit trail unavailable")
+
+    # The trail is written after the fields are set: the failure comes mid-change.
+    monkeypatch.setattr(service, "record", audit_down)
+    with pytest.raises(RuntimeError):
+        service.update_nurse(session=session, actor=actor, nurse_id=nurse.id,
+                             changes={"service_radius_km": 3, "skills": ["injection"]},
+                             now=T0, config=config)
+    session.commit()  # a caller that goes on with the session commits nothing of it
+    session.expire_all()
+    assert (nurse.service_radius_km, nurse.skills) != (3, ["injection"])
+
+
+def test_replace_shifts_failing_after_the_delete_keeps_the_published_windows(
+        session, nurse, monkeypatch):
+    ShiftFactory(nurse_id=nurse.id, start=h(0), end=h(4))
+    ShiftFactory(nurse_id=nurse.id, start=h(6), end=h(8))
+    session.commit()
+
+    def listing_down(**kwargs):
+        raise RuntimeError("listing failed")
+
+    monkeypatch.setattr(availability, "list_shifts", listing_down)
+    with pytest.raises(RuntimeError):
+        availability.replace_shifts(session=session, nurse=nurse, windows=_windows((9, 10)),
+                                    now=h(2))
+    session.commit()
+    assert _stored(session, nurse) == [(h(0), h(4)), (h(6), h(8))]

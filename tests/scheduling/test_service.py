@@ -50,6 +50,25 @@ def test_plan_day_assigns_approved_and_offered_orders(session, make_nurse, make_
     assert (offered.status, offered.nurse_id) == ("assigned", nurse.id)
 
 
+def test_plan_day_failing_while_storing_leaves_the_day_as_it_was(session, make_nurse,
+                                                                 make_order, run_plan,
+                                                                 monkeypatch):
+    make_nurse()
+    approved = make_order(status="approved", window=(9, 11))
+    session.commit()
+
+    def audit_down(*args, **kwargs):
+        raise RuntimeError("audit trail unavailable")
+
+    # The plan is audited after its orders were assigned and its row added.
+    monkeypatch.setattr(service, "record", audit_down)
+    with pytest.raises(RuntimeError):
+        run_plan()
+    session.commit()  # a caller that goes on with the session commits nothing of it
+    _reload(session, approved)
+    assert (approved.status, approved.nurse_id) == ("approved", None)
+    assert session.scalar(sa.select(sa.func.count()).select_from(DayPlan)) == 0
+
 def test_plan_day_placement_resolves_the_unassigned_alert(session, make_nurse, make_order,
                                                           run_plan):
     from homecare.alerts.models import Alert

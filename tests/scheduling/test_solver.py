@@ -197,3 +197,39 @@ def test_plan_says_whether_the_time_cap_ended_the_search():
     assert not on_budget.timed_out
     assert capped.timed_out
     check_plan(problem, capped)
+
+
+@pytest.mark.parametrize("objective", ["duration", "distance"])
+def test_each_profile_blocks_cost_and_duration_for_the_objective(built, objective):
+    home = P(0, 0)
+    nurses = (
+        Nurse("a", home, home, 8 * H, 18 * H, skills={"picc"}),
+        Nurse("b", home, home, 8 * H, 18 * H),
+    )
+    visits = (
+        Visit("line", P(3000, 0), 9 * H, 12 * H, 1800, required_skills={"picc"}),
+        Visit("bp", P(0, 4000), 9 * H, 12 * H, 1800),
+    )
+    result = plan(Problem(nurses, visits), PlaneTravel(), max_iterations=50, objective=objective)
+    assert {s.visit_id for r in result.routes for s in r.stops} == {"line", "bp"}
+    data, _ = built[0]
+    dist, dur = PlaneTravel().matrices([home, P(3000, 0), P(0, 4000)])
+    line, bp = 1, 2  # home is location 0, then the visits in order
+    expected_cost = dur if objective == "duration" else dist
+    blocked = set()
+    for profile in range(data.num_profiles):
+        cost = np.asarray(data.distance_matrix(profile))
+        duration = np.asarray(data.duration_matrix(profile))
+        for k in (line, bp):
+            if cost[0, k] > 24 * H:
+                # Blocked: longer than the day in both matrices.
+                assert duration[0, k] > 24 * H
+                blocked.add((profile, k))
+            else:
+                # Open: the travel, in the objective's units for the cost
+                # and in seconds for the duration.
+                assert cost[0, k] == expected_cost[0, k]
+                assert duration[0, k] == dur[0, k]
+    # Only nurse b's profile blocks anything: the PICC line.
+    assert len(blocked) == 1
+    assert next(iter(blocked))[1] == line

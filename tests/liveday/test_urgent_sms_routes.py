@@ -1,0 +1,126 @@
+"""Urgent pages by SMS: an SOS raised through the API reaches the supervisors' phones
+through the SMS provider once the relay runs, once however often another channel
+fails; what is not urgent, or not for a supervisor, is not texted."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from homecare.accounts.sms import InMemorySmsProvider
+from homecare.notifications import service
+from homecare.notifications.delivery import DeliveryFailed, SmsAlertSender, channels_for
+from homecare.notifications.models import Notification
+from homecare.schemas import mask_phone
+from jobs import relay_notifications
+from tests.factories import UserFactory, auth
+from tests.helpers import API
+
+
+class GatewayDown:
+    """The push gateway, down for as long as the test runs."""
+
+    name = "webhook"
+
+    def send(self, message):
+        raise DeliveryFailed("webhook of organization 1: answered 503")
+
+
+def _sos(client, order, nurse_user):
+    r = client.post(f"{API}/orders/{order.id}/sos", headers=auth(nurse_user),
+                    json={"note": "patient aggressive"})
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
+def _relay(app, channels, at):
+    return relay_notifications.run(app, at, sender=channels)
+
+
+def test_an_sos_reaches_the_supervisors_phone_after_the_relay_runs(
+        app, client, session, committed_visit, nurse_user, supervisor, org, other_org, now):
+    order = committed_visit("in_service", checked_in_at=now)
+    UserFactory(role="supervisor", organization_id=org.id, active=False)
+    UserFactory(role="supervisor", organization_id=other_org.id)
+    session.commit()
+    sms = InMemorySmsProvider()
+    alert = _sos(client, order, nurse_user)
+    assert sms.alerts == []  # in the outbox, not sent from the request
+    _relay(app, [SmsAlertSender(sms)], now)
+    assert sms.alerts == [(supervisor.phone, "alert_sos", {
+        "order_id": str(order.id), "alert": "sos", "severity": "critical"})]
+    assert alert["supervisors_paged"] == 1
+    # The nurse's note is free text: it stays out of the SMS.
+    assert "aggressive" not in repr(sms.alerts)
+
+
+def test_a_non_urgent_notification_is_not_texted(app, client, session, committed_visit,
+                                                 supervisor, now):
+    order = committed_visit("assigned")
+    r = client.post(f"{API}/orders/{order.id}/no-show", headers=auth(supervisor),
+                    json={"reason": "not at home"})
+    assert r.status_code == 200, r.get_json()
+    sms = InMemorySmsProvider()
+    assert _relay(app, [SmsAlertSender(sms)], now) >= 1  # the family's visit_no_show
+    assert sms.alerts == []
+    kinds = session.scalars(sa.select(Notification.kind).where(
+        Notification.order_id == order.id, Notification.sent_at.is_not(None))).all()
+    assert "visit_no_show" in kinds
+
+
+def test_an_urgent_message_to_a_nurse_is_not_texted(app, client, session, committed_visit,
+                                                    nurse_user, supervisor, now):
+    # Cancelled after she set off: urgent for her, but SMS is for supervisors' pages.
+    order = committed_visit("en_route", departed_at=now)
+    r = client.post(f"{API}/orders/{order.id}/cancel", headers=auth(supervisor),
+                    json={"reason": "family called: patient in hospital"})
+    assert r.status_code == 200, r.get_json()
+    assert session.scalar(sa.select(Notification.urgent).where(
+        Notification.user_id == nurse_user.id, Notification.order_id == order.id))
+    sms = InMemorySmsProvider()
+    _relay(app, [SmsAlertSender(sms)], now)
+    assert supervisor.phone not in [phone for phone, _, _ in sms.alerts]
+    assert nurse_user.phone not in [phone for phone, _, _ in sms.alerts]
+
+
+def test_an_sos_is_texted_once_however_long_the_push_gateway_is_down(
+        app, client, committed_visit, nurse_user, supervisor, now):
+    order = committed_visit("in_service", checked_in_at=now)
+    sms = InMemorySmsProvider()
+    _sos(client, order, nurse_user)
+    at = now
+    for _ in range(5):  # the relay keeps retrying the webhook
+        assert _relay(app, [SmsAlertSender(sms), GatewayDown()], at) == 0
+        at += timedelta(seconds=service.URGENT_RETRY_CAP_S)
+    assert [phone for phone, _, _ in sms.alerts] == [supervisor.phone]
+
+
+def test_an_sos_the_sms_gateway_refused_is_texted_when_it_is_back(
+        app, client, session, committed_visit, nurse_user, supervisor, now):
+    order = committed_visit("in_service", checked_in_at=now)
+    sms = InMemorySmsProvider(fail=True)
+    _sos(client, order, nurse_user)
+    assert _relay(app, [SmsAlertSender(sms)], now) == 0
+    error = session.scalar(sa.select(Notification.last_error).where(
+        Notification.user_id == supervisor.id))
+    assert error == "sms: SmsGatewayError"
+    sms.fail = False
+    _relay(app, [SmsAlertSender(sms)], now + timedelta(seconds=service.RETRY_FIRST_S))
+    assert [phone for phone, _, _ in sms.alerts] == [supervisor.phone]
+
+
+def test_the_configured_log_provider_logs_a_masked_phone(app, client, committed_visit,
+                                                         nurse_user, supervisor, now,
+                                                         monkeypatch, caplog):
+    monkeypatch.setitem(app.config, "HOMECARE", replace(
+        app.config["HOMECARE"], notify_channels=["log", "sms"], sms_provider="log"))
+    order = committed_visit("in_service", checked_in_at=now)
+    _sos(client, order, nurse_user)
+    assert [c.name for c in channels_for(app.config["HOMECARE"])] == ["log", "sms"]
+    with caplog.at_level(logging.INFO, logger="homecare.accounts.sms"):
+        relay_notifications.run(app, now)
+    assert "sms_alert_sent" in caplog.text and mask_phone(supervisor.phone) in caplog.text
+    assert supervisor.phone not in caplog.text
