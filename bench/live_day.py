@@ -493,6 +493,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "planned_vs_free_replan": sum(r["planned_vs_free_replan"] for r in rows),
         "moved_needed": sum(r["moved_needed"] for r in rows),
         "retimed": sum(r["retimed"] for r in rows),
+        "dropped": sum(r["dropped"] for r in rows),
     }
 
 
@@ -559,6 +560,9 @@ def run(*, n_nurses: int = 85, n_visits: int = 420, n_new: int = 40, ill: int = 
                                                != event_state[i][:2]),
                     "windows_missed": _late_stops(repaired.result),
                     "retimed": len(repaired.result["diff"]["retimed"]),
+                    # Served by the plan before, out of it now, though still to be done.
+                    "dropped": sum(1 for d in repaired.result["diff"]["dropped"]
+                                   if not d["detail"].startswith("status_")),
                     # Nothing left to travel to: no comparison.
                     "travel_vs_scratch_pct": ((repair_tpv / scratch_tpv - 1) * 100
                                               if scratch_tpv > 0 else None),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Hashable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.config import Config
-from homecare.db import atomic
+from homecare.db import atomic_in_steps
 from homecare.geo import travel_model
 from homecare.orders.models import Order, OrderEvent
 from homecare.orders.states import HOLDS_NURSE, SEEKING_NURSE
@@ -51,7 +52,7 @@ def latest_plan(session: Session, organization_id: int, day: date) -> DayPlan | 
         .order_by(DayPlan.created_at.desc(), DayPlan.id.desc()).limit(1))
 
 
-@atomic
+@atomic_in_steps
 def repair_day(*, session: Session, organization_id: int, day: date, now: datetime,
                config: Config, reasons: list[dict[str, Any]]) -> DayPlan | None:
     """Repair the organization's latest plan of ``day`` after ``reasons`` changed it.
@@ -71,8 +72,6 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     ended, so no lock is held while repairing; the write re-checks each order
     and nurse's day. Call it after the caller's own changes are committed.
     """
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("repair_day needs the caller's changes committed first")
     previous = latest_plan(session, organization_id, day)
     if previous is None:
         session.rollback()
@@ -87,7 +86,19 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     # Ends the read transaction (nothing was written): the repair holds no lock.
     session.commit()
 
-    current = current_plan(loaded)
+    freeze_until = loaded.clock.seconds(now + timedelta(minutes=config.repair_freeze_minutes))
+    planned_for = {order_id: nurse_id for order_id, (nurse_id, _at) in before.items()}
+    current = current_plan(loaded, previous=planned_for)
+    # A visit inside the freeze whose nurse has no time left to hold it (the visit she
+    # is on runs past her shift) stays exactly as it is: not repaired, not written.
+    routed = {i for route in current.routes.values() for i in route}
+    stay = {i for i, at in current.starts.items() if at <= freeze_until and i not in routed}
+    if stay:
+        loaded = replace(loaded, orders={i: o for i, o in loaded.orders.items() if i not in stay},
+                         problem=replace(loaded.problem, visits=tuple(
+                             v for v in loaded.problem.visits if v.id not in stay)))
+        before = {i: at for i, at in before.items() if i not in stay}
+        current = current_plan(loaded, previous=planned_for)
     for r in reasons:
         if r.get("kind") == "unassigned" and r.get("order_id") and r.get("nurse_id"):
             banned[r["order_id"]] = banned.get(r["order_id"], frozenset()) | {r["nurse_id"]}
@@ -96,7 +107,6 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     touched = {r["nurse_id"] for r in reasons if r.get("nurse_id") is not None}
     touched |= {nurse_id for order_id, (nurse_id, _at) in before.items()
                 if current.holder.get(order_id) != nurse_id}
-    freeze_until = loaded.clock.seconds(now + timedelta(minutes=config.repair_freeze_minutes))
     began = time.perf_counter()
     repaired = repair_plan.repair(
         loaded.problem, DayTravel(travel), current, freeze_until=freeze_until,
@@ -116,10 +126,12 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     return day_plan
 
 
-def current_plan(day: Day) -> repair_plan.Current:
+def current_plan(day: Day, previous: dict[int, int] | None = None) -> repair_plan.Current:
     """The plan as the orders now hold it: each assigned order on the vehicle (stretch)
     of its nurse that it falls in, in order of planned arrival (the window's start for
-    one dispatch gave her after the plan, as her schedule shows it)."""
+    one dispatch gave her after the plan, as her schedule shows it). An order back in
+    dispatch that ``previous`` (order -> nurse: the last plan) gave a nurse is still
+    hers to lose: the repair must win it back like one she cannot keep."""
     vehicles: dict[int, list[Any]] = {}
     for vehicle in day.problem.nurses:
         vehicles.setdefault(day.vehicle_nurse[vehicle.id], []).append(vehicle)
@@ -138,6 +150,10 @@ def current_plan(day: Day) -> repair_plan.Current:
         mine = [v for v in vehicles.get(snap.nurse_id, []) if v.shift_end > starts[snap.id]]
         if mine:
             routes.setdefault(mine[0].id, []).append(snap.id)
+    for order_id, nurse_id in (previous or {}).items():
+        snap = day.orders.get(order_id)
+        if snap is not None and snap.status in SEEKING_NURSE:
+            holder.setdefault(order_id, nurse_id)
     for held in routes.values():
         held.sort(key=lambda i: (starts[i], i))
     return repair_plan.Current(routes=routes, starts=starts, holder=holder,

@@ -19,8 +19,15 @@ routes the nurses and families were told about:
    nurse is named, or they lost a visit) moves one of their visits at a time to
    where it costs less (travel plus move cost), only when that is strictly
    better. A route that only gains a visit keeps the others as they were.
+5. Won back: a visit still out gets a second chance, then room is made for it
+   (one visit of a nearby route moves elsewhere); visits the plan served that are
+   still out after that are won back by re-planning the few routes nearest them
+   (``planner.plan``, their other visits pinned), taken only if those routes
+   still serve all they served.
 
-Deterministic: no randomness, ties broken by the problem's order.
+Deterministic: ties are broken by the problem's order, and the planner in step 5
+runs on a fixed seed (``max_seconds`` only cuts the improvement and step 5 on a
+slow machine).
 """
 
 from __future__ import annotations
@@ -212,6 +219,16 @@ def repair(
             improved.add(made)
     unplanned = still
 
+    lost = [visits[u.visit_id] for u in unplanned if u.visit_id in released]
+    if lost and (deadline is None or time.perf_counter() < deadline):
+        remaining = None if deadline is None else max(0.1, deadline - time.perf_counter())
+        saved, out = _rescue(lost, vehicles, visits, loc, dur, travel, remaining)
+        improved |= saved
+        routed = {x.id for vehicle in vehicles for x in vehicle.route}
+        unplanned = [u for u in unplanned if u.visit_id not in routed]
+        unplanned += [planner.Unplanned(i, planner.CAPACITY) for i in sorted(
+            out, key=lambda i: order[i])]
+
     routes = [_timed(vehicle, loc, dist, dur) for vehicle in vehicles]
     unplanned.sort(key=lambda u: order[u.visit_id])
     travel_s = sum(r.travel_s for r in routes)
@@ -376,21 +393,27 @@ def _improve(vehicles: list[_Vehicle], best_spot: Any, move_cost: Any,
     return moved
 
 
-# Making room looks at this many routes nearest the visit, and for the visit that
-# moves out, at this many routes nearest it: a bounded search, not a re-plan.
+# Making room looks at this many routes nearest the visit (of those on shift then),
+# and for the visit that moves out, at this many nearest it: a bounded search, not a
+# re-plan.
 _ROOM_ROUTES = 8
 _ROOM_TARGETS = 10
 # Only visits within this many seconds of the new one's window may make room for it.
 _ROOM_WINDOW_S = 2 * 3600
 
 
-def _nearest(vehicles: list[_Vehicle], at: int, loc: dict[Hashable, int], dur: np.ndarray,
-             count: int) -> list[int]:
-    """The ``count`` vehicles whose start or route passes nearest location ``at``."""
+def _nearest(vehicles: list[_Vehicle], v: planner.Visit, loc: dict[Hashable, int],
+             dur: np.ndarray, count: int) -> list[int]:
+    """The ``count`` vehicles nearest ``v`` (their start or a visit of their route) among
+    those who may serve it and are on shift in its window."""
     near = []
     for k, vehicle in enumerate(vehicles):
-        locs = [vehicle.start_loc, *(loc[v.id] for v in vehicle.route)]
-        near.append((int(dur[locs, at].min()), k))
+        rest = vehicle.rest
+        if (not rest.may_serve(v) or rest.shift_start > v.window_end
+                or rest.shift_end < v.window_start + v.service_s):
+            continue
+        locs = [vehicle.start_loc, *(loc[u.id] for u in vehicle.route)]
+        near.append((int(dur[locs, loc[v.id]].min()), k))
     return [k for _d, k in sorted(near)[:count]]
 
 
@@ -402,7 +425,7 @@ def _make_room(v: planner.Visit, vehicles: list[_Vehicle], best_spot: Any, move_
     dur_l = None
     best = None
     no = banned.get(v.id, frozenset())
-    for k in _nearest(vehicles, loc[v.id], loc, dur, _ROOM_ROUTES):
+    for k in _nearest(vehicles, v, loc, dur, _ROOM_ROUTES):
         w = vehicles[k]
         if w.holder in no or not w.rest.may_serve(v):
             continue
@@ -415,7 +438,7 @@ def _make_room(v: planner.Visit, vehicles: list[_Vehicle], best_spot: Any, move_
             if spot is None:
                 continue
             elsewhere = best_spot(u, skip=w,
-                                  among=_nearest(vehicles, loc[u.id], loc, dur, _ROOM_TARGETS))
+                                  among=_nearest(vehicles, u, loc, dur, _ROOM_TARGETS))
             if elsewhere is None:
                 continue
             dur_l = dur_l or dur.tolist()
@@ -431,6 +454,56 @@ def _make_room(v: planner.Visit, vehicles: list[_Vehicle], best_spot: Any, move_
     w.route.insert(index, v)
     vehicles[target].route.insert(at, u)
     return u.id
+
+
+# The rescue re-plans this many routes nearest each visit it must win back; their
+# visits more than this far in time from those visits stay with their nurse.
+_RESCUE_ROUTES = 6
+_RESCUE_WINDOW_S = 2 * 3600
+# What leaving out a visit the plan served costs in the rescue: a day's travel.
+_LOST_PENALTY_S = 8 * 3600
+
+
+def _rescue(lost: list[planner.Visit], vehicles: list[_Vehicle],
+            visits: Mapping[Hashable, planner.Visit], loc: dict[Hashable, int],
+            dur: np.ndarray, travel: planner.TravelModel, max_seconds: float | None
+            ) -> tuple[set[Hashable], set[Hashable]]:
+    """Win back visits the plan served and no insertion could keep: re-plan the few
+    routes nearest them with the planner (their visits near those in time free, the
+    rest pinned to their nurse), and take that only if it still serves all those
+    routes served and wins some back. The ids of visits that changed nurse, and of
+    those it leaves out (none when taken)."""
+    chosen = sorted({k for v in lost for k in _nearest(vehicles, v, loc, dur, _RESCUE_ROUTES)})
+    if not chosen:
+        return set(), set()
+    lo = min(v.window_start for v in lost) - _RESCUE_WINDOW_S
+    hi = max(v.window_end for v in lost) + _RESCUE_WINDOW_S
+    nurses, sub_visits, served_by = [], [], {}
+    for k in chosen:
+        vehicle = vehicles[k]
+        start = (visits[vehicle.frozen[-1].visit_id].place if vehicle.frozen
+                 else vehicle.base.start)
+        nurses.append(replace(vehicle.rest, id=k, start=start))
+        for u in vehicle.route:
+            served_by[u.id] = k
+            free = lo <= u.window_start <= hi
+            sub_visits.append(u if free else replace(u, pinned_nurse=k))
+    # What the routes serve stays required; the lost visits are worth serving (a
+    # penalty far above any detour) but never at the price of one of those.
+    sub_visits += [replace(v, required=False, penalty=_LOST_PENALTY_S) for v in lost]
+    result = planner.plan(planner.Problem(tuple(nurses), tuple(sub_visits)), travel, seed=1,
+                          max_iterations=2000, max_seconds=max_seconds)
+    routes = {r.nurse_id: [visits[st.visit_id] for st in r.stops] for r in result.routes}
+    now_served = {u.id for route in routes.values() for u in route}
+    won = sum(1 for v in lost if v.id in now_served)
+    dropped = set(served_by) - now_served
+    if won == 0 or dropped:
+        return set(), set()
+    moved = set()
+    for k in chosen:
+        vehicles[k].route = routes.get(k, [])
+        moved |= {u.id for u in vehicles[k].route if served_by.get(u.id, k) != k}
+    return moved, dropped
 
 
 def _why_unplanned(v: planner.Visit, vehicles: list[_Vehicle], matrix: _Matrix,

@@ -214,7 +214,7 @@ def test_repair_diff_lists_added_moved_dropped_and_retimed_with_reasons(
     assert sorted((d["order_id"], d["reason"]) for d in diff["dropped"]) == sorted([
         (cancelled.id, "order_cancelled"), (stranded.id, "nurse_unavailable")])
     assert {d["order_id"]: d["detail"] for d in diff["dropped"]} == {
-        cancelled.id: "status_cancelled", stranded.id: "no_qualified_nurse"}
+        cancelled.id: "status_cancelled", stranded.id: "nurse_gone"}
     assert all(r["reason"] for r in diff["retimed"])
     assert plan.result["kind"] == "repair"
     assert _where(session, kept)[0][0] == other.id
