@@ -73,6 +73,9 @@ def app_overrides(database_url, tmp_path_factory):
         # GET /events/stream replays once and closes: a test (or the fuzzer) reading a
         # stream gets a finished response at once (tests of the loop set their own).
         "events_stream_seconds": 0,
+        # A repair's improvement is bounded by its moves; its time cap (1 s) is for a
+        # city day, and on a busy CI machine it could cut a test's repair short.
+        "repair_seconds": 600.0,
     }
 
 
@@ -90,10 +93,11 @@ def fixed_clock(request):
     the scheduler's threads still see time go by. A test that needs an instant of
     its own pins it with ``pin_clock``.
 
-    Not for tests marked ``scheduler_clock``: APScheduler fires jobs by the wall
-    clock, so the jobs it runs must see the same time (what they test does not
-    depend on the time of day)."""
-    if request.node.get_closest_marker("scheduler_clock"):
+    Not for tests marked ``wall_clock``: APScheduler fires jobs by the wall clock,
+    and gunicorn and jobs processes started by a test run on it too, so the data a
+    test loads for them (the demo city's shifts and credentials) must be made on
+    the same clock (what they test does not depend on the time of day)."""
+    if request.node.get_closest_marker("wall_clock"):
         yield None
         return
     started = time.monotonic()

@@ -39,7 +39,7 @@ from tests.factories import (
 )
 from tests.helpers import eventually
 
-pytestmark = pytest.mark.scheduler_clock
+pytestmark = pytest.mark.wall_clock
 
 # A guard against a hung test, never an assertion about speed. The takeover
 # guard is the promise made: a standby takes over within 30 s.

@@ -20,7 +20,7 @@ from tests.production import site
 from tests.production.cluster import BIN, Cluster
 from tests.production.servers import app_env, free_port, start_api, start_jobs, wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow,
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.wall_clock,
               pytest.mark.skipif(BIN is None, reason="no PostgreSQL server binaries")]
 
 GAP_S = 20

@@ -35,7 +35,7 @@ from tests.production.servers import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow,
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.wall_clock,
               pytest.mark.skipif(NGINX is None, reason="nginx is not installed "
                                  "(.ci/run installs nginx-light)")]
 

@@ -13,6 +13,8 @@ TRAVEL = PlaneTravel()
 def _run(problem, current, **kwargs):
     kwargs.setdefault("freeze_until", 0)
     kwargs.setdefault("move_cost_s", 20 * 60)
+    # No time cap: the moves bound the search, so a busy machine gives the same plan.
+    kwargs.setdefault("max_seconds", None)
     return repair(problem, TRAVEL, current, **kwargs)
 
 
