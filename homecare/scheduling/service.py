@@ -2,8 +2,10 @@
 
 The morning job plans each day once (``plan_all_organizations``). A day that
 changes after that (a same-day order approved, a cancellation, a nurse off sick)
-is dispatched order by order as usual; the supervisor re-plans it as a whole with
-``POST /dispatch/plan`` when she wants to, as nothing here re-plans on its own.
+is dispatched order by order as usual and, because it has a stored plan, repaired
+by the jobs process (``scheduling.repair_queue``, ``scheduling.repair``): the rest
+of the plan stays as it was. The supervisor re-plans it as a whole with
+``POST /dispatch/plan`` when she wants to.
 """
 
 from __future__ import annotations
