@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, SessionTransaction, aliased, scoped_session
 from homecare.accounts.service import organization_in_charge
 from homecare.alerts.service import raise_alert
 from homecare.auth import Actor
+from homecare.clock import utcnow
 from homecare.config import Config
 from homecare.db import atomic, before_root_commit
 from homecare.nurseday.model import local_day
@@ -332,8 +333,10 @@ def run_due_repairs(*, session: Session, now: datetime, config: Config,
             continue
         session.info[REPAIRING] = True
         try:
+            # Its own now: the freeze horizon counts from when this repair reads the
+            # day, not from the start of a turn that may have run others first.
             plan = repair(session=session, organization_id=organization_id, day=day,
-                          now=now, config=config, reasons=list(row.reasons))
+                          now=max(now, utcnow()), config=config, reasons=list(row.reasons))
             plan_id = plan.id if plan is not None else None
         except Exception as exc:
             session.rollback()

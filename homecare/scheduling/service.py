@@ -358,19 +358,31 @@ class _Changes:
 
     Assignments and reassignments are told by ``orders.states.transition`` (its
     notification rules); a nurse whose visits only got new times or positions,
-    or lost their planned arrival, hears it here, once per plan.
+    or lost their planned arrival, hears it here, once per plan; a family whose
+    visit keeps its nurse but gets a new arrival time hears ``visit_retimed``.
     """
 
     def __init__(self) -> None:
         self.assigned = 0
         self.reassigned = 0
         self.retimed: dict[int, set[int]] = {}
+        self.families: list[tuple[Order, datetime, datetime]] = []
 
     def touched(self, nurse_id: int | None, order_id: int) -> None:
         if nurse_id is not None:
             self.retimed.setdefault(nurse_id, set()).add(order_id)
 
+    def retimed_for_family(self, order: Order, before: datetime, after: datetime) -> None:
+        # The family was told when to expect her; the same nurse coming at another
+        # time is news to them too (a new nurse is told by the state machine).
+        self.families.append((order, before, after))
+
     def notify(self, session: Session, day: Day, now: datetime) -> None:
+        for order, before, after in self.families:
+            notify(session, user_id=order.booked_by, kind="visit_retimed", now=now,
+                   order_id=order.id, payload={"order_id": order.id,
+                                               "planned_arrival": after.isoformat(),
+                                               "previous_arrival": before.isoformat()})
         users = dict(session.execute(sa.select(Nurse.id, Nurse.user_id)
                                      .where(Nurse.id.in_(sorted(self.retimed)))).all())
         for nurse_id in sorted(self.retimed):
@@ -393,6 +405,8 @@ def _place(session: Session, order: Order, snap: OrderSnapshot, nurse_id: int,
         return
     if order.planned_arrival != arrival or order.route_position != position:
         changes.touched(nurse_id, snap.id)
+    if order.planned_arrival is not None and order.planned_arrival != arrival:
+        changes.retimed_for_family(order, order.planned_arrival, arrival)
     order.planned_arrival = arrival
     order.route_position = position
 

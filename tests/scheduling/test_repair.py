@@ -218,3 +218,30 @@ def test_repair_diff_lists_added_moved_dropped_and_retimed_with_reasons(
     assert all(r["reason"] for r in diff["retimed"])
     assert plan.result["kind"] == "repair"
     assert _where(session, kept)[0][0] == other.id
+
+
+def test_repair_tells_the_family_when_only_the_arrival_time_changes(
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor):
+    # One nurse, two visits: the first at 09:00, the second after it. The first is
+    # cancelled; she can now come to the second earlier, and that family is told.
+    nurse = make_nurse(home=CENTER)
+    first = make_order(window=(9, 10), where=place(1, 0))
+    second = make_order(window=(9, 13), where=place(2, 0))
+    session.commit()
+    run_plan()
+    session.refresh(second)
+    before = second.planned_arrival
+    transition(session, first, "cancelled", actor=supervisor_actor, now=local(7),
+               reason="family cancelled")
+    session.commit()
+
+    plan = repair(now=local(7), reasons=[{"kind": "order_cancelled", "order_id": first.id}])
+
+    session.refresh(second)
+    assert second.nurse_id == nurse.id and second.planned_arrival < before
+    assert [r["order_id"] for r in plan.result["diff"]["retimed"]] == [second.id]
+    told = session.scalars(sa.select(Notification).where(
+        Notification.user_id == second.booked_by, Notification.kind == "visit_retimed")).all()
+    assert [(n.order_id, n.payload["previous_arrival"], n.payload["planned_arrival"])
+            for n in told] == [(second.id, before.isoformat(),
+                                second.planned_arrival.isoformat())]
