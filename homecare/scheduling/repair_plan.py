@@ -222,7 +222,7 @@ def repair(
     lost = [visits[u.visit_id] for u in unplanned if u.visit_id in released]
     if lost and (deadline is None or time.perf_counter() < deadline):
         remaining = None if deadline is None else max(0.1, deadline - time.perf_counter())
-        saved, out = _rescue(lost, vehicles, visits, loc, dur, travel, remaining)
+        saved, out = _rescue(lost, vehicles, visits, loc, dur, travel, remaining, banned)
         improved |= saved
         routed = {x.id for vehicle in vehicles for x in vehicle.route}
         unplanned = [u for u in unplanned if u.visit_id not in routed]
@@ -466,7 +466,8 @@ _LOST_PENALTY_S = 8 * 3600
 
 def _rescue(lost: list[planner.Visit], vehicles: list[_Vehicle],
             visits: Mapping[Hashable, planner.Visit], loc: dict[Hashable, int],
-            dur: np.ndarray, travel: planner.TravelModel, max_seconds: float | None
+            dur: np.ndarray, travel: planner.TravelModel, max_seconds: float | None,
+            banned: Mapping[Hashable, frozenset[Hashable]]
             ) -> tuple[set[Hashable], set[Hashable]]:
     """Win back visits the plan served and no insertion could keep: re-plan the few
     routes nearest them with the planner (their visits near those in time free, the
@@ -478,19 +479,29 @@ def _rescue(lost: list[planner.Visit], vehicles: list[_Vehicle],
         return set(), set()
     lo = min(v.window_start for v in lost) - _RESCUE_WINDOW_S
     hi = max(v.window_end for v in lost) + _RESCUE_WINDOW_S
-    nurses, sub_visits, served_by = [], [], {}
+    sub_visits, served_by = [], {}
     for k in chosen:
-        vehicle = vehicles[k]
-        start = (visits[vehicle.frozen[-1].visit_id].place if vehicle.frozen
-                 else vehicle.base.start)
-        nurses.append(replace(vehicle.rest, id=k, start=start))
-        for u in vehicle.route:
+        for u in vehicles[k].route:
             served_by[u.id] = k
             free = lo <= u.window_start <= hi
             sub_visits.append(u if free else replace(u, pinned_nurse=k))
     # What the routes serve stays required; the lost visits are worth serving (a
     # penalty far above any detour) but never at the price of one of those.
     sub_visits += [replace(v, required=False, penalty=_LOST_PENALTY_S) for v in lost]
+    # A nurse who handed a visit back or was taken off it never gets it again here
+    # either: the visit demands a skill of its own that only the other nurses have.
+    bans = {u.id: f"repair:not_banned:{u.id}" for u in sub_visits if banned.get(u.id)}
+    sub_visits = [replace(u, required_skills=u.required_skills | {bans[u.id]})
+                  if u.id in bans else u for u in sub_visits]
+    nurses = []
+    for k in chosen:
+        vehicle = vehicles[k]
+        start = (visits[vehicle.frozen[-1].visit_id].place if vehicle.frozen
+                 else vehicle.base.start)
+        allowed = {skill for visit_id, skill in bans.items()
+                   if vehicle.holder not in banned[visit_id]}
+        nurses.append(replace(vehicle.rest, id=k, start=start,
+                              skills=vehicle.rest.skills | allowed))
     result = planner.plan(planner.Problem(tuple(nurses), tuple(sub_visits)), travel, seed=1,
                           max_iterations=2000, max_seconds=max_seconds)
     routes = {r.nurse_id: [visits[st.visit_id] for st in r.stops] for r in result.routes}

@@ -88,3 +88,15 @@ def test_repair_gives_the_same_plan_for_the_same_day():
     second = _run(problem, current, touched={"n0"})
     assert first.plan == second.plan and first.improved == second.improved
     assert sum(len(r.stops) for r in first.plan.routes) + len(first.plan.unplanned) == 14
+
+
+def test_repair_never_gives_a_visit_back_to_a_nurse_banned_from_it():
+    # A handed v back (banned); only she has the skill for it. Neither reinsertion,
+    # making room nor the rescue's re-plan may give it to her again: v stays out.
+    a = Nurse("a", P(0, 0), P(0, 0), 8 * H, 18 * H, skills={"picc"})
+    b = Nurse("b", P(100, 0), P(100, 0), 8 * H, 18 * H)
+    v = Visit("v", P(100, 0), 9 * H, 10 * H, 1800, required_skills={"picc"})
+    current = Current(routes={"a": [], "b": []}, starts={}, holder={"v": "a"})
+    result = _run(Problem((a, b), (v,)), current, banned={"v": frozenset({"a"})})
+    assert _routes(result) == {"a": [], "b": []}
+    assert [u.visit_id for u in result.plan.unplanned] == ["v"]
