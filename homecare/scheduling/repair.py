@@ -25,11 +25,11 @@ from homecare.config import Config
 from homecare.db import atomic_in_steps
 from homecare.geo import travel_model
 from homecare.orders.models import Order, OrderEvent
-from homecare.orders.states import HOLDS_NURSE, SEEKING_NURSE
+from homecare.orders.states import HOLDS_NURSE, SEEKING_NURSE, transition
 from homecare.scheduling import repair_plan
 from homecare.scheduling.day import Day, DayTravel, load_day
 from homecare.scheduling.models import DayPlan
-from homecare.scheduling.service import _store
+from homecare.scheduling.service import NURSE_DAY_CHANGED, _store
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +117,35 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     day_plan = _store(session, loaded, repaired.plan, actor=None, now=now, reassign=False,
                       seed=config.planning_seed, solve_s=solve_s)
     diff = _diff(before, day_plan.result, reasons, repaired, gone)
+    released = _back_to_dispatch(session, day_plan.result, now)
     day_plan.result = {**day_plan.result, "kind": "repair", "reasons": reasons,
-                       "frozen_order_ids": sorted(repaired.frozen), "diff": diff}
+                       "frozen_order_ids": sorted(repaired.frozen), "diff": diff,
+                       "released_order_ids": released}
     session.commit()
     log.info("repaired organization %s for %s in %.3fs: %s moved, %s added, %s dropped, "
              "%s retimed", organization_id, day, solve_s, len(diff["moved"]),
              len(diff["added"]), len(diff["dropped"]), len(diff["retimed"]))
     return day_plan
+
+
+def _back_to_dispatch(session: Session, result: dict[str, Any], now: datetime) -> list[int]:
+    """Orders still held by a nurse whose repaired route could not keep them (late,
+    her shift, her cap) go back to dispatch, ``assigned`` -> ``approved``: left with her
+    and no time, they would sit on a route that no longer has them. The state machine
+    tells the family and the nurse; the jobs process offers them (``run_due_repairs``).
+    Orders of a nurse whose day changed while the repair ran were not touched and stay.
+    No commit; returns their ids."""
+    ids = [u["order_id"] for u in result["unplanned"] if u["reason"] != NURSE_DAY_CHANGED]
+    if not ids:
+        return []
+    released = []
+    for order in session.scalars(sa.select(Order).where(
+            Order.id.in_(ids), Order.status == "assigned").order_by(Order.id)):
+        transition(session, order, "approved", actor=None, now=now, nurse_id=None,
+                   planned_arrival=None, route_position=None,
+                   reason="the repaired plan could not keep this visit")
+        released.append(order.id)
+    return released
 
 
 def current_plan(day: Day, previous: dict[int, int] | None = None) -> repair_plan.Current:

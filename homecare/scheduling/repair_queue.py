@@ -69,6 +69,8 @@ _CANDIDATES = 10
 _INSERT_TRIES = 3
 
 RepairDay = Callable[..., DayPlan | None]
+# Offers the orders a repair sent back to dispatch (session, order ids, now; no commit).
+OfferReleased = Callable[[Session, list[int], datetime], None]
 
 
 def request_repair(session: Session, *, organization_id: int, day: date,
@@ -302,7 +304,8 @@ def claim_due_repair(session: Session, *, now: datetime) -> DayRepair | None:
 
 
 def run_due_repairs(*, session: Session, now: datetime, config: Config,
-                    repair: RepairDay | None = None, limit: int = 20) -> dict[str, int]:
+                    repair: RepairDay | None = None, limit: int = 20,
+                    offer: OfferReleased | None = None) -> dict[str, int]:
     """The jobs process's turn: repair every due day (up to ``limit``), one at a time.
 
     ``repair`` (default ``scheduling.repair.repair_day``) commits the repaired plan
@@ -310,8 +313,10 @@ def run_due_repairs(*, session: Session, now: datetime, config: Config,
     ``config.repair_retry_seconds``, doubling per attempt, and given up after
     ``config.repair_max_attempts`` with a ``repair_failed`` alert for the supervisors;
     a repair whose process died is found by its lease and retried the same way. A day
-    that is over by the time its repair is due is closed without repairing. Each row
-    is committed as it goes; returns counts.
+    that is over by the time its repair is due is closed without repairing. The
+    orders a repair sent back to dispatch are offered by ``offer`` (the jobs process
+    passes dispatch's first round; scheduling sits below dispatch). Each row is
+    committed as it goes; returns counts.
     """
     repair = repair or repair_day
     counts: Counter[str] = Counter()
@@ -351,6 +356,10 @@ def run_due_repairs(*, session: Session, now: datetime, config: Config,
             continue
         finally:
             session.info.pop(REPAIRING, None)
+        released = (plan.result or {}).get("released_order_ids", []) if plan else []
+        if released and offer is not None:
+            offer(session, released, now)
+            session.commit()
         _finish(session, repair_id, now, day_plan_id=plan_id,
                 error=None if plan_id is not None else "the day has no stored plan")
         counts["repaired" if plan_id is not None else "no_plan"] += 1

@@ -7,11 +7,14 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 
+from homecare.alerts.models import Alert
 from homecare.notifications.models import Notification
+from homecare.nurses.models import Shift
 from homecare.nurses.unavailability import mark_unavailable
 from homecare.orders.states import transition
 from homecare.scheduling.models import DayPlan
 from homecare.scheduling.repair import repair_day
+from jobs import repair_days
 from tests.scheduling.helpers import CENTER, DAY, MORNING, local, place
 
 
@@ -245,3 +248,40 @@ def test_repair_tells_the_family_when_only_the_arrival_time_changes(
     assert [(n.order_id, n.payload["previous_arrival"], n.payload["planned_arrival"])
             for n in told] == [(second.id, before.isoformat(),
                                 second.planned_arrival.isoformat())]
+
+
+def test_a_visit_the_repair_cannot_keep_goes_back_to_dispatch_and_is_offered(
+        session, make_nurse, make_order, run_plan, repair, config):
+    # Her shift is cut to the morning (an edit of her shifts, not an unavailability):
+    # her afternoon visit has no place left with her, nor with anyone else today. Left
+    # "assigned" without a time it would be stuck; it goes back to dispatch, the family
+    # and the nurse are told, and the jobs process offers it again.
+    nurse = make_nurse(shifts=((8, 18),))
+    other = make_nurse(home=place(0, 2), shifts=((14, 18),))
+    order = make_order(window=(15, 16), where=place(0, 1))
+    session.commit()
+    run_plan(reassign=True)
+    session.refresh(order)
+    holder = order.nurse_id
+    assert order.status == "assigned"
+    shift = session.scalar(sa.select(Shift).where(Shift.nurse_id == holder))
+    shift.end = local(12)
+    other_shift = session.scalar(sa.select(Shift).where(Shift.nurse_id != holder,
+                                                        Shift.nurse_id.in_([nurse.id, other.id])))
+    session.delete(other_shift)
+    session.commit()
+
+    plan = repair(now=local(7), reasons=[{"kind": "nurse_unavailable", "nurse_id": holder}])
+
+    assert plan.result["released_order_ids"] == [order.id]
+    session.refresh(order)
+    assert (order.status, order.nurse_id, order.planned_arrival) == ("approved", None, None)
+    kinds = set(session.scalars(sa.select(Notification.kind).where(
+        Notification.order_id == order.id, Notification.user_id == order.booked_by)))
+    assert "nurse_unassigned" in kinds
+    repair_days._offer(session, [order.id], local(7), config)
+    session.commit()
+    session.refresh(order)
+    alert = session.scalar(sa.select(Alert).where(Alert.order_id == order.id,
+                                                  Alert.kind == "unassigned"))
+    assert order.status == "approved" and alert is not None  # nobody left today: the supervisor
