@@ -281,6 +281,20 @@ def _check_channels(config: Config) -> None:
         raise ConfigError("HOMECARE_WEBHOOK_TIMEOUT_SECONDS must be more than 0")
 
 
+def _check_repairs(config: Config) -> None:
+    # A negative horizon or move cost would turn the repair's promises around (move
+    # what the family was told, reward moving visits); no time at all would never
+    # improve a route.
+    for name in ("repair_freeze_minutes", "repair_move_cost_minutes",
+                 "repair_debounce_seconds", "repair_overrun_minutes"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"HOMECARE_{name.upper()} must be 0 or more")
+    for name in ("repair_seconds", "repair_sweep_seconds", "repair_retry_seconds",
+                 "repair_max_attempts", "repair_max_delay_seconds"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"HOMECARE_{name.upper()} must be more than 0")
+
+
 def _check_times_of_day(config: Config) -> None:
     for name in _TIMES_OF_DAY:
         value = getattr(config, name)
@@ -329,6 +343,7 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
     config = Config(**values)
     _check_times_of_day(config)
     _check_channels(config)
+    _check_repairs(config)
 
     instance = Path(config.instance_path or default_instance_path or "instance").resolve()
     config = replace(config, instance_path=str(instance))

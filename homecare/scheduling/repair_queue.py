@@ -162,8 +162,17 @@ def install() -> None:
     calls this through ``homecare.order_hooks.register``)."""
     before_root_commit(write_requests)
     if not event.contains(Session, "after_transaction_end", _after_transaction):
+        event.listen(Session, "before_commit", _commit_by_another_route)
         event.listen(Session, "after_transaction_end", _after_transaction)
         event.listen(Session, "after_soft_rollback", _after_rollback)
+
+
+def _commit_by_another_route(session: Session) -> None:
+    # HomecareSession.commit wrote them already; a transaction committed another way
+    # (``with session.begin():``) still writes them, when no savepoint is open (the
+    # event also fires as one is released, which is not the commit).
+    if session.info.get(_REQUESTS) and not session.in_nested_transaction():
+        write_requests(session)
 
 
 def _after_transaction(session: Session, transaction: SessionTransaction) -> None:
