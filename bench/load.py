@@ -35,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -136,6 +138,28 @@ def run(tmp: Path, base_url: str, durations: tuple[int, int, int], workers: int)
         "zero_server_errors": not errors,
     }
     return result
+
+
+@contextmanager
+def demo_app(database_url: str, **overrides) -> Iterator[tuple[object, str]]:
+    """The demo city in a schema of its own, nurses on shift, and an app on it (the
+    in-process profiles); yields (app, schema url) and drops the schema afterwards."""
+    from homecare import create_app
+
+    schema, url = site.create_schema(database_url)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            site.load_site(url, tmp)
+            _put_nurses_on_shift(url)
+            app = create_app({"database_url": url, "secret_key": site.SECRET_KEY,
+                              "data_key": site.DATA_KEY, "instance_path": tmp,
+                              "log_level": "WARNING", **overrides})
+            try:
+                yield app, url
+            finally:
+                app.extensions["homecare.db"]["engine"].dispose()
+    finally:
+        site.drop_schema(database_url, schema)
 
 
 def _put_nurses_on_shift(url: str) -> None:

@@ -18,7 +18,6 @@ import cProfile
 import io
 import pstats
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -30,8 +29,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from pyinstrument import Profiler  # noqa: E402
 
-from bench.load import DEFAULT_URL, _put_nurses_on_shift  # noqa: E402
-from homecare import create_app  # noqa: E402
+from bench.load import DEFAULT_URL, demo_app  # noqa: E402
 from homecare.demo import PASSWORD  # noqa: E402
 from tests.production import site  # noqa: E402
 
@@ -43,18 +41,8 @@ def main() -> None:
     parser.add_argument("--pyinstrument", action="store_true",
                         help="pyinstrument's tree instead of cProfile's table")
     args = parser.parse_args()
-    schema, url = site.create_schema(args.database_url)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            site.load_site(url, tmp)
-            _put_nurses_on_shift(url)
-            app = create_app({"database_url": url, "secret_key": site.SECRET_KEY,
-                              "data_key": site.DATA_KEY, "instance_path": tmp,
-                              "log_level": "WARNING"})
-            profile(app, url, args.bookings, args.pyinstrument)
-            app.extensions["homecare.db"]["engine"].dispose()
-    finally:
-        site.drop_schema(args.database_url, schema)
+    with demo_app(args.database_url) as (app, url):
+        profile(app, url, args.bookings, args.pyinstrument)
 
 
 def profile(app, url: str, bookings: int, use_pyinstrument: bool) -> None:

@@ -16,7 +16,6 @@ import cProfile
 import io
 import pstats
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,10 +25,8 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from pyinstrument import Profiler  # noqa: E402
 
-from bench.load import DEFAULT_URL, _put_nurses_on_shift  # noqa: E402
-from homecare import create_app  # noqa: E402
+from bench.load import DEFAULT_URL, demo_app  # noqa: E402
 from homecare.demo import NURSE_PHONES, PASSWORD  # noqa: E402
-from tests.production import site  # noqa: E402
 
 
 def main() -> None:
@@ -39,18 +36,8 @@ def main() -> None:
     parser.add_argument("--cprofile", action="store_true",
                         help="cProfile's CPU-time table instead of pyinstrument's tree")
     args = parser.parse_args()
-    schema, url = site.create_schema(args.database_url)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            site.load_site(url, tmp)
-            _put_nurses_on_shift(url)
-            app = create_app({"database_url": url, "secret_key": site.SECRET_KEY,
-                              "data_key": site.DATA_KEY, "instance_path": tmp,
-                              "log_level": "WARNING", "ping_min_interval_seconds": 0})
-            profile(app, args.pings, args.cprofile)
-            app.extensions["homecare.db"]["engine"].dispose()
-    finally:
-        site.drop_schema(args.database_url, schema)
+    with demo_app(args.database_url, ping_min_interval_seconds=0) as (app, _url):
+        profile(app, args.pings, args.cprofile)
 
 
 def profile(app, pings: int, use_cprofile: bool) -> None:
