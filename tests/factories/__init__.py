@@ -1,4 +1,11 @@
-"""Test data, one module per domain; everything is importable from here as well."""
+"""Test data, one module per domain; everything is importable from here as well.
+
+Default times are relative to ``homecare.clock.utcnow``, the injected clock, never to
+the wall clock: the root conftest pins it for every test (``fixed_clock``, 10:00 in
+Shanghai on ``tests.helpers.NOW``; ``pin_clock`` for another instant), so a shift
+"from an hour ago for eight hours" or a window "in two hours" is the same at any hour
+CI runs. Only tests marked ``wall_clock`` (processes on the real clock) see real time,
+and they set the times that matter to them."""
 
 from __future__ import annotations
 
