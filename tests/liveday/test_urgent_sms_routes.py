@@ -1,6 +1,8 @@
 """Urgent pages by SMS: an SOS raised through the API reaches the supervisors' phones
 through the SMS provider once the relay runs, once however often another channel
-fails; what is not urgent, or not for a supervisor, is not texted."""
+fails; what is not urgent, or not for a supervisor, is not texted. With a duty
+roster only the supervisors on duty are texted (everyone when nobody is), and every
+supervisor still gets the message in the app."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from homecare.notifications.delivery import DeliveryFailed, SmsAlertSender, chan
 from homecare.notifications.models import Notification
 from homecare.schemas import mask_phone
 from jobs import relay_notifications
-from tests.factories import UserFactory, auth
+from tests.factories import DutySpanFactory, UserFactory, auth
 from tests.helpers import API
 
 
@@ -124,3 +126,56 @@ def test_the_configured_log_provider_logs_a_masked_phone(app, client, committed_
         relay_notifications.run(app, now)
     assert "sms_alert_sent" in caplog.text and mask_phone(supervisor.phone) in caplog.text
     assert supervisor.phone not in caplog.text
+
+
+# ---------------------------------------------------------------- the duty roster
+
+
+def _told(session, user_id, kind="alert_sos"):
+    return session.scalars(sa.select(Notification).where(
+        Notification.user_id == user_id, Notification.kind == kind)).all()
+
+
+def test_an_sos_texts_only_the_supervisor_on_duty(app, client, session, committed_visit,
+                                                 nurse_user, supervisor, org, now):
+    on_duty = UserFactory(role="supervisor", organization_id=org.id)
+    DutySpanFactory(organization_id=org.id, user_id=on_duty.id, start=now - timedelta(hours=1),
+                    end=now + timedelta(hours=7))
+    order = committed_visit("in_service", checked_in_at=now)
+    sms = InMemorySmsProvider()
+    alert = _sos(client, order, nurse_user)
+    _relay(app, [SmsAlertSender(sms)], now)
+    assert [phone for phone, _, _ in sms.alerts] == [on_duty.phone]
+    # Off duty: no SMS, but the alert is in her app as before, and as urgent.
+    assert [n.urgent for n in _told(session, supervisor.id)] == [True]
+    assert alert["supervisors_paged"] == 2
+
+
+def test_an_sos_with_nobody_on_duty_texts_every_active_supervisor(
+        app, client, session, committed_visit, nurse_user, supervisor, org, now):
+    colleague = UserFactory(role="supervisor", organization_id=org.id)
+    # Her duty starts later: nobody is on duty when the nurse presses SOS.
+    DutySpanFactory(organization_id=org.id, user_id=colleague.id,
+                    start=now + timedelta(hours=2), end=now + timedelta(hours=10))
+    order = committed_visit("in_service", checked_in_at=now)
+    sms = InMemorySmsProvider()
+    _sos(client, order, nurse_user)
+    _relay(app, [SmsAlertSender(sms)], now)
+    assert sorted(phone for phone, _, _ in sms.alerts) == sorted(
+        [supervisor.phone, colleague.phone])
+
+
+def test_a_cancellation_after_departure_texts_only_the_supervisor_on_duty(
+        app, client, session, committed_visit, supervisor, org, now):
+    on_duty = UserFactory(role="supervisor", organization_id=org.id)
+    off_duty = UserFactory(role="supervisor", organization_id=org.id)
+    DutySpanFactory(organization_id=org.id, user_id=on_duty.id, start=now - timedelta(hours=1),
+                    end=now + timedelta(hours=7))
+    order = committed_visit("en_route", departed_at=now)
+    r = client.post(f"{API}/orders/{order.id}/cancel", headers=auth(supervisor),
+                    json={"reason": "family called: patient in hospital"})
+    assert r.status_code == 200, r.get_json()
+    sms = InMemorySmsProvider()
+    _relay(app, [SmsAlertSender(sms)], now)
+    assert [phone for phone, _, _ in sms.alerts] == [on_duty.phone]
+    assert _told(session, off_duty.id, "order_cancelled_after_departure")
