@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from homecare.accounts.sms import SmsProvider, provider_for
+from homecare.accounts.sms import SmsGatewayError, SmsProvider, provider_for
 from homecare.clock import utcnow
 from homecare.config import Config, WebhookTarget, webhook_targets
 
@@ -219,7 +219,9 @@ class SmsAlertSender:
                   "severity": str(message.payload.get("severity") or "")}
         try:
             self.provider.send_alert(phone=message.phone, kind=message.kind, params=params)
-        except Exception as exc:  # whatever the gateway's client raises: retry later
+        except SmsGatewayError as exc:  # its text names the cause, never a phone or key
+            raise DeliveryFailed(f"sms: {exc}") from None
+        except Exception as exc:  # whatever else a provider raises: retry later
             raise DeliveryFailed(f"sms: {type(exc).__name__}") from None
 
 

@@ -6,6 +6,7 @@ supervisor still gets the message in the app."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from datetime import timedelta
@@ -108,7 +109,7 @@ def test_an_sos_the_sms_gateway_refused_is_texted_when_it_is_back(
     assert _relay(app, [SmsAlertSender(sms)], now) == 0
     error = session.scalar(sa.select(Notification.last_error).where(
         Notification.user_id == supervisor.id))
-    assert error == "sms: SmsGatewayError"
+    assert error == "sms: the gateway refused the message"
     sms.fail = False
     _relay(app, [SmsAlertSender(sms)], now + timedelta(seconds=service.RETRY_FIRST_S))
     assert [phone for phone, _, _ in sms.alerts] == [supervisor.phone]
@@ -179,3 +180,41 @@ def test_a_cancellation_after_departure_texts_only_the_supervisor_on_duty(
     _relay(app, [SmsAlertSender(sms)], now)
     assert [phone for phone, _, _ in sms.alerts] == [on_duty.phone]
     assert _told(session, off_duty.id, "order_cancelled_after_departure")
+
+
+# ---------------------------------------------------------------- Alibaba Cloud SMS
+
+
+def test_an_sos_reaches_aliyun_through_the_relay(aliyun_app, client, session, committed_visit,
+                                                 nurse_user, supervisor, org, aliyun_gateway,
+                                                 now):
+    off_duty = UserFactory(role="supervisor", organization_id=org.id)
+    DutySpanFactory(organization_id=org.id, user_id=supervisor.id,
+                    start=now - timedelta(hours=1), end=now + timedelta(hours=7))
+    order = committed_visit("in_service", checked_in_at=now)
+    _sos(client, order, nurse_user)
+    relay_notifications.run(aliyun_app, now)
+    (form,) = aliyun_gateway.sent()
+    assert (form["Action"], form["PhoneNumbers"], form["TemplateCode"]) == (
+        "SendSms", supervisor.phone, "SMS_200000002")
+    assert json.loads(form["TemplateParam"]) == {"order_id": str(order.id), "alert": "sos",
+                                                 "severity": "critical"}
+    assert off_duty.phone not in [f["PhoneNumbers"] for f, _ in aliyun_gateway.requests]
+    assert session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+        Notification.user_id == off_duty.id, Notification.kind == "alert_sos")) == 1
+
+
+def test_an_sos_aliyun_refused_is_retried_until_it_takes_it(aliyun_app, client, session,
+                                                            committed_visit, nurse_user,
+                                                            supervisor, aliyun_gateway, now):
+    order = committed_visit("in_service", checked_in_at=now)
+    _sos(client, order, nurse_user)
+    aliyun_gateway.answers.append("isp.SYSTEM_ERROR")
+    relay_notifications.run(aliyun_app, now)
+    note = session.scalar(sa.select(Notification).where(Notification.user_id == supervisor.id)
+                          .execution_options(populate_existing=True))
+    assert note.sent_at is None and note.last_error == "sms: aliyun refused: isp.SYSTEM_ERROR"
+    relay_notifications.run(aliyun_app, now + timedelta(seconds=service.RETRY_FIRST_S))
+    assert [f["PhoneNumbers"] for f in aliyun_gateway.sent()] == [supervisor.phone] * 2
+    session.refresh(note)
+    assert note.sent_at is not None
