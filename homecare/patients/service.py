@@ -247,7 +247,6 @@ def create_recipient(*, session: Session, actor: Actor, data: dict[str, Any], no
     try:
         session.flush()
     except sa.exc.IntegrityError as exc:  # the same person registered concurrently
-        session.rollback()
         raise RecipientAlreadyRegistered() from exc
     record(session, actor=actor, action="patient.created", object_type="patient",
            object_id=recipient.id, organization_id=None, now=now,
