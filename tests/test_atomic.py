@@ -30,7 +30,7 @@ from homecare.patients.models import CareRecipient
 from homecare.patients.schemas import RecipientCreateSchema
 from homecare.patients.service import RecipientAlreadyRegistered
 from homecare.scheduling.repair import repair_day
-from homecare.scheduling.service import DayInPast, plan_day
+from homecare.scheduling.service import DayInPast, plan_all_organizations, plan_day
 from homecare.visits import service as visits
 from homecare.visits.door import VisitCodeWrong
 from homecare.visits.models import DoorCheck
@@ -368,3 +368,12 @@ def test_repair_day_without_a_plan_keeps_the_callers_flushed_work(session, org, 
     assert repair_day(session=session, organization_id=org.id, day=NOW.date(), now=NOW,
                       config=config, reasons=[]) is None
     assert kept()
+
+
+def test_plan_all_organizations_failing_keeps_the_callers_flushed_work(session, org, config,
+                                                                       callers_work):
+    session.commit()
+    kept = callers_work()
+    summary = plan_all_organizations(session=session, day=NOW.date() - timedelta(days=2),
+                                     now=NOW, config=config)
+    assert org.id in summary["failed"] and kept()
