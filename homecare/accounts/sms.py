@@ -290,7 +290,6 @@ def request_code(*, session: Session, config: Config, phone: str, purpose: str,
         seconds_until_allowed(sorted(from_ip), config.sms_max_per_ip_per_hour, now=now,
                               window=hour)) if w is not None]
     if waits:
-        session.rollback()
         retry = max(waits)
         raise SmsRateLimited(f"try again in {retry} seconds",
                              headers={"Retry-After": str(retry)}, retry_after=retry)
@@ -326,7 +325,6 @@ def consume_code(*, session: Session, config: Config, phone: str, purpose: str, 
         .order_by(SmsCode.created_at.desc(), SmsCode.id.desc()).limit(1))
     if (row is None or row.used_at is not None or row.expires_at <= now
             or row.attempts >= MAX_WRONG_TRIES):
-        session.rollback()
         raise SmsCodeInvalid("request a new code", errors={"sms_code": ["no valid code"]})
     expected = _digest(config.secret_key, "code:" + phone_key, code)
     if not hmac.compare_digest(expected, row.code_hash):
