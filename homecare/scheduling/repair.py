@@ -29,7 +29,7 @@ from homecare.orders.states import HOLDS_NURSE, SEEKING_NURSE, transition
 from homecare.scheduling import repair_plan
 from homecare.scheduling.day import Day, DayTravel, load_day
 from homecare.scheduling.models import DayPlan
-from homecare.scheduling.service import NURSE_DAY_CHANGED, _store
+from homecare.scheduling.service import NURSE_DAY_CHANGED, DayChangedMeanwhile, _store
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,13 @@ REASON_KINDS = ("order_added", "order_cancelled", "nurse_unavailable", "no_show"
 IMPROVED = "improved"
 ROUTE_CHANGED = "route_changed"
 UNPLANNED_BEFORE = "unplanned_before"
+# A visit inside the freeze horizon that its nurse can no longer hold (the visit she
+# is on runs past her shift): left as it was, for the supervisor (``diff["stranded"]``).
+STRANDED = "frozen_past_shift"
+
+# A repair whose day changed between its read and its write runs again on the fresh
+# day this many times in all before it gives up (nothing written either way).
+_ATTEMPTS = 3
 
 # (nurse id, planned arrival) of an order in a plan.
 _At = tuple[int, datetime | None]
@@ -70,8 +77,31 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
 
     Two transactions as in ``plan_day``: the day is read and that transaction
     ended, so no lock is held while repairing; the write re-checks each order
-    and nurse's day. Call it after the caller's own changes are committed.
+    and nurse's day, all or nothing: if any changed meanwhile (an order cancelled
+    or accepted, a nurse's day taken on), nothing is written and the repair runs
+    again on the day as it now is, up to ``_ATTEMPTS`` times. Call it after the
+    caller's own changes are committed.
+
+    :raises DayChangedMeanwhile: the day kept changing under every attempt; nothing
+        was written (the jobs process retries the repair later).
     """
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return _repair_once(session=session, organization_id=organization_id, day=day,
+                                now=now, config=config, reasons=reasons)
+        except DayChangedMeanwhile:
+            # Only locks were taken: let them go and read the day again.
+            session.rollback()
+            if attempt == _ATTEMPTS:
+                raise
+            log.info("organization %s's day %s changed during its repair; repairing it "
+                     "again (attempt %s)", organization_id, day, attempt + 1)
+    raise AssertionError("unreachable")
+
+
+def _repair_once(*, session: Session, organization_id: int, day: date, now: datetime,
+                 config: Config, reasons: list[dict[str, Any]]) -> DayPlan | None:
+    """One attempt of :func:`repair_day`: read, repair, write all or nothing."""
     previous = latest_plan(session, organization_id, day)
     if previous is None:
         session.rollback()
