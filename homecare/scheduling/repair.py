@@ -123,10 +123,12 @@ def _repair_once(*, session: Session, organization_id: int, day: date, now: date
     # is on runs past her shift) stays exactly as it is: not repaired, not written.
     routed = {i for route in current.routes.values() for i in route}
     stay = {i for i, at in current.starts.items() if at <= freeze_until and i not in routed}
+    stranded: dict[int, _At] = {}
     if stay:
         loaded = replace(loaded, orders={i: o for i, o in loaded.orders.items() if i not in stay},
                          problem=replace(loaded.problem, visits=tuple(
                              v for v in loaded.problem.visits if v.id not in stay)))
+        stranded = {i: at for i, at in before.items() if i in stay}
         before = {i: at for i, at in before.items() if i not in stay}
         current = current_plan(loaded, previous=planned_for)
     for r in reasons:
@@ -145,8 +147,8 @@ def _repair_once(*, session: Session, organization_id: int, day: date, now: date
     solve_s = time.perf_counter() - began
 
     day_plan = _store(session, loaded, repaired.plan, actor=None, now=now, reassign=False,
-                      seed=config.planning_seed, solve_s=solve_s)
-    diff = _diff(before, day_plan.result, reasons, repaired, gone)
+                      seed=config.planning_seed, solve_s=solve_s, whole=True)
+    diff = _diff(before, day_plan.result, reasons, repaired, gone, stranded)
     released = _back_to_dispatch(session, day_plan.result, now)
     day_plan.result = {**day_plan.result, "kind": "repair", "reasons": reasons,
                        "frozen_order_ids": sorted(repaired.frozen), "diff": diff,
@@ -242,10 +244,13 @@ def _before(previous: DayPlan, day: Day) -> dict[int, _At]:
 
 
 def _diff(before: dict[int, _At], result: dict[str, Any], reasons: list[dict[str, Any]],
-          repaired: repair_plan.Repair, gone: dict[int, str]
-          ) -> dict[str, list[dict[str, Any]]]:
+          repaired: repair_plan.Repair, gone: dict[int, str],
+          stranded: dict[int, _At] | None = None) -> dict[str, list[dict[str, Any]]]:
     """What the repair changed, each with its reason: the change that names the order or
-    its nurse, else why the repair moved it (``detail``: what the route could not keep)."""
+    its nurse, else why the repair moved it (``detail``: what the route could not keep,
+    on every kind of change the repair made to a visit it released). ``stranded``:
+    visits inside the freeze their nurse can no longer hold, left as they were (the
+    supervisor's call), listed with the change that stranded them."""
     after: dict[int, _At] = {
         stop["order_id"]: (route["nurse_id"], datetime.fromisoformat(stop["planned_arrival"]))
         for route in result["routes"] for stop in route["stops"]}
@@ -266,7 +271,7 @@ def _diff(before: dict[int, _At], result: dict[str, Any], reasons: list[dict[str
         return at.isoformat() if at is not None else None
 
     diff: dict[str, list[dict[str, Any]]] = {"moved": [], "added": [], "dropped": [],
-                                             "retimed": []}
+                                             "retimed": [], "stranded": []}
     for order_id, (nurse_id, arrival) in sorted(after.items()):
         if order_id not in before:
             diff["added"].append({"order_id": order_id, "to_nurse_id": nurse_id,
@@ -284,7 +289,8 @@ def _diff(before: dict[int, _At], result: dict[str, Any], reasons: list[dict[str
             diff["retimed"].append({
                 "order_id": order_id, "nurse_id": nurse_id, "old_arrival": iso(old_arrival),
                 "new_arrival": iso(arrival),
-                "reason": cause(order_id, nurse_id) or ROUTE_CHANGED})
+                "reason": cause(order_id, nurse_id) or detail(order_id) or ROUTE_CHANGED,
+                "detail": detail(order_id)})
     for order_id in sorted(set(before) - set(after)):
         old_nurse = before[order_id][0]
         why = (f"status_{gone[order_id]}" if order_id in gone
@@ -292,4 +298,9 @@ def _diff(before: dict[int, _At], result: dict[str, Any], reasons: list[dict[str
         diff["dropped"].append({"order_id": order_id, "from_nurse_id": old_nurse,
                                 "reason": cause(order_id, old_nurse) or why,
                                 "detail": detail(order_id) or why})
+    for order_id, (nurse_id, arrival) in sorted((stranded or {}).items()):
+        diff["stranded"].append({"order_id": order_id, "nurse_id": nurse_id,
+                                 "planned_arrival": iso(arrival),
+                                 "reason": cause(order_id, nurse_id) or STRANDED,
+                                 "detail": STRANDED})
     return diff

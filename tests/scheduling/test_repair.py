@@ -122,7 +122,7 @@ def test_repair_after_a_new_order_changes_only_what_it_must(
             key=lambda s: s[1])
         assert stops == expected
     assert plan.result["diff"] == {
-        "moved": [], "dropped": [], "retimed": [],
+        "moved": [], "dropped": [], "retimed": [], "stranded": [],
         "added": [{"order_id": new.id, "to_nurse_id": nurses[0].id,
                    "new_arrival": new.planned_arrival.isoformat(), "reason": "order_added"}]}
 
