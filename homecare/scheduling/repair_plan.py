@@ -469,7 +469,7 @@ _LOST_PENALTY_S = 8 * 3600
 # (PyVRP, from their current routes) for this many iterations, at most this many
 # neighbourhoods per repair (the repair's time cap may end it sooner).
 _LNS_ROUTES = 6
-_LNS_ITERATIONS = 300
+_LNS_ITERATIONS = 100
 _LNS_NEIGHBOURHOODS = 40
 
 
