@@ -592,8 +592,9 @@ def run(*, n_nurses: int = 85, n_visits: int = 420, n_new: int = 40, ill: int = 
         "repair_budget_s": config.repair_seconds,
         "freeze_minutes": config.repair_freeze_minutes,
         "move_cost_minutes": config.repair_move_cost_minutes,
-        "morning": {k: plan["stats"][k] for k in ("planned", "unplanned", "travel_min",
-                                                  "solve_s")},
+        "morning": {**{k: plan["stats"][k] for k in ("planned", "unplanned", "travel_min",
+                                                     "solve_s")},
+                    "seconds_cap": morning_seconds},
         "overall": _summary(rows),
         # From noon the re-plan's problem is small enough for its budget; before it, a
         # 420-visit re-plan cut at a second is no yardstick (see planned_vs_scratch).
@@ -618,12 +619,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds the from-scratch re-plan gets (default: the repair's "
                              "cap, HOMECARE_REPAIR_SECONDS)")
+    parser.add_argument("--morning-seconds", type=float, default=600.0,
+                        help="cap on the morning plan (its iteration budget ends it sooner "
+                             "on an idle machine; a plan cut by this cap makes the whole "
+                             "day differ between runs)")
     parser.add_argument("--debug", action="store_true",
                         help="each event's row on stderr as it is measured")
     args = parser.parse_args(argv)
     global DEBUG
     DEBUG = args.debug
-    report = quick(args.seed) if args.quick else run(seed=args.seed, budget_s=args.budget)
+    report = quick(args.seed) if args.quick else run(seed=args.seed, budget_s=args.budget,
+                                                     morning_seconds=args.morning_seconds)
     print(json.dumps(report, indent=2, ensure_ascii=False))
     overall = report["overall"]
     ok = overall.get("moved_inside_freeze", 0) == 0
