@@ -194,4 +194,5 @@ def repair_event(plan: DayPlan) -> dict[str, Any]:
     diff = (plan.result or {}).get("diff") or {}
     return {"day_plan_id": plan.id, "date": plan.day.isoformat(),
             "created_at": plan.created_at.isoformat(),
-            **{kind: diff.get(kind, []) for kind in ("moved", "added", "dropped", "retimed")}}
+            **{kind: diff.get(kind, []) for kind in ("moved", "added", "dropped", "retimed",
+                                                     "stranded")}}

@@ -29,7 +29,7 @@ from homecare.orders.states import HOLDS_NURSE, SEEKING_NURSE, transition
 from homecare.scheduling import repair_plan
 from homecare.scheduling.day import Day, DayTravel, load_day
 from homecare.scheduling.models import DayPlan
-from homecare.scheduling.service import NURSE_DAY_CHANGED, _store
+from homecare.scheduling.service import NURSE_DAY_CHANGED, DayChangedMeanwhile, _store
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,13 @@ REASON_KINDS = ("order_added", "order_cancelled", "nurse_unavailable", "no_show"
 IMPROVED = "improved"
 ROUTE_CHANGED = "route_changed"
 UNPLANNED_BEFORE = "unplanned_before"
+# A visit inside the freeze horizon that its nurse can no longer hold (the visit she
+# is on runs past her shift): left as it was, for the supervisor (``diff["stranded"]``).
+STRANDED = "frozen_past_shift"
+
+# A repair whose day changed between its read and its write runs again on the fresh
+# day this many times in all before it gives up (nothing written either way).
+_ATTEMPTS = 3
 
 # (nurse id, planned arrival) of an order in a plan.
 _At = tuple[int, datetime | None]
@@ -70,8 +77,31 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
 
     Two transactions as in ``plan_day``: the day is read and that transaction
     ended, so no lock is held while repairing; the write re-checks each order
-    and nurse's day. Call it after the caller's own changes are committed.
+    and nurse's day, all or nothing: if any changed meanwhile (an order cancelled
+    or accepted, a nurse's day taken on), nothing is written and the repair runs
+    again on the day as it now is, up to ``_ATTEMPTS`` times. Call it after the
+    caller's own changes are committed.
+
+    :raises DayChangedMeanwhile: the day kept changing under every attempt; nothing
+        was written (the jobs process retries the repair later).
     """
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return _repair_once(session=session, organization_id=organization_id, day=day,
+                                now=now, config=config, reasons=reasons)
+        except DayChangedMeanwhile:
+            # Only locks were taken: let them go and read the day again.
+            session.rollback()
+            if attempt == _ATTEMPTS:
+                raise
+            log.info("organization %s's day %s changed during its repair; repairing it "
+                     "again (attempt %s)", organization_id, day, attempt + 1)
+    raise AssertionError("unreachable")
+
+
+def _repair_once(*, session: Session, organization_id: int, day: date, now: datetime,
+                 config: Config, reasons: list[dict[str, Any]]) -> DayPlan | None:
+    """One attempt of :func:`repair_day`: read, repair, write all or nothing."""
     previous = latest_plan(session, organization_id, day)
     if previous is None:
         return None
@@ -92,10 +122,12 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     # is on runs past her shift) stays exactly as it is: not repaired, not written.
     routed = {i for route in current.routes.values() for i in route}
     stay = {i for i, at in current.starts.items() if at <= freeze_until and i not in routed}
+    stranded: dict[int, _At] = {}
     if stay:
         loaded = replace(loaded, orders={i: o for i, o in loaded.orders.items() if i not in stay},
                          problem=replace(loaded.problem, visits=tuple(
                              v for v in loaded.problem.visits if v.id not in stay)))
+        stranded = {i: at for i, at in before.items() if i in stay}
         before = {i: at for i, at in before.items() if i not in stay}
         current = current_plan(loaded, previous=planned_for)
     for r in reasons:
@@ -114,8 +146,8 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     solve_s = time.perf_counter() - began
 
     day_plan = _store(session, loaded, repaired.plan, actor=None, now=now, reassign=False,
-                      seed=config.planning_seed, solve_s=solve_s)
-    diff = _diff(before, day_plan.result, reasons, repaired, gone)
+                      seed=config.planning_seed, solve_s=solve_s, whole=True)
+    diff = _diff(before, day_plan.result, reasons, repaired, gone, stranded)
     released = _back_to_dispatch(session, day_plan.result, now)
     day_plan.result = {**day_plan.result, "kind": "repair", "reasons": reasons,
                        "frozen_order_ids": sorted(repaired.frozen), "diff": diff,
@@ -211,10 +243,13 @@ def _before(previous: DayPlan, day: Day) -> dict[int, _At]:
 
 
 def _diff(before: dict[int, _At], result: dict[str, Any], reasons: list[dict[str, Any]],
-          repaired: repair_plan.Repair, gone: dict[int, str]
-          ) -> dict[str, list[dict[str, Any]]]:
+          repaired: repair_plan.Repair, gone: dict[int, str],
+          stranded: dict[int, _At] | None = None) -> dict[str, list[dict[str, Any]]]:
     """What the repair changed, each with its reason: the change that names the order or
-    its nurse, else why the repair moved it (``detail``: what the route could not keep)."""
+    its nurse, else why the repair moved it (``detail``: what the route could not keep,
+    on every kind of change the repair made to a visit it released). ``stranded``:
+    visits inside the freeze their nurse can no longer hold, left as they were (the
+    supervisor's call), listed with the change that stranded them."""
     after: dict[int, _At] = {
         stop["order_id"]: (route["nurse_id"], datetime.fromisoformat(stop["planned_arrival"]))
         for route in result["routes"] for stop in route["stops"]}
@@ -235,7 +270,7 @@ def _diff(before: dict[int, _At], result: dict[str, Any], reasons: list[dict[str
         return at.isoformat() if at is not None else None
 
     diff: dict[str, list[dict[str, Any]]] = {"moved": [], "added": [], "dropped": [],
-                                             "retimed": []}
+                                             "retimed": [], "stranded": []}
     for order_id, (nurse_id, arrival) in sorted(after.items()):
         if order_id not in before:
             diff["added"].append({"order_id": order_id, "to_nurse_id": nurse_id,
@@ -253,7 +288,8 @@ def _diff(before: dict[int, _At], result: dict[str, Any], reasons: list[dict[str
             diff["retimed"].append({
                 "order_id": order_id, "nurse_id": nurse_id, "old_arrival": iso(old_arrival),
                 "new_arrival": iso(arrival),
-                "reason": cause(order_id, nurse_id) or ROUTE_CHANGED})
+                "reason": cause(order_id, nurse_id) or detail(order_id) or ROUTE_CHANGED,
+                "detail": detail(order_id)})
     for order_id in sorted(set(before) - set(after)):
         old_nurse = before[order_id][0]
         why = (f"status_{gone[order_id]}" if order_id in gone
@@ -261,4 +297,9 @@ def _diff(before: dict[int, _At], result: dict[str, Any], reasons: list[dict[str
         diff["dropped"].append({"order_id": order_id, "from_nurse_id": old_nurse,
                                 "reason": cause(order_id, old_nurse) or why,
                                 "detail": detail(order_id) or why})
+    for order_id, (nurse_id, arrival) in sorted((stranded or {}).items()):
+        diff["stranded"].append({"order_id": order_id, "nurse_id": nurse_id,
+                                 "planned_arrival": iso(arrival),
+                                 "reason": cause(order_id, nurse_id) or STRANDED,
+                                 "detail": STRANDED})
     return diff

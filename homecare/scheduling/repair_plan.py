@@ -21,13 +21,20 @@ routes the nurses and families were told about:
    better. A route that only gains a visit keeps the others as they were.
 5. Won back: a visit still out gets a second chance, then room is made for it
    (one visit of a nearby route moves elsewhere); visits the plan served that are
-   still out after that are won back by re-planning the few routes nearest them
-   (``planner.plan``, their other visits pinned), taken only if those routes
-   still serve all they served.
+   still out after that are won back by re-solving the few routes nearest them
+   together (as in step 6), taken only if those routes still serve all they served.
+6. Re-solved: while time is left, neighbourhoods of routes (a seed route and its
+   nearest few; the routes the change hit seed first, then the others, costliest
+   per visit first) are re-solved with PyVRP starting from their current routes.
+   Each nurse keeps her frozen prefix (she starts after it), bans hold, and each
+   nurse's cost matrix adds the move cost on the edges into visits another nurse
+   holds (travel times unchanged), so the search weighs travel against moves as
+   the steps above do. A neighbourhood's new routes are taken only if they serve
+   every visit they served and serve more or cost less (travel plus move costs).
 
-Deterministic: ties are broken by the problem's order, and the planner in step 5
-runs on a fixed seed (``max_seconds`` only cuts the improvement and step 5 on a
-slow machine).
+Deterministic: ties are broken by the problem's order, and PyVRP runs on a fixed
+seed and iteration budget per neighbourhood, with at most ``_LNS_NEIGHBOURHOODS``
+of them (``max_seconds`` only cuts steps 4-6 on a slow machine).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import numpy as np
 
 from homecare.scheduling import planner
 from homecare.scheduling.insertion import best_insertion
+from homecare.scheduling.solver import RoutingTask, improve_routes
 
 __all__ = ["AfterFreeze", "Current", "Repair", "after_freeze", "repair"]
 
@@ -219,15 +227,17 @@ def repair(
             improved.add(made)
     unplanned = still
 
+    search = _Search(vehicles, loc, dur, dur_l, current.holder, banned, move_cost_s)
     lost = [visits[u.visit_id] for u in unplanned if u.visit_id in released]
-    if lost and (deadline is None or time.perf_counter() < deadline):
-        remaining = None if deadline is None else max(0.1, deadline - time.perf_counter())
-        saved, out = _rescue(lost, vehicles, visits, loc, dur, travel, remaining, banned)
+    if lost:
+        saved, won = _rescue(search, lost, deadline)
         improved |= saved
-        routed = {x.id for vehicle in vehicles for x in vehicle.route}
-        unplanned = [u for u in unplanned if u.visit_id not in routed]
-        unplanned += [planner.Unplanned(i, planner.CAPACITY) for i in sorted(
-            out, key=lambda i: order[i])]
+        unplanned = [u for u in unplanned if u.visit_id not in won]
+    # Then, while time and the budget last, better routes than one-visit moves find.
+    hit = [k for k, vehicle in enumerate(vehicles) if vehicle.touched]
+    saved, won = _lns(search, hit, [visits[u.visit_id] for u in unplanned], deadline)
+    improved |= saved
+    unplanned = [u for u in unplanned if u.visit_id not in won]
 
     routes = [_timed(vehicle, loc, dist, dur) for vehicle in vehicles]
     unplanned.sort(key=lambda u: order[u.visit_id])
@@ -456,65 +466,201 @@ def _make_room(v: planner.Visit, vehicles: list[_Vehicle], best_spot: Any, move_
     return u.id
 
 
-# The rescue re-plans this many routes nearest each visit it must win back; their
-# visits more than this far in time from those visits stay with their nurse.
+# The rescue re-solves this many routes nearest each visit it must win back.
 _RESCUE_ROUTES = 6
-_RESCUE_WINDOW_S = 2 * 3600
-# What leaving out a visit the plan served costs in the rescue: a day's travel.
+_RESCUE_ITERATIONS = 1000
+# What leaving out a visit the plan served costs in a re-solved neighbourhood: a day's
+# travel, far above any detour or move cost.
 _LOST_PENALTY_S = 8 * 3600
+# The large-neighbourhood step: a route and its nearest few are re-solved together
+# (PyVRP, from their current routes) for this many iterations (PyVRP finds what it
+# finds from a good start within the first few dozen), at most this many
+# neighbourhoods per repair: one pass over an 85-nurse day, 6 routes at a time
+# (100 iterations on ~25 visits took 0.1 s on 2 busy vCPUs; the repair's time cap
+# ends the step sooner on a busier machine).
+_LNS_ROUTES = 6
+_LNS_ITERATIONS = 100
+_LNS_NEIGHBOURHOODS = 15
 
 
-def _rescue(lost: list[planner.Visit], vehicles: list[_Vehicle],
-            visits: Mapping[Hashable, planner.Visit], loc: dict[Hashable, int],
-            dur: np.ndarray, travel: planner.TravelModel, max_seconds: float | None,
-            banned: Mapping[Hashable, frozenset[Hashable]]
+@dataclass
+class _Search:
+    """What re-solving a neighbourhood needs: the vehicles, the day's matrices, who
+    holds which visit (moving it elsewhere costs ``move_cost_s``) and the bans."""
+
+    vehicles: list[_Vehicle]
+    loc: dict[Hashable, int]
+    dur: np.ndarray
+    dur_l: list[list[int]]
+    holder: Mapping[Hashable, Hashable]
+    banned: Mapping[Hashable, frozenset[Hashable]]
+    move_cost_s: int
+    seed: int = 1
+
+    def move_cost(self, v: planner.Visit, vehicle: _Vehicle) -> int:
+        holder = self.holder.get(v.id)
+        return 0 if holder is None or holder == vehicle.holder else self.move_cost_s
+
+    def allowed(self, vehicle: _Vehicle, v: planner.Visit) -> bool:
+        return (vehicle.rest.may_serve(v)
+                and vehicle.holder not in self.banned.get(v.id, frozenset()))
+
+    def cost(self, vehicle: _Vehicle, route: Sequence[planner.Visit]) -> int:
+        """Travel after the frozen prefix plus the move costs of the route's visits."""
+        return (_route_cost(vehicle, route, self.loc, self.dur_l)
+                + sum(self.move_cost(v, vehicle) for v in route))
+
+    def feasible(self, vehicle: _Vehicle, route: Sequence[planner.Visit]) -> bool:
+        """Her windows, shift (home by its end), cap, skills, pins and bans, as the
+        repair times the route (``_timed``)."""
+        rest = vehicle.rest
+        if rest.max_visits is not None and len(route) > rest.max_visits:
+            return False
+        clock, here = rest.shift_start, vehicle.start_loc
+        for v in route:
+            if not self.allowed(vehicle, v):
+                return False
+            begin = max(clock + self.dur_l[here][self.loc[v.id]], v.window_start)
+            if begin > v.window_end:
+                return False
+            clock, here = begin + v.service_s, self.loc[v.id]
+        return not route or clock + self.dur_l[here][vehicle.end_loc] <= rest.shift_end
+
+    def nearest_routes(self, k: int, count: int) -> list[int]:
+        """The ``count`` vehicles whose places (start, visits) lie nearest vehicle
+        ``k``'s, among those with time left: mean over her places of the nearest one."""
+        vehicle = self.vehicles[k]
+        mine = [vehicle.start_loc, *(self.loc[u.id] for u in vehicle.route)]
+        near = []
+        for j, other in enumerate(self.vehicles):
+            rest = other.rest
+            if j == k or rest.shift_start >= rest.shift_end or rest.max_visits == 0:
+                continue
+            theirs = [other.start_loc, *(self.loc[u.id] for u in other.route)]
+            gap = self.dur[np.ix_(mine, theirs)].min(axis=1).mean()
+            near.append((float(gap), j))
+        return [j for _gap, j in sorted(near)[:count]]
+
+    def resolve(self, chosen: Sequence[int], extra: Sequence[planner.Visit], *,
+                iterations: int, deadline: float | None
+                ) -> tuple[set[Hashable], set[Hashable]] | None:
+        """Re-solve the ``chosen`` vehicles' routes together with PyVRP, starting from
+        them: each keeps her frozen prefix (she starts after it), each visit may go
+        to any of them who may serve it (a move to a nurse other than its holder
+        costs ``move_cost_s``, through her own cost matrix; travel times stay), and
+        ``extra`` visits (out of the plan) are worth serving. Taken only if every
+        visit they served is still served and it serves more or costs less (travel
+        plus move costs); then the routes change in place. The ids of the visits that
+        changed vehicle and of the ``extra`` ones won, or None when not taken."""
+        vehicles = [self.vehicles[k] for k in chosen]
+        routed = [u for w in vehicles for u in w.route]
+        extra = [v for v in extra if any(self.allowed(w, v) for w in vehicles)]
+        sub = [*routed, *extra]
+        if not sub:
+            return None
+        remaining = None if deadline is None else deadline - time.perf_counter()
+        if remaining is not None and remaining <= 0:
+            return None
+        places = sorted({w.start_loc for w in vehicles} | {w.end_loc for w in vehicles})
+        at = {p: i for i, p in enumerate(places)}
+        idx = [*places, *(self.loc[u.id] for u in sub)]
+        dur = self.dur[np.ix_(idx, idx)]
+        first = len(places)
+        costs = []
+        for w in vehicles:
+            moving = np.array([self.move_cost(u, w) for u in sub], dtype=np.int64)
+            cost = dur.copy()
+            cost[:, first:] += moving[None, :]
+            costs.append(cost)
+        task = RoutingTask(
+            nurses=[w.rest for w in vehicles],
+            visits=[*routed, *(replace(v, required=False, penalty=_LOST_PENALTY_S)
+                               for v in extra)],
+            nurse_start=[at[w.start_loc] for w in vehicles],
+            nurse_end=[at[w.end_loc] for w in vehicles],
+            visit_loc=list(range(first, first + len(sub))),
+            cost=np.maximum.reduce(costs), duration=dur,
+            allowed=np.array([[self.allowed(w, u) for u in sub] for w in vehicles],
+                             dtype=bool).reshape(len(vehicles), len(sub)))
+        position = {u.id: j for j, u in enumerate(sub)}
+        initial = [[position[u.id] for u in w.route] for w in vehicles]
+        found = improve_routes(task, initial, nurse_cost=costs, seed=self.seed,
+                               max_iterations=iterations, max_seconds=remaining)
+        if found is None:
+            return None
+        new = [[sub[j] for j in order] for order in found]
+        served = {u.id for route in new for u in route}
+        if any(u.id not in served for u in routed) or not all(
+                self.feasible(w, route) for w, route in zip(vehicles, new, strict=True)):
+            return None
+        before = sum(self.cost(w, w.route) for w in vehicles)
+        after = sum(self.cost(w, route) for w, route in zip(vehicles, new, strict=True))
+        if len(served) == len(routed) and after >= before:
+            return None
+        was = {u.id: w.holder for w in vehicles for u in w.route}
+        moved = set()
+        for w, route in zip(vehicles, new, strict=True):
+            moved |= {u.id for u in route if u.id in was and was[u.id] != w.holder}
+            w.route = route
+        return moved, {v.id for v in extra if v.id in served}
+
+
+def _rescue(search: _Search, lost: list[planner.Visit], deadline: float | None
             ) -> tuple[set[Hashable], set[Hashable]]:
-    """Win back visits the plan served and no insertion could keep: re-plan the few
-    routes nearest them with the planner (their visits near those in time free, the
-    rest pinned to their nurse), and take that only if it still serves all those
-    routes served and wins some back. The ids of visits that changed nurse, and of
-    those it leaves out (none when taken)."""
-    chosen = sorted({k for v in lost for k in _nearest(vehicles, v, loc, dur, _RESCUE_ROUTES)})
+    """Win back visits the plan served and no insertion could keep: re-solve the few
+    routes nearest them together (``_Search.resolve``: bans and move costs hold).
+    The ids of visits that changed nurse and of those won back."""
+    chosen = sorted({k for v in lost
+                     for k in _nearest(search.vehicles, v, search.loc, search.dur,
+                                       _RESCUE_ROUTES)})
     if not chosen:
         return set(), set()
-    lo = min(v.window_start for v in lost) - _RESCUE_WINDOW_S
-    hi = max(v.window_end for v in lost) + _RESCUE_WINDOW_S
-    sub_visits, served_by = [], {}
-    for k in chosen:
-        for u in vehicles[k].route:
-            served_by[u.id] = k
-            free = lo <= u.window_start <= hi
-            sub_visits.append(u if free else replace(u, pinned_nurse=k))
-    # What the routes serve stays required; the lost visits are worth serving (a
-    # penalty far above any detour) but never at the price of one of those.
-    sub_visits += [replace(v, required=False, penalty=_LOST_PENALTY_S) for v in lost]
-    # A nurse who handed a visit back or was taken off it never gets it again here
-    # either: the visit demands a skill of its own that only the other nurses have.
-    bans = {u.id: f"repair:not_banned:{u.id}" for u in sub_visits if banned.get(u.id)}
-    sub_visits = [replace(u, required_skills=u.required_skills | {bans[u.id]})
-                  if u.id in bans else u for u in sub_visits]
-    nurses = []
-    for k in chosen:
-        vehicle = vehicles[k]
-        start = (visits[vehicle.frozen[-1].visit_id].place if vehicle.frozen
-                 else vehicle.base.start)
-        allowed = {skill for visit_id, skill in bans.items()
-                   if vehicle.holder not in banned[visit_id]}
-        nurses.append(replace(vehicle.rest, id=k, start=start,
-                              skills=vehicle.rest.skills | allowed))
-    result = planner.plan(planner.Problem(tuple(nurses), tuple(sub_visits)), travel, seed=1,
-                          max_iterations=2000, max_seconds=max_seconds)
-    routes = {r.nurse_id: [visits[st.visit_id] for st in r.stops] for r in result.routes}
-    now_served = {u.id for route in routes.values() for u in route}
-    won = sum(1 for v in lost if v.id in now_served)
-    dropped = set(served_by) - now_served
-    if won == 0 or dropped:
-        return set(), set()
-    moved = set()
-    for k in chosen:
-        vehicles[k].route = routes.get(k, [])
-        moved |= {u.id for u in vehicles[k].route if served_by.get(u.id, k) != k}
-    return moved, dropped
+    done = search.resolve(chosen, lost, iterations=_RESCUE_ITERATIONS, deadline=deadline)
+    return done if done is not None else (set(), set())
+
+
+def _lns(search: _Search, touched: Sequence[int], out: list[planner.Visit],
+         deadline: float | None) -> tuple[set[Hashable], set[Hashable]]:
+    """Large-neighbourhood improvement: each neighbourhood is a seed route and its
+    nearest few, re-solved together (``_Search.resolve``); the routes the change hit
+    seed first, then the others, costliest per visit first; a route already re-solved
+    seeds no neighbourhood again until a pass improved something. Visits still
+    ``out`` are offered to every neighbourhood. At most ``_LNS_NEIGHBOURHOODS``,
+    fewer if the deadline comes first. The ids of visits that changed nurse, and of
+    those won from ``out``."""
+    vehicles = search.vehicles
+    moved: set[Hashable] = set()
+    won: set[Hashable] = set()
+
+    def per_visit(k: int) -> float:
+        route = vehicles[k].route
+        return -_route_cost(vehicles[k], route, search.loc, search.dur_l) / len(route)
+
+    rest = sorted((k for k, w in enumerate(vehicles) if w.route and k not in set(touched)),
+                  key=lambda k: (per_visit(k), k))
+    order = [*touched, *rest]
+    done = 0
+    improved = True
+    while improved and done < _LNS_NEIGHBOURHOODS:
+        improved = False
+        covered: set[int] = set()
+        for k in order:
+            if done >= _LNS_NEIGHBOURHOODS or (
+                    deadline is not None and time.perf_counter() >= deadline):
+                return moved, won
+            if k in covered:
+                continue
+            chosen = sorted({k, *search.nearest_routes(k, _LNS_ROUTES - 1)})
+            covered.update(chosen)
+            done += 1
+            result = search.resolve(chosen, [v for v in out if v.id not in won],
+                                    iterations=_LNS_ITERATIONS, deadline=deadline)
+            if result is None:
+                continue
+            moved |= result[0]
+            won |= result[1]
+            improved = True
+    return moved, won
 
 
 def _why_unplanned(v: planner.Visit, vehicles: list[_Vehicle], matrix: _Matrix,

@@ -167,6 +167,17 @@ class RepairRetimedSchema(ma.Schema):
     old_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
     new_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
     reason = ma.fields.String(metadata=_WHY)
+    detail = ma.fields.String(allow_none=True, metadata={
+        "description": "Why her route could not keep it where it was (late, shift, cap, "
+                       "...), if it could not"})
+
+
+class RepairStrandedSchema(ma.Schema):
+    order_id = ma.fields.Integer()
+    nurse_id = ma.fields.Integer()
+    planned_arrival = ma.fields.String(allow_none=True, metadata=_ARRIVAL)
+    reason = ma.fields.String(metadata=_WHY)
+    detail = ma.fields.String(metadata={"description": "frozen_past_shift"})
 
 
 class RepairDiffSchema(ma.Schema):
@@ -178,6 +189,10 @@ class RepairDiffSchema(ma.Schema):
         "description": "Orders no longer on any route (cancelled, no room, ...)"})
     retimed = ma.fields.List(ma.fields.Nested(RepairRetimedSchema), metadata={
         "description": "Orders kept by their nurse at another planned arrival"})
+    stranded = ma.fields.List(ma.fields.Nested(RepairStrandedSchema), metadata={
+        "description": "Orders inside the freeze horizon their nurse can no longer hold "
+                       "(the visit she is on runs past her shift): left as they were, "
+                       "the supervisor's call"})
 
 
 class DayRepairSchema(ma.Schema):

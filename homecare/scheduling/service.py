@@ -240,10 +240,22 @@ def plan_view(day_plan: DayPlan) -> dict[str, Any]:
             "stats": day_plan.stats}
 
 
+class DayChangedMeanwhile(Exception):
+    """An order or a nurse's day of the plan changed after the day was read; nothing
+    was written (``_store(whole=True)``)."""
+
+
 def _store(session: Session, day: Day, result: planner.Plan, *, actor: Actor | None,
-           now: datetime, reassign: bool, seed: int, solve_s: float) -> DayPlan:
+           now: datetime, reassign: bool, seed: int, solve_s: float,
+           whole: bool = False) -> DayPlan:
     """Write the plan back, order by order, skipping orders changed since they were read
-    and the stops of nurses whose day changed since (see ``_days_changed``)."""
+    and the stops of nurses whose day changed since (see ``_days_changed``).
+
+    ``whole``: all or nothing instead: if any order the plan places or leaves out
+    changed, or any nurse it gives visits took on another, raise
+    ``DayChangedMeanwhile`` before writing anything (a repair moves visits between
+    routes, and half of such a move written would leave a visit on no route or a
+    nurse with a route she was never told)."""
     snapshots = {**day.orders, **{s.id: s for held in day.fixed.values() for s in held}}
     # Locked in id order (PostgreSQL; SQLite's writer already holds the whole
     # database), so the checks below stay true until the commit.
@@ -268,6 +280,11 @@ def _store(session: Session, day: Day, result: planner.Plan, *, actor: Actor | N
         seconds, metres = travel_of.get(nurse_id, (0, 0))
         travel_of[nurse_id] = (seconds + route.travel_s, metres + route.distance_m)
     changed = _days_changed(session, day, [n for n, stops in stops_of.items() if stops])
+    if whole:
+        stale = sorted(i for i, snap in day.orders.items() if unchanged(snap) is None)
+        if stale or changed:
+            raise DayChangedMeanwhile(f"orders {stale} and the days of nurses "
+                                      f"{sorted(changed)} changed since the day was read")
 
     skipped: list[dict[str, Any]] = []
     unplanned: list[dict[str, Any]] = []

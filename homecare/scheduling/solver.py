@@ -294,7 +294,47 @@ def vroom_routes(
     return [tuple(order) for order in routes]
 
 
-def _problem_data(task: RoutingTask) -> tuple[ProblemData, list[list[int]]]:
+def improve_routes(
+    task: RoutingTask,
+    initial: Sequence[Sequence[int]],
+    *,
+    nurse_cost: Sequence[np.ndarray],
+    seed: int,
+    max_iterations: int,
+    max_seconds: float | None,
+) -> tuple[tuple[int, ...], ...] | None:
+    """PyVRP's search started from ``initial`` (per nurse, in task order, the visit
+    indices she serves), each nurse costing her routes with her own matrix
+    (``nurse_cost``: the repair adds what moving a visit to her costs; travel
+    times stay ``task.duration``). The best plan found, by (required visits
+    served, cost): per nurse, her visit indices in order; None when the search
+    found no feasible plan. Deterministic for a seed and ``max_iterations`` unless
+    ``max_seconds`` cuts it.
+    """
+    data, type_nurses = _problem_data(task, nurse_cost=nurse_cost)
+    type_of = {nurse: t for t, members in enumerate(type_nurses) for nurse in members}
+    start = Solution(data, [PyvrpRoute(data, list(order), type_of[nurse])
+                            for nurse, order in enumerate(initial) if order])
+    criteria: list = [MaxIterations(max_iterations)]
+    if max_seconds is not None:
+        criteria.append(MaxRuntime(max(0.0, max_seconds)))
+    result = solve(data, MultipleCriteria(criteria), seed=seed, collect_stats=False,
+                   display=False, initial_solution=start)
+    if not result.best.is_feasible():
+        return None
+    routes: list[tuple[int, ...]] = [() for _ in task.nurses]
+    for route in result.best.routes():
+        # One vehicle type per nurse here: the type names her.
+        routes[type_nurses[route.vehicle_type()][0]] = tuple(
+            act.idx for act in route if act.is_client())
+    return tuple(routes)
+
+
+def _problem_data(
+    task: RoutingTask, nurse_cost: Sequence[np.ndarray] | None = None
+) -> tuple[ProblemData, list[list[int]]]:
+    """PyVRP's data for the task; with ``nurse_cost`` every nurse is a vehicle type of
+    her own whose routing profile costs edges by her matrix (durations stay the task's)."""
     nurses, visits = task.nurses, task.visits
     n_loc = task.cost.shape[0]
     # PyVRP wants non-negative times; callers may use any epoch.
@@ -332,7 +372,8 @@ def _problem_data(task: RoutingTask) -> tuple[ProblemData, list[list[int]]]:
     # no usable edge into the visits those nurses may not serve. The blocked
     # edge takes longer than the whole day and costs more than any prize, so
     # even a search that tolerates lateness for a while never gains by it.
-    longest = max(int(task.cost.max()), int(task.duration.max()))
+    longest = max(int(task.cost.max()), int(task.duration.max()),
+                  *(int(m.max()) for m in nurse_cost or ()))
     forbidden = min(MAX_VALUE, 2 * (prize_required + longest + horizon) + 1)
     profile_of_row: dict[bytes, int] = {}
     costs: list[np.ndarray] = []
@@ -341,15 +382,21 @@ def _problem_data(task: RoutingTask) -> tuple[ProblemData, list[list[int]]]:
     # Planning by travel time (the default) makes cost and duration one
     # matrix: block it once per profile and hand PyVRP the same array twice.
     same = task.cost is task.duration or np.array_equal(task.cost, task.duration)
-    for row in task.allowed:
+    profile_of_nurse: list[int] = []
+    for i, row in enumerate(task.allowed):
         key = np.asarray(row, dtype=bool).tobytes()
-        if key in profile_of_row:
-            continue
-        profile_of_row[key] = len(costs)
         blocked = visit_loc[~np.asarray(row, dtype=bool)]
-        cost = _blocked(task.cost, blocked, forbidden)
-        costs.append(cost)
-        durations.append(cost if same else _blocked(task.duration, blocked, forbidden))
+        if nurse_cost is not None:
+            profile_of_nurse.append(len(costs))
+            costs.append(_blocked(nurse_cost[i], blocked, forbidden))
+            durations.append(_blocked(task.duration, blocked, forbidden))
+            continue
+        if key not in profile_of_row:
+            profile_of_row[key] = len(costs)
+            cost = _blocked(task.cost, blocked, forbidden)
+            costs.append(cost)
+            durations.append(cost if same else _blocked(task.duration, blocked, forbidden))
+        profile_of_nurse.append(profile_of_row[key])
 
     type_of: dict[tuple, int] = {}
     type_keys: list[tuple] = []
@@ -361,7 +408,9 @@ def _problem_data(task: RoutingTask) -> tuple[ProblemData, list[list[int]]]:
             n.shift_start - t0,
             n.shift_end - t0,
             tuple(cap(n) for cap in capacity),
-            profile_of_row[np.asarray(task.allowed[i], dtype=bool).tobytes()],
+            profile_of_nurse[i],
+            # Her own type when her costs are her own.
+            i if nurse_cost is not None else -1,
         )
         if key not in type_of:
             type_of[key] = len(type_keys)
@@ -380,7 +429,7 @@ def _problem_data(task: RoutingTask) -> tuple[ProblemData, list[list[int]]]:
             unit_duration_cost=0,
             profile=profile,
         )
-        for (start, end, early, late, caps, profile), members in zip(
+        for (start, end, early, late, caps, profile, _own), members in zip(
             type_keys, type_nurses, strict=True
         )
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +14,9 @@ from homecare.nurses.models import Shift
 from homecare.nurses.unavailability import mark_unavailable
 from homecare.orders.states import transition
 from homecare.scheduling.models import DayPlan
-from homecare.scheduling.repair import repair_day
+from homecare.scheduling.repair import _diff, repair_day
+from homecare.scheduling.repair_plan import LATE, Repair
+from homecare.scheduling.service import DayChangedMeanwhile
 from jobs import repair_days
 from tests.scheduling.helpers import CENTER, DAY, MORNING, local, place
 
@@ -122,7 +125,7 @@ def test_repair_after_a_new_order_changes_only_what_it_must(
             key=lambda s: s[1])
         assert stops == expected
     assert plan.result["diff"] == {
-        "moved": [], "dropped": [], "retimed": [],
+        "moved": [], "dropped": [], "retimed": [], "stranded": [],
         "added": [{"order_id": new.id, "to_nurse_id": nurses[0].id,
                    "new_arrival": new.planned_arrival.isoformat(), "reason": "order_added"}]}
 
@@ -285,3 +288,101 @@ def test_a_visit_the_repair_cannot_keep_goes_back_to_dispatch_and_is_offered(
     alert = session.scalar(sa.select(Alert).where(Alert.order_id == order.id,
                                                   Alert.kind == "unassigned"))
     assert order.status == "approved" and alert is not None  # nobody left today: the supervisor
+
+
+# --- the write: all or nothing ---------------------------------------------------------
+
+
+def _cancel_meanwhile(monkeypatch, session, supervisor_actor, orders):
+    """While the repair solves (between its read and its write), cancel the next of
+    ``orders`` each time, as a family could in another request."""
+    from homecare.scheduling import repair_plan
+
+    solve = repair_plan.repair
+    left = list(orders)
+
+    def solve_while_cancelling(*args, **kwargs):
+        if left:
+            transition(session, left.pop(0), "cancelled", actor=supervisor_actor,
+                       now=local(7), reason="family cancelled")
+            session.commit()
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(repair_plan, "repair", solve_while_cancelling)
+
+
+def test_repair_whose_day_changes_before_its_write_repairs_the_fresh_day(
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor, monkeypatch):
+    nurse = make_nurse()
+    gone, kept = (make_order(window=(h, h + 1), where=place(0, h - 9)) for h in (9, 11))
+    session.commit()
+    run_plan()
+    new = make_order(window=(14, 15), where=place(0, 1))
+    session.commit()
+    _cancel_meanwhile(monkeypatch, session, supervisor_actor, [gone])
+
+    plan = repair(now=local(7), reasons=[{"kind": "order_added", "order_id": new.id}])
+
+    # One plan written, made from the day without the cancelled order.
+    assert _plans(session) == 2
+    assert [s[0] for s in _stops(plan)[nurse.id]] == [kept.id, new.id]
+    assert plan.result["skipped"] == []
+    assert [d["order_id"] for d in plan.result["diff"]["dropped"]] == [gone.id]
+
+
+def test_repair_whose_day_keeps_changing_writes_nothing(
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor, monkeypatch):
+    make_nurse()
+    orders = [make_order(window=(h, h + 1), where=place(0, h - 9)) for h in (9, 11, 13, 15)]
+    session.commit()
+    run_plan()
+    new = make_order(window=(16, 17), where=place(0, 1))
+    session.commit()
+    _cancel_meanwhile(monkeypatch, session, supervisor_actor, orders[:3])
+
+    with pytest.raises(DayChangedMeanwhile):
+        repair(now=local(7), reasons=[{"kind": "order_added", "order_id": new.id}])
+
+    assert _plans(session) == 1
+    assert _where(session, new) == [(None, None, "approved")]
+
+
+# --- what the diff reports -------------------------------------------------------------
+
+
+def test_repair_diff_lists_a_frozen_visit_its_nurse_can_no_longer_hold(
+        session, make_nurse, make_order, run_plan, repair):
+    # Her shift now ends at 12:00 and her visit is planned at 12:15, inside the freeze
+    # at 11:30: it is nobody else's to take, it stays as it was, and the supervisor
+    # reads it in the diff.
+    nurse = make_nurse()
+    order = make_order(window=(12.25, 13), where=place(0, 1))
+    session.commit()
+    run_plan()
+    held = _where(session, order)
+    shift = session.scalar(sa.select(Shift).where(Shift.nurse_id == nurse.id))
+    shift.end = local(12)
+    session.commit()
+
+    plan = repair(now=local(11.5), reasons=[{"kind": "nurse_unavailable",
+                                             "nurse_id": nurse.id}])
+
+    assert _where(session, order) == held
+    assert plan.result["diff"]["stranded"] == [{
+        "order_id": order.id, "nurse_id": nurse.id,
+        "planned_arrival": held[0][1].isoformat(), "reason": "nurse_unavailable",
+        "detail": "frozen_past_shift"}]
+
+
+def test_repair_diff_gives_a_released_visit_its_reason_when_only_its_time_changes():
+    # Released from its place (late) and put back on the same nurse's route at another
+    # time: the retimed entry says why, as moved and dropped entries do.
+    arrival = datetime(2031, 5, 13, 2, tzinfo=UTC)
+    later = arrival + timedelta(hours=1)
+    repaired = Repair(plan=None, frozen=frozenset(), released={5: LATE})
+    result = {"routes": [{"nurse_id": 1, "stops": [
+        {"order_id": 5, "planned_arrival": later.isoformat()}]}],
+        "unplanned": [], "skipped": []}
+    diff = _diff({5: (1, arrival)}, result, [], repaired, {})
+    assert [(r["order_id"], r["reason"], r["detail"]) for r in diff["retimed"]] == [
+        (5, LATE, LATE)]

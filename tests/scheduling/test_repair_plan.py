@@ -100,3 +100,44 @@ def test_repair_never_gives_a_visit_back_to_a_nurse_banned_from_it():
     result = _run(Problem((a, b), (v,)), current, banned={"v": frozenset({"a"})})
     assert _routes(result) == {"a": [], "b": []}
     assert [u.visit_id for u in result.plan.unplanned] == ["v"]
+
+
+def _rescue_day():
+    # C's vehicle is gone and her visit v needs picc, which only A has; A is at her cap
+    # (2) with u and x, both far from v in time (no room is made for v by one swap) and
+    # near B's home. Winning v back means moving u, x or both to B: both saves 18 min of
+    # travel more than one, less than a move's cost of 20 min.
+    a = Nurse("a", P(0, 0), P(0, 0), 8 * H, 18 * H, skills={"picc"}, max_visits=2)
+    b = Nurse("b", P(3000, 0), P(3000, 0), 8 * H, 18 * H)
+    v = Visit("v", P(0, 0), 9 * H, 9 * H + 600, H, required_skills={"picc"})
+    u = Visit("u", P(2900, 0), 14 * H, 15 * H, 1800)
+    x = Visit("x", P(2800, 0), 16 * H, 17 * H, 1800)
+    current = Current(routes={"a": ["u", "x"], "b": []}, starts={"u": 14 * H, "x": 16 * H},
+                      holder={"v": "c", "u": "a", "x": "a"})
+    return Problem((a, b), (v, u, x)), current
+
+
+def test_repair_rescue_moves_no_more_visits_than_pay_their_move_cost():
+    problem, current = _rescue_day()
+    result = _run(problem, current)
+    assert _routes(result) == {"a": ["v", "x"], "b": ["u"]}
+    assert result.plan.unplanned == ()
+
+
+def test_repair_rescue_without_a_move_cost_moves_what_saves_travel():
+    problem, current = _rescue_day()
+    result = _run(problem, current, move_cost_s=0)
+    assert _routes(result) == {"a": ["v"], "b": ["u", "x"]}
+
+
+def test_repair_reassigns_a_visit_of_a_route_nothing_hit_when_it_saves_more_than_the_move_cost():
+    # A holds y at B's door, 2 x 10 km from her home; nothing hit her route, but the
+    # neighbourhood search finds that B takes it for far less than the move cost.
+    a = Nurse("a", P(0, 0), P(0, 0), 8 * H, 18 * H)
+    b = Nurse("b", P(10000, 0), P(10000, 0), 8 * H, 18 * H)
+    y = Visit("y", P(10000, 100), 12 * H, 13 * H, 600)
+    current = Current(routes={"a": ["y"], "b": []}, starts={"y": 12 * H}, holder={"y": "a"})
+    assert _routes(_run(Problem((a, b), (y,)), current)) == {"a": [], "b": ["y"]}
+    # At a move cost above what it saves, y stays.
+    kept = _run(Problem((a, b), (y,)), current, move_cost_s=2 * H)
+    assert _routes(kept) == {"a": ["y"], "b": []}
