@@ -64,7 +64,7 @@ DEFAULT_EXPLORATION = 5
 # keeps them and costs about 5 % of VROOM's time at 20 nurses, less at 85.
 DEFAULT_PATIENCE = 25
 # A time-boxed search (from PyVRP's own start) looks at each visit's 30 nearest
-# visits, not PyVRP's default 50: each iteration is ~1.6x cheaper, and in a
+# visits, not PyVRP's default 50: ~1.7x the iterations per second, and in a
 # 10 s box the extra iterations find shorter plans (bench/solomon.py, RC101
 # and RC201, measured interleaved with the default). 20 was worse again. A
 # search on a budget from VROOM's plan keeps PyVRP's defaults.
