@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+from pyvrp.search import NeighbourhoodParams
 
 from homecare.scheduling import solver
 from homecare.scheduling.insertion import best_insertion
@@ -233,3 +234,26 @@ def test_each_profile_blocks_cost_and_duration_for_the_objective(built, objectiv
     # Only nurse b's profile blocks anything: the PICC line.
     assert len(blocked) == 1
     assert next(iter(blocked))[1] == line
+
+
+@pytest.mark.parametrize(
+    ("limits", "neighbours"),
+    [
+        # Time-boxed: the smaller neighbourhood that pays in a 10 s box.
+        ({"max_iterations": None, "max_seconds": 0.2}, solver.TIME_BOXED_NEIGHBOURS),
+        # On a budget from VROOM's plan: PyVRP's defaults, as bench/vs_peer.py measured.
+        ({"max_iterations": 20, "max_seconds": None}, NeighbourhoodParams().num_neighbours),
+    ],
+)
+def test_only_the_time_boxed_search_narrows_the_neighbourhood(monkeypatch, limits, neighbours):
+    seen = []
+    original = solver.solve
+
+    def spy(data, stop, **kwargs):
+        seen.append(kwargs["params"].neighbourhood.num_neighbours)
+        return original(data, stop, **kwargs)
+
+    monkeypatch.setattr(solver, "solve", spy)
+    result = plan(_tight_day(3), PlaneTravel(), **limits)
+    assert seen == [neighbours]
+    check_plan(_tight_day(3), result)
