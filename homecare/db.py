@@ -218,6 +218,42 @@ def reading() -> Iterator[None]:
         write_intent.reset(token)
 
 
+# session.info key: the root transaction whose only work so far is a Core read that
+# opened it (``opening_read``).
+_ONLY_READ = "homecare.only_read"
+
+
+def opening_read(session: Session) -> sa.Connection:
+    """The session's connection for a Core read (the caller of a request, ``auth``).
+
+    If this read opens the session's transaction, the transaction is marked as having
+    only read: the first ``atomic`` call in it then takes no savepoint, since rolling
+    back the whole transaction takes nothing away (two round trips, SAVEPOINT and
+    RELEASE, of a ping's six).
+    """
+    session = _plain(session)
+    opens = not session.in_transaction()
+    connection = session.connection()
+    if opens:
+        session.info[_ONLY_READ] = session.get_transaction()
+    return connection
+
+
+def _plain(session: Session | scoped_session) -> Session:
+    return session() if isinstance(session, scoped_session) else session
+
+
+def transaction_set(session: Session | scoped_session, key: str) -> set:
+    """A set kept in ``session.info[key]`` for the session's current transaction only: the
+    next transaction (after a commit or a rollback) starts with an empty one."""
+    session = _plain(session)
+    transaction = session.get_transaction()
+    entry = session.info.get(key)
+    if entry is None or entry[0] is not transaction:
+        entry = session.info[key] = (transaction, set())
+    return entry[1]
+
+
 def atomic(func: Callable) -> Callable:
     """Decorate a service function so that a call that fails leaves nothing behind
     and takes nothing away.
@@ -229,10 +265,22 @@ def atomic(func: Callable) -> Callable:
     ``session.commit()`` commits the whole transaction (SQLAlchemy 2 commits the
     outermost one, releasing the savepoint); if it committed and then failed, what
     it wrote since is its own, and the session is rolled back.
+
+    In a transaction that has only read so far (``opening_read``: a request's first
+    service call after the caller's check) there is nothing of the caller's to keep:
+    the call runs without a savepoint and a failure rolls the transaction back.
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, session: Session, **kwargs: Any) -> Any:
+        only_read = session.info.pop(_ONLY_READ, None)
+        if (only_read is not None and only_read is _plain(session).get_transaction()
+                and not (session.new or session.dirty or session.deleted)):
+            try:
+                return func(*args, session=session, **kwargs)
+            except Exception:
+                session.rollback()
+                raise
         savepoint = session.begin_nested()
         try:
             result = func(*args, session=session, **kwargs)

@@ -90,8 +90,11 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
     if idempotency_key is None:
         order = create_order(session=session, actor=actor, now=now, config=config, **body)
         return render(order_view(order, actor, session=session))
-    claim = idempotency.claim_key(session=session, user_id=actor.user_id, key=idempotency_key,
-                                  request_hash=idempotency.request_hash(body), now=now)
+    # Unwrapped: this call's own unit of work (``atomic``) guards it, and a savepoint of
+    # its own would guard nothing more (place_order has done nothing before it).
+    claim = idempotency.claim_key.__wrapped__(
+        session=session, user_id=actor.user_id, key=idempotency_key,
+        request_hash=idempotency.request_hash(body), now=now)
     if isinstance(claim, idempotency.Replay):
         return claim
     try:
@@ -171,13 +174,19 @@ def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
                   duration_min=item.duration_min, price_fen=price["total_fen"],
                   price_breakdown=price, window_start=window_start, window_end=window_end,
                   service_date=service_date, notes=notes)
-    open_order(session, order, actor=actor, now=now)
-    # The assessment of the organization that would send the nurse: another
-    # hospital's does not vouch for this one's visit.
-    if not item.requires_assessment and is_assessed(
-            session=session, patient_id=recipient.id, organization_id=order.organization_id):
-        transition(session, order, "approved", actor=None, now=now)
-        start_dispatch(session=session, order=order, now=now, config=config)
+    # The rows a booking appends (its events, their audit entries and notifications) wait
+    # for one flush, one INSERT per table, instead of going out before each read: none
+    # of its reads looks for them (the order's alerts, offers and past nurses, none yet,
+    # are not even read: ``states.untouched``). Its offers are flushed by dispatch.
+    with session.no_autoflush:
+        open_order(session, order, actor=actor, now=now)
+        # The assessment of the organization that would send the nurse: another
+        # hospital's does not vouch for this one's visit.
+        if not item.requires_assessment and is_assessed(
+                session=session, patient_id=recipient.id,
+                organization_id=order.organization_id):
+            transition(session, order, "approved", actor=None, now=now)
+            start_dispatch(session=session, order=order, now=now, config=config)
     return order, (recipient, address, item)
 
 
