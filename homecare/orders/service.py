@@ -139,13 +139,21 @@ def create_order(*, session: Session, actor: Actor, patient_id: int, address_id:
     return order
 
 
+# The recipient and, if it is hers, the address, in one round trip (two session.get).
+_RECIPIENT_AND_ADDRESS = (
+    sa.select(CareRecipient, Address)
+    .outerjoin(Address, sa.and_(Address.id == sa.bindparam("address_id"),
+                                Address.patient_id == CareRecipient.id))
+    .where(CareRecipient.id == sa.bindparam("patient_id")))
+
+
 def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
           service_code: str, window_start: datetime, window_end: datetime,
           notes: str | None, now: datetime, config: Config) -> tuple[Order, tuple]:
     """The booking, and the rows it read (recipient, address, item): the session holds
     rows weakly, so a caller that renders the order keeps them to find them there."""
-    recipient = session.get(CareRecipient, patient_id)
-    address = session.get(Address, address_id)
+    recipient, address = session.execute(_RECIPIENT_AND_ADDRESS, {
+        "patient_id": patient_id, "address_id": address_id}).first() or (None, None)
     if recipient is None or (actor.role == "patient" and recipient.owner_id != actor.user_id):
         raise UnknownPatient(patient_id=patient_id, errors={"patient_id": ["not found"]})
     if address is None or address.patient_id != recipient.id:
