@@ -27,7 +27,8 @@ from homecare.migrations import upgrade
 from tests.helpers import NOW
 
 # Fixtures more than one test folder uses (a conftest never imports another's).
-pytest_plugins = ("tests.fixtures.orders", "tests.fixtures.scratch", "tests.fixtures.visits")
+pytest_plugins = ("tests.fixtures.aliyun", "tests.fixtures.orders", "tests.fixtures.scratch",
+                  "tests.fixtures.visits")
 
 TEST_PG_URL = os.environ.get("HOMECARE_TEST_DATABASE_URL", "")
 

@@ -35,6 +35,7 @@ def _blueprints() -> tuple:
     from homecare.audit.routes import blp as audit
     from homecare.catalogue.routes import blp as catalogue
     from homecare.dispatch.routes import blp as dispatch
+    from homecare.duty.routes import blp as duty
     from homecare.events.routes import blp as events
     from homecare.family_beds.routes import blp as family_beds
     from homecare.notifications.routes import blp as notifications
@@ -45,9 +46,9 @@ def _blueprints() -> tuple:
 
     # One blueprint per resource: the first part of a URL names the file
     # (/orders/... in orders/routes.py, /dispatch/... and /offers in dispatch/routes.py,
-    # /audit in audit/routes.py).
+    # /audit in audit/routes.py, /duty-roster in duty/routes.py).
     return (accounts, patients, catalogue, nurses, orders, dispatch, alerts, notifications,
-            audit, family_beds, pricing, events)
+            audit, family_beds, pricing, events, duty)
 
 
 def create_app(overrides: dict[str, Any] | None = None, *,

@@ -9,7 +9,7 @@ the two places where access is decided.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -170,11 +170,24 @@ def current_actor() -> Actor:
 STAFF = ("admin", "supervisor", "nurse")
 
 
+def _grounds(actor: Actor, staff: tuple[str, ...],
+             parties: Mapping[str, Any] | None) -> tuple[bool, bool, bool]:
+    """On what grounds ``actor`` may see an object: (every organization's, her own
+    organization's, as the object's party in her role). The rule itself; the two
+    that apply it say what "her organization" and "the party" are for one object
+    (``ensure_visible``) or for a query's rows (``visible_filter``)."""
+    every = actor.role == "admin" and "admin" in staff
+    own_organization = actor.role in staff and actor.role != "admin"
+    party = bool(parties) and parties.get(actor.role) is not None
+    return every, own_organization, party
+
+
 def ensure_visible(actor: Actor, organization_id: int | None,
                    not_found: type[NotFound] = NotFound, /, *,
                    staff: tuple[str, ...] = STAFF,
                    parties: Mapping[str, int | None] | None = None, **ids: Any) -> None:
-    """The one visibility rule: every ``access_<thing>`` getter decides through it.
+    """The one visibility rule: every ``access_<thing>`` getter decides through it
+    (and every list of such things filters through ``visible_filter``, its twin).
 
     An object is seen by the staff roles in ``staff`` of its organization (an
     admin's is every organization), and by its parties: ``parties`` maps a role to
@@ -182,12 +195,34 @@ def ensure_visible(actor: Actor, organization_id: int | None,
     it, the nurse who holds it, the account itself). Anyone else is told it is
     missing (404 rather than 403), so that ids of others' objects cannot be probed.
     """
-    if actor.role == "admin" and "admin" in staff:
-        return
-    if actor.role in staff and actor.role != "admin" \
-            and actor.organization_id == organization_id:
-        return
-    if parties and parties.get(actor.role) is not None \
-            and parties[actor.role] == actor.user_id:
+    every, own_organization, party = _grounds(actor, staff, parties)
+    if every or (own_organization and actor.organization_id == organization_id) \
+            or (party and parties[actor.role] == actor.user_id):
         return
     raise not_found(**ids)
+
+
+def visible_filter(actor: Actor,
+                   organization: sa.ColumnElement[Any] | Callable[[int | None],
+                                                                  sa.ColumnElement[bool]],
+                   *, staff: tuple[str, ...] = STAFF,
+                   parties: Mapping[str, sa.ColumnElement[Any]] | None = None
+                   ) -> sa.ColumnElement[bool]:
+    """``ensure_visible`` as a WHERE clause: the rows of a list the caller may see.
+
+    A list passes what its getter passes ``ensure_visible``, as SQL: ``organization``
+    the column holding a row's organization, or, for a row that belongs to every
+    organization a condition names (a recipient, to each that serves her), that
+    condition for an organization id; ``parties`` each role's party as a column (or
+    scalar subquery). So a list and a get of the same things cannot disagree.
+    """
+    every, own_organization, party = _grounds(actor, staff, parties)
+    if every:
+        return sa.true()
+    seen = []
+    if own_organization:
+        seen.append(organization(actor.organization_id) if callable(organization)
+                    else organization == actor.organization_id)
+    if party:
+        seen.append(parties[actor.role] == actor.user_id)
+    return sa.or_(*seen) if seen else sa.false()

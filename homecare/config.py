@@ -67,6 +67,21 @@ class Config:
     sms_code_minutes: int = 5
     sms_max_per_phone_per_day: int = 10
     sms_max_per_ip_per_hour: int = 20
+    # HOMECARE_SMS_PROVIDER=aliyun: Alibaba Cloud SMS (dysmsapi SendSms). The RAM
+    # user's AccessKey pair (the secret kept out of repr: never in a log line), the
+    # approved signature (签名), and the approved template per message kind, as
+    # kind=TemplateCode pairs: ``code`` (verification codes, a template with ${code};
+    # ``register`` or ``reset_password`` override it per purpose) and ``alert`` (urgent
+    # pages, ${order_id} ${alert} ${severity}; ``alert_sos`` etc. override it per kind).
+    sms_aliyun_access_key_id: str = field(default="", repr=False)
+    sms_aliyun_access_key_secret: str = field(default="", repr=False)
+    sms_aliyun_sign_name: str = ""
+    sms_aliyun_templates: list[str] = field(default_factory=list)
+    sms_aliyun_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    sms_aliyun_region: str = "cn-hangzhou"
+    # Connecting and each read wait at most this long; then the message failed (the
+    # outbox retries a page; a code request answers 503). Aliyun advises 1 s or more.
+    sms_timeout_seconds: float = 5.0
 
     # Where the outbox's notifications go (jobs/relay_notifications.py), in this order:
     # ``log`` (one line each, the default: nothing to set up), ``webhook`` (an
@@ -260,6 +275,50 @@ def webhook_targets(config: Config) -> dict[str, WebhookTarget]:
     return targets
 
 
+# The template kinds an Aliyun set-up must name: without them a code or an SOS
+# would fail at the moment it is needed, not at startup.
+SMS_TEMPLATE_FALLBACKS = ("code", "alert")
+
+
+def sms_templates(config: Config) -> dict[str, str]:
+    """HOMECARE_SMS_ALIYUN_TEMPLATES parsed: message kind -> template code.
+
+    :raises ConfigError: an entry is not ``kind=TemplateCode``, or names a kind twice.
+    """
+    templates: dict[str, str] = {}
+    for entry in config.sms_aliyun_templates:
+        kind, sep, code = (part.strip() for part in entry.partition("="))
+        if not sep or not re.fullmatch(r"[a-z_]{1,40}", kind) or not re.fullmatch(
+                r"[A-Za-z0-9_]{1,40}", code):
+            raise ConfigError(f"HOMECARE_SMS_ALIYUN_TEMPLATES: {entry!r} is not "
+                              "kind=TemplateCode (e.g. code=SMS_123456)")
+        if kind in templates:
+            raise ConfigError(f"HOMECARE_SMS_ALIYUN_TEMPLATES names {kind} twice")
+        templates[kind] = code
+    return templates
+
+
+def _check_sms(config: Config) -> None:
+    if config.sms_timeout_seconds <= 0:
+        raise ConfigError("HOMECARE_SMS_TIMEOUT_SECONDS must be more than 0")
+    if config.sms_provider != "aliyun":
+        return
+    missing = ["HOMECARE_" + name.upper() for name in (
+        "sms_aliyun_access_key_id", "sms_aliyun_access_key_secret", "sms_aliyun_sign_name",
+        "sms_aliyun_region") if not getattr(config, name).strip()]
+    templates = sms_templates(config)
+    missing += [f"HOMECARE_SMS_ALIYUN_TEMPLATES {kind}=..." for kind in SMS_TEMPLATE_FALLBACKS
+                if kind not in templates]
+    if missing:
+        raise ConfigError("HOMECARE_SMS_PROVIDER=aliyun needs " + ", ".join(missing))
+    scheme, _, rest = config.sms_aliyun_endpoint.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest:
+        raise ConfigError("HOMECARE_SMS_ALIYUN_ENDPOINT must be an http(s) URL")
+    if config.is_production and scheme.lower() != "https":
+        # The request carries the phone number and the AccessKey's signature.
+        raise ConfigError("HOMECARE_SMS_ALIYUN_ENDPOINT: production sends only to https")
+
+
 def _check_channels(config: Config) -> None:
     if not config.notify_channels:
         raise ConfigError("HOMECARE_NOTIFY_CHANNELS names no channel: notifications would "
@@ -343,6 +402,7 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
     config = Config(**values)
     _check_times_of_day(config)
     _check_channels(config)
+    _check_sms(config)
     _check_repairs(config)
 
     instance = Path(config.instance_path or default_instance_path or "instance").resolve()

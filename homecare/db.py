@@ -14,7 +14,13 @@ from typing import Any
 import flask
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Session,
+    SessionTransaction,
+    scoped_session,
+    sessionmaker,
+)
 
 # Whether the current unit of work may write. On SQLite such a transaction starts
 # with BEGIN IMMEDIATE: taking the write lock up front means a busy database makes
@@ -254,6 +260,10 @@ def transaction_set(session: Session | scoped_session, key: str) -> set:
     return entry[1]
 
 
+# The savepoints of the ``atomic`` calls running on a session, innermost last.
+_CALLS = "homecare.atomic_calls"
+
+
 def atomic(func: Callable) -> Callable:
     """Decorate a service function so that a call that fails leaves nothing behind
     and takes nothing away.
@@ -261,7 +271,12 @@ def atomic(func: Callable) -> Callable:
     The call runs in a SAVEPOINT: what it flushed before failing is rolled back at
     once, not only when the request's session is closed, so a caller that goes on
     using the session (a job, a test) never commits half of a refused change, while
-    the caller's own uncommitted work survives the refusal. The function's own
+    the caller's own uncommitted work survives the refusal. That includes a flush
+    the database refused (a unique key lost to a concurrent insert): SQLAlchemy has
+    rolled back to the savepoint already, and the caller's work stands. So a service
+    never calls ``session.rollback()`` on its failure path, which would take the
+    caller's work too: it raises (``undo_call`` is for the one that must write
+    something after undoing its own work). The function's own
     ``session.commit()`` commits the whole transaction (SQLAlchemy 2 commits the
     outermost one, releasing the savepoint); if it committed and then failed, what
     it wrote since is its own, and the session is rolled back.
@@ -276,20 +291,28 @@ def atomic(func: Callable) -> Callable:
         only_read = session.info.pop(_ONLY_READ, None)
         if (only_read is not None and only_read is _plain(session).get_transaction()
                 and not (session.new or session.dirty or session.deleted)):
+            calls = session.info.setdefault(_CALLS, [])
+            calls.append(None)  # no savepoint: the transaction's work is all this call's
             try:
                 return func(*args, session=session, **kwargs)
             except Exception:
                 session.rollback()
                 raise
+            finally:
+                calls.pop()
         savepoint = session.begin_nested()
+        calls = session.info.setdefault(_CALLS, [])
+        calls.append(savepoint)
         try:
             result = func(*args, session=session, **kwargs)
         except Exception:
-            if savepoint.is_active:
+            if _open(savepoint):
                 savepoint.rollback()
             else:
                 session.rollback()
             raise
+        finally:
+            calls.pop()
         if savepoint.is_active:
             # Returned without committing (a step of a larger change): its work
             # joins the caller's transaction.
@@ -297,6 +320,40 @@ def atomic(func: Callable) -> Callable:
         return result
 
     return wrapper
+
+
+def _open(savepoint: SessionTransaction) -> bool:
+    """Whether ``savepoint`` is still one of its session's transactions: active, or
+    deactivated by a refused flush; not closed by a commit or a rollback."""
+    # Its own Session: a scoped_session does not proxy get_nested_transaction.
+    transaction = savepoint.session.get_nested_transaction()
+    while transaction is not None:
+        if transaction is savepoint:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def undo_call(session: Session) -> None:
+    """Roll back what the innermost running ``atomic`` call has written, keeping its
+    caller's uncommitted work; the call goes on in the caller's transaction.
+
+    For a service that must write something that outlives its own refusal (a wrong
+    visit code is counted although the check-in fails): it undoes its own work with
+    this, writes, commits and raises. ``session.rollback()`` would discard the
+    caller's work as well.
+
+    :raises RuntimeError: no ``atomic`` call is running, or it has committed already.
+    """
+    calls = session.info.get(_CALLS)
+    if calls and calls[-1] is None:
+        # A call that took no savepoint (see ``atomic``): what the transaction holds is
+        # its own work only.
+        session.rollback()
+        return
+    if not calls or not _open(calls[-1]):
+        raise RuntimeError("undo_call outside a running atomic call's savepoint")
+    calls[-1].rollback()
 
 
 def atomic_in_steps(func: Callable) -> Callable:

@@ -5,6 +5,7 @@ from homecare.alerts import models as alerts  # noqa: F401
 from homecare.audit import models as audit  # noqa: F401
 from homecare.catalogue import models as catalogue  # noqa: F401
 from homecare.dispatch import models as dispatch  # noqa: F401
+from homecare.duty import models as duty  # noqa: F401
 from homecare.family_beds import models as family_beds  # noqa: F401
 from homecare.notifications import models as notifications  # noqa: F401
 from homecare.nurses import models as nurses  # noqa: F401

@@ -106,7 +106,6 @@ def _new_user(session: Session, *, phone: str, password: str, name: str, role: s
     try:
         session.flush()
     except sa.exc.IntegrityError as exc:  # a concurrent registration won the race
-        session.rollback()
         raise PhoneTaken() from exc
     return user
 
@@ -149,7 +148,6 @@ def reset_password(*, session: Session, config: Config, phone: str, sms_code: st
                  code=sms_code, now=now)
     user = session.scalar(sa.select(User).where(User.phone == phone))
     if user is None:
-        session.rollback()
         raise SmsCodeInvalid("request a new code", errors={"sms_code": ["no valid code"]})
     user.password_hash = hash_password(password)
     revoke_all_tokens(session, user, now)

@@ -29,6 +29,7 @@ from homecare.audit.service import record
 from homecare.auth import Actor, ensure_visible
 from homecare.config import Config
 from homecare.db import UTCDateTime, atomic
+from homecare.duty.service import texted_supervisors
 from homecare.errors import Conflict, NotFound
 from homecare.notifications.service import notify
 from homecare.nurseday.model import day_span
@@ -408,7 +409,13 @@ def _raise_swept(session: Session, *, kind: str, cause: str, severity: str, now:
 def page_supervisors(session: Session, *, alert: Alert, now: datetime,
                      urgent: bool) -> int:
     """Put a message about ``alert`` in the outbox for each active supervisor of its
-    organization (no commit); returns how many."""
+    organization (no commit); returns how many.
+
+    Every one of them sees it in the app, on duty or not. An ``urgent`` one is also
+    texted, to the supervisors on duty now, or to every active supervisor when the
+    roster has nobody on duty: an SOS is never left with nobody's phone ringing
+    (``duty.service.texted_supervisors``).
+    """
     supervisors = session.scalars(sa.select(User.id).where(
         User.organization_id == alert.organization_id, User.role == "supervisor",
         User.active.is_(True)).order_by(User.id)).all()
@@ -417,9 +424,12 @@ def page_supervisors(session: Session, *, alert: Alert, now: datetime,
                "raised_at": alert.raised_at.isoformat(), "detail": alert.detail}
     if alert.lat is not None:
         payload.update(lat=alert.lat, lng=alert.lng)
+    texted = texted_supervisors(session, organization_id=alert.organization_id,
+                                at=now) if urgent else set()
     for user_id in supervisors:
         notify(session, user_id=user_id, kind=f"alert_{alert.kind}", now=now,
-               order_id=alert.order_id, payload=payload, urgent=urgent)
+               order_id=alert.order_id, payload=payload, urgent=urgent,
+               sms=user_id in texted)
     return len(supervisors)
 
 

@@ -7,7 +7,7 @@ import marshmallow as ma
 from homecare.schemas import MAX_ID, MOMENTS, Pattern, RowId
 
 SUBJECT_TYPES = ("patient", "order", "nurse", "user", "family_bed", "alert", "offer",
-                 "care_record", "day_plan")
+                 "care_record", "day_plan", "duty_span")
 
 
 def _subject_id_in_range(value: str) -> None:

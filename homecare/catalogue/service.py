@@ -65,7 +65,6 @@ def create_item(*, session: Session, data: dict[str, Any], now: datetime) -> Ser
     try:
         session.flush()
     except sa.exc.IntegrityError as exc:  # a concurrent create won the race
-        session.rollback()
         raise ServiceCodeTaken(service_code=data["code"]) from exc
     session.commit()
     return item

@@ -58,7 +58,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.audit.service import record
-from homecare.auth import Actor, ensure_visible
+from homecare.auth import Actor, ensure_visible, visible_filter
 from homecare.catalogue.models import ServiceItem
 from homecare.config import Config
 from homecare.db import atomic
@@ -611,16 +611,16 @@ def _withhold_family_messages(session: Session, bed: FamilyBed, now: datetime) -
 # ---------------------------------------------------------------- reads
 
 
+# Who sees an episode, for its getter and the list alike: the recipient's owner, its
+# organization's supervisors, an admin.
+FAMILY_BED_STAFF = ("admin", "supervisor")
+
+
 def _visible(actor: Actor) -> sa.Select:
-    stmt = sa.select(FamilyBed)
-    if actor.role == "patient":
-        return stmt.where(FamilyBed.patient_id.in_(sa.select(CareRecipient.id).where(
-            CareRecipient.owner_id == actor.user_id)))
-    if actor.role == "supervisor":
-        return stmt.where(FamilyBed.organization_id == actor.organization_id)
-    if actor.role == "admin":
-        return stmt
-    return stmt.where(sa.false())
+    owner = (sa.select(CareRecipient.owner_id).where(CareRecipient.id == FamilyBed.patient_id)
+             .scalar_subquery())
+    return sa.select(FamilyBed).where(visible_filter(
+        actor, FamilyBed.organization_id, staff=FAMILY_BED_STAFF, parties={"patient": owner}))
 
 
 def list_family_beds(*, session: Session, actor: Actor, config: Config,
@@ -661,7 +661,7 @@ def access_family_bed(session: Session, actor: Actor, family_bed_id: int) -> Fam
                             .where(CareRecipient.id == bed.patient_id))
              if actor.role == "patient" else None)
     ensure_visible(actor, bed.organization_id, FamilyBedNotFound,
-                   staff=("admin", "supervisor"), parties={"patient": owner},
+                   staff=FAMILY_BED_STAFF, parties={"patient": owner},
                    family_bed_id=family_bed_id)
     return bed
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from homecare.accounts.sms import SmsProvider, provider_for
+from homecare.accounts.sms import SmsGatewayError, SmsProvider, provider_for
 from homecare.clock import utcnow
 from homecare.config import Config, WebhookTarget, webhook_targets
 
@@ -52,11 +52,13 @@ class Message:
     role: str | None = None
     phone: str | None = field(default=None, repr=False)
     delivered_via: frozenset[str] = frozenset()
+    sms: bool = False
 
     @classmethod
     def of(cls, notification: Notification, **routing: Any) -> Message:
         return cls(id=notification.id, user_id=notification.user_id, kind=notification.kind,
-                   urgent=notification.urgent, order_id=notification.order_id,
+                   urgent=notification.urgent, sms=notification.sms,
+                   order_id=notification.order_id,
                    payload=dict(notification.payload or {}), created_at=notification.created_at,
                    **routing)
 
@@ -195,27 +197,31 @@ class WebhookSender:
 
 @dataclass
 class SmsAlertSender:
-    """Urgent messages to a supervisor (an SOS, a cancellation after departure) also go
+    """Urgent pages to a supervisor (an SOS, a cancellation after departure) also go
     to her phone, through the SMS provider that sends verification codes.
 
-    Every active supervisor of the organization is paged (``alerts.service.
-    page_supervisors``): the service keeps no supervisors' duty roster, so the ones
-    on duty are the active ones. Others' messages and non-urgent ones are not
-    this channel's. The text is a template (the kind) filled with ids only.
+    Which pages are texted was decided when each was written (the message's
+    ``sms``): those to the supervisors on duty at that moment, or to every active
+    supervisor when nobody was (``duty.service.texted_supervisors``); the others
+    still reach the app. Others' messages and non-urgent ones are not this
+    channel's. The text is a template (the kind) filled with ids only.
     """
 
     provider: SmsProvider
     name: ClassVar[str] = "sms"
 
     def send(self, message: Message) -> None:
-        if not (message.urgent and message.role == "supervisor" and message.phone):
+        if not (message.urgent and message.sms and message.role == "supervisor"
+                and message.phone):
             return
         params = {"order_id": str(message.order_id or ""),
                   "alert": str(message.payload.get("kind") or ""),
                   "severity": str(message.payload.get("severity") or "")}
         try:
             self.provider.send_alert(phone=message.phone, kind=message.kind, params=params)
-        except Exception as exc:  # whatever the gateway's client raises: retry later
+        except SmsGatewayError as exc:  # its text names the cause, never a phone or key
+            raise DeliveryFailed(f"sms: {exc}") from None
+        except Exception as exc:  # whatever else a provider raises: retry later
             raise DeliveryFailed(f"sms: {type(exc).__name__}") from None
 
 

@@ -21,6 +21,10 @@ class Notification(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(40))
     urgent: Mapped[bool] = mapped_column(default=False)
+    # An urgent page that also goes to her phone by SMS: decided when the page is
+    # written (``duty.service.texted_supervisors``: the supervisors on duty then, or
+    # all of them when nobody is), so a relay retrying later texts the same people.
+    sms: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("orders.id"))
     payload: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

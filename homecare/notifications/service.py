@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from homecare.accounts.models import User
 from homecare.auth import Actor
 from homecare.db import atomic
+from homecare.duty.service import texted_supervisors
 from homecare.errors import NotFound
 from homecare.notifications.delivery import DeliveryFailed, Message, Sender
 from homecare.notifications.models import Notification
@@ -37,15 +38,17 @@ class NotificationNotFound(NotFound):
 
 def notify(session: Session, *, user_id: int, kind: str, now: datetime,
            order_id: int | None = None, payload: dict[str, Any] | None = None,
-           urgent: bool = False) -> Notification:
-    """Queue a message for ``user_id`` (no commit).
+           urgent: bool = False, sms: bool = False) -> Notification:
+    """Queue a message for ``user_id`` (no commit); ``sms``: an urgent page that also
+    goes to her phone (a supervisor on duty, ``duty.service.texted_supervisors``).
 
     Because the row is written in the same transaction as the event it reports,
     a rolled-back change leaves no notification and a committed one is never
     lost; the jobs process relays it.
     """
     notification = Notification(user_id=user_id, kind=kind, order_id=order_id,
-                                payload=payload or {}, urgent=urgent, created_at=now)
+                                payload=payload or {}, urgent=urgent, sms=sms and urgent,
+                                created_at=now)
     session.add(notification)
     return notification
 
@@ -119,11 +122,16 @@ def notify_order_event(session: Session, *, order: Order, event: OrderEvent,
     payload = _payload(session, order, event)
     written = []
     for rule in _rules_for(from_status, to_status):
+        # An urgent message to the supervisors is a page: every one of them is told,
+        # the ones on duty (else all) are texted.
+        texted = texted_supervisors(session, organization_id=order.organization_id, at=now) \
+            if rule.urgent and rule.audience == "supervisors" else set()
         for user_id in _audience(session, rule.audience, order, nurse=nurse, held_by=held_by):
             if actor is not None and user_id == actor.user_id:
                 continue
             written.append(notify(session, user_id=user_id, kind=rule.kind, now=now,
-                                  order_id=order.id, payload=payload, urgent=rule.urgent))
+                                  order_id=order.id, payload=payload, urgent=rule.urgent,
+                                  sms=user_id in texted))
     return written
 
 

@@ -14,7 +14,8 @@ Its rules, in the order dispatch checks them (the first one broken is the rule
 ``refusal`` applies them to one nurse: dispatch's matching for an order, the
 planner for the day (without an item: the item's part travels to the solver as
 pseudo-skills, ``capabilities`` and ``demands``, whose inclusion is the same
-rule), and the profile's activation (``qualification_problems``). ``where`` and
+rule), and the profile's activation (``qualification_problems``, the rules of the
+profile alone, ``PROFILE_RULES``, each defined once for both). ``where`` and
 ``where_params`` are the SQL form of the rules a query can check cheaply
 (activity, experience, titles), so dispatch's spatial pre-filter narrows by the
 same definition; ``tests/nurses/test_gate.py`` proves the two forms agree.
@@ -22,7 +23,8 @@ same definition; ``tests/nurses/test_gate.py`` proves the two forms agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -43,6 +45,35 @@ def rank_of(title: str | None) -> int:
     return title_rank(title) if title in TITLES else 0
 
 
+@dataclass(frozen=True)
+class ProfileRule:
+    """A gate rule of the profile alone (no visit, no day): one check, told two ways,
+    as ``refusal``'s reason for a visit and as the requirement a profile must meet
+    to be active (``qualification_problems``)."""
+
+    name: str
+    broken: Callable[[Any, Config], bool]
+    reason: Callable[[Any, Config], str]
+    requirement: Callable[[Config], str]
+
+
+# In ``RULES`` order; ``refusal`` and ``qualification_problems`` both apply these.
+PROFILE_RULES = (
+    ProfileRule(
+        "experience",
+        broken=lambda row, config: row.years_experience < config.min_years_experience,
+        reason=lambda row, config: (f"{row.years_experience} years of clinical experience; "
+                                    f"Internet+nursing needs {config.min_years_experience}"),
+        requirement=lambda config: f"years_experience >= {config.min_years_experience}"),
+    ProfileRule(
+        "qualification_title",
+        broken=lambda row, config: rank_of(row.title) < title_rank(config.min_title),
+        reason=lambda row, config: (f"title {row.title} is below the Internet+nursing "
+                                    f"minimum {config.min_title}"),
+        requirement=lambda config: f"title >= {config.min_title}"),
+)
+
+
 def refusal(row: Any, config: Config, *, day: date, account_active: bool,
             min_title: str | None = None, required_skills: frozenset[str] = frozenset(),
             service_code: str | None = None) -> tuple[str, str] | None:
@@ -54,14 +85,10 @@ def refusal(row: Any, config: Config, *, day: date, account_active: bool,
     lapsed = credentials.lapse(row, day)
     if lapsed is not None:
         return credentials.RULE, lapsed
-    if row.years_experience < config.min_years_experience:
-        return "experience", (f"{row.years_experience} years of clinical experience; "
-                              f"Internet+nursing needs {config.min_years_experience}")
-    rank = rank_of(row.title)
-    if rank < title_rank(config.min_title):
-        return "qualification_title", (f"title {row.title} is below the Internet+nursing "
-                                       f"minimum {config.min_title}")
-    if min_title is not None and rank < rank_of(min_title):
+    for rule in PROFILE_RULES:
+        if rule.broken(row, config):
+            return rule.name, rule.reason(row, config)
+    if min_title is not None and rank_of(row.title) < rank_of(min_title):
         return "item_title", (f"title {row.title} is below {service_code}'s minimum "
                               f"{min_title}")
     missing = required_skills.difference(row.skills or ())
@@ -71,19 +98,16 @@ def refusal(row: Any, config: Config, *, day: date, account_active: bool,
 
 
 def qualification_problems(nurse: Any, config: Config) -> list[str]:
-    """The gate rules of the profile itself (experience, title) ``nurse`` fails, as the
-    requirements unmet; empty: she may be active for dispatch.
+    """The gate rules of the profile itself (``PROFILE_RULES``: experience, title)
+    ``nurse`` fails, as the requirements unmet; empty: she may be active for dispatch.
 
     Pilot rules: at least ``config.min_years_experience`` years of clinical
     experience and the title ``config.min_title`` (护师) or higher. Dispatch and
-    the planner re-check them (``refusal``) because the settings may change.
+    the planner re-check them (``refusal``) because the settings may change. Not
+    her credentials: whether they cover a visit depends on its day, so dispatch
+    checks them per visit and activation does not.
     """
-    unmet = []
-    if nurse.years_experience < config.min_years_experience:
-        unmet.append(f"years_experience >= {config.min_years_experience}")
-    if rank_of(nurse.title) < title_rank(config.min_title):
-        unmet.append(f"title >= {config.min_title}")
-    return unmet
+    return [rule.requirement(config) for rule in PROFILE_RULES if rule.broken(nurse, config)]
 
 
 # ---------------------------------------------------------------- the solver's form

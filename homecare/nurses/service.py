@@ -171,7 +171,6 @@ def create_nurse(*, session: Session, actor: Actor, data: dict[str, Any], now: d
     try:
         session.flush()
     except sa.exc.IntegrityError as exc:  # a concurrent create for the same account
-        session.rollback()
         raise NurseProfileExists(user_id=user.id) from exc
     record(session, actor=actor, action="nurse.created", object_type="nurse",
            object_id=nurse.id, organization_id=nurse.organization_id, now=now,

@@ -80,24 +80,23 @@ def claim_key(*, session: Session, user_id: int, key: str, request_hash: str,
     # Insert first and look only when the key is taken: a fresh key (nearly every
     # booking) costs one statement, a repeated one (a retry) the refused insert too.
     row = IdempotencyKey(user_id=user_id, key=key, request_hash=request_hash, created_at=now)
-    session.add(row)
     try:
-        session.commit()
+        # Its own savepoint: a refused insert takes nothing else back with it.
+        with session.begin_nested():
+            session.add(row)
     except sa.exc.IntegrityError:
-        session.rollback()
+        pass
     else:
+        session.commit()
         return Claim(id=row.id, claimed_at=now)
     existing = _find(session, user_id, key)
     if existing is None:  # claimed and released in between: the caller may retry
         raise IdempotencyConflict(headers={"Retry-After": "1"})
     if existing.request_hash != request_hash:
-        session.rollback()
         raise IdempotencyKeyReused("send a new Idempotency-Key for a different request",
                                    errors={"Idempotency-Key": ["already used for another body"]})
     if existing.status_code is not None:
-        replay = Replay(existing.status_code, dict(existing.response_body or {}))
-        session.rollback()
-        return replay
+        return Replay(existing.status_code, dict(existing.response_body or {}))
     if existing.created_at <= now - LEASE:
         taken = session.execute(
             sa.update(IdempotencyKey)
@@ -107,7 +106,6 @@ def claim_key(*, session: Session, user_id: int, key: str, request_hash: str,
         if taken.rowcount == 1:
             session.commit()
             return Claim(id=existing.id, claimed_at=now)
-    session.rollback()
     raise IdempotencyConflict("the first request with this key has not finished; retry shortly",
                               headers={"Retry-After": "1"})
 
@@ -151,9 +149,9 @@ def release_key(*, session: Session, claim: Claim) -> None:
     """Drop a claim whose request failed, so a corrected retry with the key can book.
 
     Failed requests are not replayed: a 422 for a window in the past would
-    otherwise stick to the key for a day.
+    otherwise stick to the key for a day. Commits: the caller has undone the failed
+    request's own work first (``place_order`` books in a savepoint).
     """
-    session.rollback()
     session.execute(sa.delete(IdempotencyKey).where(
         IdempotencyKey.id == claim.id, IdempotencyKey.status_code.is_(None),
         IdempotencyKey.created_at == claim.claimed_at))

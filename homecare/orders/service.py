@@ -100,10 +100,14 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
     if isinstance(claim, idempotency.Replay):
         return claim
     try:
-        # _read: held until the view is rendered, which finds those rows in the session.
-        order, _read = _book(session, actor=actor, now=now, config=config, **body)
-        answer = render(order_view(order, actor, session=session))
-        idempotency.store_response(session, claim, status_code=201, body=answer)
+        # A savepoint of its own: a refused booking is undone before its key is
+        # released (and that committed), while the caller's work stays.
+        with session.begin_nested():
+            # _read: held until the view is rendered, which finds those rows in the
+            # session.
+            order, _read = _book(session, actor=actor, now=now, config=config, **body)
+            answer = render(order_view(order, actor, session=session))
+            idempotency.store_response(session, claim, status_code=201, body=answer)
         session.commit()
     except Exception:
         try:
@@ -425,7 +429,6 @@ def review_order(*, session: Session, actor: Actor, order_id: int, rating: int,
         with session.begin_nested():
             session.add(review)
     except sa.exc.IntegrityError:  # a concurrent review of the same visit won
-        session.rollback()
         raise AlreadyReviewed(order_id=order.id) from None
     if order.nurse_id is not None:
         # In SQL, not in Python: two reviews of one nurse at once must both count.

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from homecare.accounts.models import Organization
 from homecare.audit.service import record
-from homecare.auth import Actor, ensure_visible
+from homecare.auth import Actor, ensure_visible, visible_filter
 from homecare.config import Config
 from homecare.db import atomic
 from homecare.errors import Conflict, Forbidden, NotFound, ValidationProblem
@@ -81,16 +81,16 @@ def serves_recipient(*, session: Session, organization_id: int, patient_id: int)
         CareRecipient.id == patient_id, _served_by(organization_id)))) or False
 
 
+# Who sees a recipient, for her getter and the list alike: her owner, a supervisor of
+# an organization that serves her, an admin. Nurses see recipients through the
+# orders they are assigned to, not here.
+RECIPIENT_STAFF = ("admin", "supervisor")
+
+
 def _visible(actor: Actor) -> sa.Select:
-    stmt = sa.select(CareRecipient)
-    if actor.role == "patient":
-        return stmt.where(CareRecipient.owner_id == actor.user_id)
-    if actor.role == "supervisor":
-        return stmt.where(_served_by(actor.organization_id))
-    if actor.role == "admin":
-        return stmt
-    # Nurses see recipients through the orders they are assigned to, not here.
-    return stmt.where(sa.false())
+    return sa.select(CareRecipient).where(visible_filter(
+        actor, _served_by, staff=RECIPIENT_STAFF,
+        parties={"patient": CareRecipient.owner_id}))
 
 
 def access_recipient(session: Session, actor: Actor, patient_id: int) -> CareRecipient:
@@ -103,10 +103,10 @@ def access_recipient(session: Session, actor: Actor, patient_id: int) -> CareRec
     if recipient is None:
         raise RecipientNotFound(patient_id=patient_id)
     # A recipient belongs to every organization that serves her: for the rule, to
-    # the supervisor's if it does. Nurses see recipients through their orders only.
+    # the supervisor's if it does.
     serving = actor.organization_id if actor.role == "supervisor" and serves_recipient(
         session=session, organization_id=actor.organization_id, patient_id=patient_id) else None
-    ensure_visible(actor, serving, RecipientNotFound, staff=("admin", "supervisor"),
+    ensure_visible(actor, serving, RecipientNotFound, staff=RECIPIENT_STAFF,
                    parties={"patient": recipient.owner_id}, patient_id=patient_id)
     return recipient
 
@@ -247,7 +247,6 @@ def create_recipient(*, session: Session, actor: Actor, data: dict[str, Any], no
     try:
         session.flush()
     except sa.exc.IntegrityError as exc:  # the same person registered concurrently
-        session.rollback()
         raise RecipientAlreadyRegistered() from exc
     record(session, actor=actor, action="patient.created", object_type="patient",
            object_id=recipient.id, organization_id=None, now=now,

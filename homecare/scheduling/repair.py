@@ -74,7 +74,6 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     """
     previous = latest_plan(session, organization_id, day)
     if previous is None:
-        session.rollback()
         return None
     travel = travel_model(config)
     loaded = load_day(session, organization_id=organization_id, day=day, now=now,

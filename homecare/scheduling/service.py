@@ -150,8 +150,9 @@ def plan_all_organizations(*, session: Session, day: date, now: datetime,
             plan = plan_day(session=session, actor=None, day=day, now=now, config=config,
                             organization_id=org_id)
         except Exception:
+            # plan_day has rolled back its own work (atomic_in_steps); a rollback here
+            # would take the caller's flushed work too.
             log.exception("planning organization %s for %s failed", org_id, day)
-            session.rollback()
             summary["failed"].append(org_id)
             continue
         summary["organizations"] += 1

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from homecare.auth import Actor
 from homecare.config import Config
-from homecare.db import atomic
+from homecare.db import atomic, undo_call
 from homecare.errors import Conflict, TooManyRequests, ValidationProblem
 from homecare.orders.access import access_order
 from homecare.orders.models import Order
@@ -80,8 +80,10 @@ def check_at_door(session: Session, *, order: Order, visit_code: str | None, act
                   now: datetime, config: Config) -> dict[str, Any]:
     """At check-in: check the code the nurse entered, or whether the family confirmed her.
 
-    Call before the check-in's transition. A wrong code is counted in its own
-    committed transaction (the check-in's changes are rolled back) and refused.
+    Call before the check-in's transition, from the check-in's ``atomic`` call. A
+    wrong code is counted and committed, the check-in's own changes rolled back
+    (``undo_call``; the caller's uncommitted work is committed with the count), and
+    refused.
     Without a code and without the family's confirmation the check-in goes ahead
     flagged, with a ``door_unverified`` alert (no commit). Returns the door check's
     part of the check-in answer.
@@ -103,10 +105,10 @@ def check_at_door(session: Session, *, order: Order, visit_code: str | None, act
                 "confirm you in the app, or check in without the code (flagged)",
                 order_id=order.id, max_attempts=limit)
         if not secrets.compare_digest(visit_code, check.code):
-            # Read before the rollback: it expires (or, for a row this transaction
-            # added, discards) the door check.
+            # Read before the rollback: it may expire (or, for a row this call
+            # added, discard) the door check.
             attempts = check.failed_attempts
-            session.rollback()
+            undo_call(session)
             session.execute(sa.update(DoorCheck).where(DoorCheck.order_id == order.id).values(
                 failed_attempts=DoorCheck.failed_attempts + 1, last_failed_at=now))
             session.commit()

@@ -275,15 +275,11 @@ def raise_sos(*, session: Session, actor: Actor, order_id: int, now: datetime,
     if ignored:
         detail += "; ignored from the request: " + json.dumps(ignored, ensure_ascii=False,
                                                               default=str)
-    try:
-        alert = raise_alert(session, kind="sos", cause=f"sos:order:{order.id}:{uuid.uuid4().hex}",
-                            organization_id=order.organization_id, now=now,
-                            order_id=order.id, nurse_id=nurse_id, severity="critical",
-                            detail=detail[:_DETAIL_MAX], lat=lat, lng=lng, actor=actor)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
+    alert = raise_alert(session, kind="sos", cause=f"sos:order:{order.id}:{uuid.uuid4().hex}",
+                        organization_id=order.organization_id, now=now,
+                        order_id=order.id, nurse_id=nurse_id, severity="critical",
+                        detail=detail[:_DETAIL_MAX], lat=lat, lng=lng, actor=actor)
+    session.commit()
     # Read before the second step: a rollback there would expire the alert.
     view = alert_view(alert)
     try:

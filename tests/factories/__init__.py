@@ -20,6 +20,7 @@ from tests.factories.alerts import AlertFactory
 from tests.factories.base import PASSWORD, BaseFactory
 from tests.factories.catalogue import ServiceItemFactory
 from tests.factories.dispatch import OfferFactory
+from tests.factories.duty import DutySpanFactory
 from tests.factories.family_beds import FamilyBedFactory, FamilyBedPlanLineFactory
 from tests.factories.notifications import NotificationFactory
 from tests.factories.nurses import NurseFactory, ShiftFactory
@@ -35,6 +36,7 @@ __all__ = [
     "CareRecipientFactory",
     "CareRecordFactory",
     "DayPlanFactory",
+    "DutySpanFactory",
     "FamilyBedFactory",
     "FamilyBedPlanLineFactory",
     "NotificationFactory",

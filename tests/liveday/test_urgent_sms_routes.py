@@ -1,9 +1,12 @@
 """Urgent pages by SMS: an SOS raised through the API reaches the supervisors' phones
 through the SMS provider once the relay runs, once however often another channel
-fails; what is not urgent, or not for a supervisor, is not texted."""
+fails; what is not urgent, or not for a supervisor, is not texted. With a duty
+roster only the supervisors on duty are texted (everyone when nobody is), and every
+supervisor still gets the message in the app."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from datetime import timedelta
@@ -16,7 +19,7 @@ from homecare.notifications.delivery import DeliveryFailed, SmsAlertSender, chan
 from homecare.notifications.models import Notification
 from homecare.schemas import mask_phone
 from jobs import relay_notifications
-from tests.factories import UserFactory, auth
+from tests.factories import DutySpanFactory, UserFactory, auth
 from tests.helpers import API
 
 
@@ -106,7 +109,7 @@ def test_an_sos_the_sms_gateway_refused_is_texted_when_it_is_back(
     assert _relay(app, [SmsAlertSender(sms)], now) == 0
     error = session.scalar(sa.select(Notification.last_error).where(
         Notification.user_id == supervisor.id))
-    assert error == "sms: SmsGatewayError"
+    assert error == "sms: the gateway refused the message"
     sms.fail = False
     _relay(app, [SmsAlertSender(sms)], now + timedelta(seconds=service.RETRY_FIRST_S))
     assert [phone for phone, _, _ in sms.alerts] == [supervisor.phone]
@@ -124,3 +127,94 @@ def test_the_configured_log_provider_logs_a_masked_phone(app, client, committed_
         relay_notifications.run(app, now)
     assert "sms_alert_sent" in caplog.text and mask_phone(supervisor.phone) in caplog.text
     assert supervisor.phone not in caplog.text
+
+
+# ---------------------------------------------------------------- the duty roster
+
+
+def _told(session, user_id, kind="alert_sos"):
+    return session.scalars(sa.select(Notification).where(
+        Notification.user_id == user_id, Notification.kind == kind)).all()
+
+
+def test_an_sos_texts_only_the_supervisor_on_duty(app, client, session, committed_visit,
+                                                 nurse_user, supervisor, org, now):
+    on_duty = UserFactory(role="supervisor", organization_id=org.id)
+    DutySpanFactory(organization_id=org.id, user_id=on_duty.id, start=now - timedelta(hours=1),
+                    end=now + timedelta(hours=7))
+    order = committed_visit("in_service", checked_in_at=now)
+    sms = InMemorySmsProvider()
+    alert = _sos(client, order, nurse_user)
+    _relay(app, [SmsAlertSender(sms)], now)
+    assert [phone for phone, _, _ in sms.alerts] == [on_duty.phone]
+    # Off duty: no SMS, but the alert is in her app as before, and as urgent.
+    assert [n.urgent for n in _told(session, supervisor.id)] == [True]
+    assert alert["supervisors_paged"] == 2
+
+
+def test_an_sos_with_nobody_on_duty_texts_every_active_supervisor(
+        app, client, session, committed_visit, nurse_user, supervisor, org, now):
+    colleague = UserFactory(role="supervisor", organization_id=org.id)
+    # Her duty starts later: nobody is on duty when the nurse presses SOS.
+    DutySpanFactory(organization_id=org.id, user_id=colleague.id,
+                    start=now + timedelta(hours=2), end=now + timedelta(hours=10))
+    order = committed_visit("in_service", checked_in_at=now)
+    sms = InMemorySmsProvider()
+    _sos(client, order, nurse_user)
+    _relay(app, [SmsAlertSender(sms)], now)
+    assert sorted(phone for phone, _, _ in sms.alerts) == sorted(
+        [supervisor.phone, colleague.phone])
+
+
+def test_a_cancellation_after_departure_texts_only_the_supervisor_on_duty(
+        app, client, session, committed_visit, supervisor, org, now):
+    on_duty = UserFactory(role="supervisor", organization_id=org.id)
+    off_duty = UserFactory(role="supervisor", organization_id=org.id)
+    DutySpanFactory(organization_id=org.id, user_id=on_duty.id, start=now - timedelta(hours=1),
+                    end=now + timedelta(hours=7))
+    order = committed_visit("en_route", departed_at=now)
+    r = client.post(f"{API}/orders/{order.id}/cancel", headers=auth(supervisor),
+                    json={"reason": "family called: patient in hospital"})
+    assert r.status_code == 200, r.get_json()
+    sms = InMemorySmsProvider()
+    _relay(app, [SmsAlertSender(sms)], now)
+    assert [phone for phone, _, _ in sms.alerts] == [on_duty.phone]
+    assert _told(session, off_duty.id, "order_cancelled_after_departure")
+
+
+# ---------------------------------------------------------------- Alibaba Cloud SMS
+
+
+def test_an_sos_reaches_aliyun_through_the_relay(aliyun_app, client, session, committed_visit,
+                                                 nurse_user, supervisor, org, aliyun_gateway,
+                                                 now):
+    off_duty = UserFactory(role="supervisor", organization_id=org.id)
+    DutySpanFactory(organization_id=org.id, user_id=supervisor.id,
+                    start=now - timedelta(hours=1), end=now + timedelta(hours=7))
+    order = committed_visit("in_service", checked_in_at=now)
+    _sos(client, order, nurse_user)
+    relay_notifications.run(aliyun_app, now)
+    (form,) = aliyun_gateway.sent()
+    assert (form["Action"], form["PhoneNumbers"], form["TemplateCode"]) == (
+        "SendSms", supervisor.phone, "SMS_200000002")
+    assert json.loads(form["TemplateParam"]) == {"order_id": str(order.id), "alert": "sos",
+                                                 "severity": "critical"}
+    assert off_duty.phone not in [f["PhoneNumbers"] for f, _ in aliyun_gateway.requests]
+    assert session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+        Notification.user_id == off_duty.id, Notification.kind == "alert_sos")) == 1
+
+
+def test_an_sos_aliyun_refused_is_retried_until_it_takes_it(aliyun_app, client, session,
+                                                            committed_visit, nurse_user,
+                                                            supervisor, aliyun_gateway, now):
+    order = committed_visit("in_service", checked_in_at=now)
+    _sos(client, order, nurse_user)
+    aliyun_gateway.answers.append("isp.SYSTEM_ERROR")
+    relay_notifications.run(aliyun_app, now)
+    note = session.scalar(sa.select(Notification).where(Notification.user_id == supervisor.id)
+                          .execution_options(populate_existing=True))
+    assert note.sent_at is None and note.last_error == "sms: aliyun refused: isp.SYSTEM_ERROR"
+    relay_notifications.run(aliyun_app, now + timedelta(seconds=service.RETRY_FIRST_S))
+    assert [f["PhoneNumbers"] for f in aliyun_gateway.sent()] == [supervisor.phone] * 2
+    session.refresh(note)
+    assert note.sent_at is not None

@@ -1,5 +1,7 @@
-"""The qualification gate: its SQL form narrows exactly as its Python form decides, and
-the planner's pseudo-skills hold exactly when the item's part of it passes."""
+"""The qualification gate: its SQL form narrows exactly as its Python form decides, the
+planner's pseudo-skills hold exactly when the item's part of it passes, and the
+profile's activation (``qualification_problems``) fails exactly the rules dispatch
+refuses on."""
 
 from dataclasses import replace
 from datetime import date
@@ -58,3 +60,45 @@ def test_planner_skills_hold_exactly_when_the_items_part_of_the_gate_passes(conf
                               min_title=item_title, required_skills=frozenset(needed))
         holds = gate.demands(item_title, needed) <= gate.capabilities(nurse)
         assert holds == (broken is None), (title, item_title, held, needed, broken)
+
+
+def _qualified(**changes) -> SimpleNamespace:
+    """A nurse every rule of the gate lets through on ``DAY``, then ``changes``."""
+    return SimpleNamespace(**{"active": True, "title": TITLES[-1], "years_experience": 30,
+                              "skills": [], "license_no": "L1", "license_valid_until": DAY,
+                              "insurance_no": "P1", "insurance_valid_until": DAY, **changes})
+
+
+# For each rule of the profile alone, a nurse breaking only it (under ``_strict``).
+BREAKING = {"experience": {"years_experience": 4}, "qualification_title": {"title": "nurse"}}
+
+
+def _strict(config):
+    return replace(config, min_title="senior_nurse", min_years_experience=5)
+
+
+def test_every_profile_rule_is_a_gate_rule_with_a_case_here():
+    names = [rule.name for rule in gate.PROFILE_RULES]
+    assert names == [r for r in gate.RULES if r in names] and set(names) == set(BREAKING)
+
+
+@pytest.mark.parametrize("rule", gate.PROFILE_RULES, ids=lambda rule: rule.name)
+def test_activation_and_dispatch_agree_on_each_profile_rule(config, rule):
+    config = _strict(config)
+    nurse = _qualified(**BREAKING[rule.name])
+    assert gate.refusal(nurse, config, day=DAY, account_active=True)[0] == rule.name
+    assert gate.qualification_problems(nurse, config) == [rule.requirement(config)]
+
+
+@pytest.mark.parametrize("min_title, years", [("senior_nurse", 5), ("nurse", 0),
+                                               ("supervisor_nurse", 8)])
+def test_activation_passes_exactly_the_profiles_dispatch_passes(config, min_title, years):
+    config = replace(config, min_title=min_title, min_years_experience=years)
+    for experience, title in product((0, 4, 5, 8, 12), TITLES):
+        nurse = _qualified(years_experience=experience, title=title)
+        broken = gate.refusal(nurse, config, day=DAY, account_active=True)
+        unmet = gate.qualification_problems(nurse, config)
+        requirements = {rule.name: rule.requirement(config) for rule in gate.PROFILE_RULES}
+        assert (broken is None) == (unmet == []), (experience, title, broken, unmet)
+        if broken is not None:
+            assert unmet[0] == requirements[broken[0]], (experience, title, broken, unmet)

@@ -1,0 +1,1 @@
+"""The supervisors' duty roster: who of an organization's supervisors is paged, when."""
