@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from homecare.accounts.models import RefreshToken, User
 from homecare.clock import utcnow
-from homecare.db import db
+from homecare.db import db, opening_read
 from homecare.errors import Forbidden, NotFound, Problem, Unauthorized
 from homecare.schemas import MAX_ID
 
@@ -131,7 +131,7 @@ def load_active_user(user_id: int, generation: int | None = None) -> sa.Row:
     """The user behind a token (``id``, ``role``, ``organization_id``), if still active
     and the token of her current generation: deactivation, and a password change or
     reset, stop tokens at once."""
-    user = db.session.connection().execute(_CALLER, {"user_id": user_id}).first()
+    user = opening_read(db.session).execute(_CALLER, {"user_id": user_id}).first()
     if user is None or not user.active:
         raise TokenInvalid("the account is not active")
     if generation is not None and generation != user.token_generation:

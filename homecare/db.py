@@ -224,6 +224,42 @@ def reading() -> Iterator[None]:
         write_intent.reset(token)
 
 
+# session.info key: the root transaction whose only work so far is a Core read that
+# opened it (``opening_read``).
+_ONLY_READ = "homecare.only_read"
+
+
+def opening_read(session: Session) -> sa.Connection:
+    """The session's connection for a Core read (the caller of a request, ``auth``).
+
+    If this read opens the session's transaction, the transaction is marked as having
+    only read: the first ``atomic`` call in it then takes no savepoint, since rolling
+    back the whole transaction takes nothing away (two round trips, SAVEPOINT and
+    RELEASE, of a ping's six).
+    """
+    session = _plain(session)
+    opens = not session.in_transaction()
+    connection = session.connection()
+    if opens:
+        session.info[_ONLY_READ] = session.get_transaction()
+    return connection
+
+
+def _plain(session: Session | scoped_session) -> Session:
+    return session() if isinstance(session, scoped_session) else session
+
+
+def transaction_set(session: Session | scoped_session, key: str) -> set:
+    """A set kept in ``session.info[key]`` for the session's current transaction only: the
+    next transaction (after a commit or a rollback) starts with an empty one."""
+    session = _plain(session)
+    transaction = session.get_transaction()
+    entry = session.info.get(key)
+    if entry is None or entry[0] is not transaction:
+        entry = session.info[key] = (transaction, set())
+    return entry[1]
+
+
 # The savepoints of the ``atomic`` calls running on a session, innermost last.
 _CALLS = "homecare.atomic_calls"
 
@@ -244,10 +280,26 @@ def atomic(func: Callable) -> Callable:
     ``session.commit()`` commits the whole transaction (SQLAlchemy 2 commits the
     outermost one, releasing the savepoint); if it committed and then failed, what
     it wrote since is its own, and the session is rolled back.
+
+    In a transaction that has only read so far (``opening_read``: a request's first
+    service call after the caller's check) there is nothing of the caller's to keep:
+    the call runs without a savepoint and a failure rolls the transaction back.
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, session: Session, **kwargs: Any) -> Any:
+        only_read = session.info.pop(_ONLY_READ, None)
+        if (only_read is not None and only_read is _plain(session).get_transaction()
+                and not (session.new or session.dirty or session.deleted)):
+            calls = session.info.setdefault(_CALLS, [])
+            calls.append(None)  # no savepoint: the transaction's work is all this call's
+            try:
+                return func(*args, session=session, **kwargs)
+            except Exception:
+                session.rollback()
+                raise
+            finally:
+                calls.pop()
         savepoint = session.begin_nested()
         calls = session.info.setdefault(_CALLS, [])
         calls.append(savepoint)
@@ -294,6 +346,11 @@ def undo_call(session: Session) -> None:
     :raises RuntimeError: no ``atomic`` call is running, or it has committed already.
     """
     calls = session.info.get(_CALLS)
+    if calls and calls[-1] is None:
+        # A call that took no savepoint (see ``atomic``): what the transaction holds is
+        # its own work only.
+        session.rollback()
+        return
     if not calls or not _open(calls[-1]):
         raise RuntimeError("undo_call outside a running atomic call's savepoint")
     calls[-1].rollback()

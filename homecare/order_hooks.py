@@ -31,7 +31,7 @@ from homecare.audit.service import record
 from homecare.dispatch.service import withdraw_open_offers
 from homecare.family_beds.risk import after_visit_transition
 from homecare.notifications.service import notify_order_event
-from homecare.orders.states import AWAITING_NURSE, Moved, after_transition
+from homecare.orders.states import AWAITING_NURSE, Moved, after_transition, untouched
 from homecare.orders.views import FamilyExtra, add_family_extra
 from homecare.scheduling.repair_queue import install as install_repair_requests
 from homecare.scheduling.repair_queue import request_for_transition
@@ -54,7 +54,8 @@ def notify(moved: Moved) -> None:
 
 
 def alerts(moved: Moved) -> None:
-    if moved.event.from_status is not None:
+    # An order created in this transaction and never alerted on has no alert to resolve.
+    if moved.event.from_status is not None and not untouched(moved.session, moved.order.id):
         resolve_gone(moved.session, now=moved.now, order_id=moved.order.id, actor=moved.actor)
 
 

@@ -34,7 +34,7 @@ from homecare.errors import Conflict, NotFound
 from homecare.notifications.service import notify
 from homecare.nurseday.model import day_span
 from homecare.orders.models import Order
-from homecare.orders.states import AWAITED, SEEKING_NURSE
+from homecare.orders.states import AWAITED, SEEKING_NURSE, touch
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,8 @@ def raise_alert(session: Session, *, kind: str, cause: str, organization_id: int
             session.add(alert)
     except sa.exc.IntegrityError:
         return None
+    if order_id is not None:
+        touch(session, order_id)
     audit = {"kind": kind, "cause": cause, "order_id": order_id, "nurse_id": nurse_id,
              "severity": severity}
     if lat is not None:

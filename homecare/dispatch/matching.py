@@ -92,7 +92,7 @@ from homecare.nurseday import model as day_model
 from homecare.nurses import gate
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order
-from homecare.orders.states import DAY_LOAD, HOLDS_NURSE
+from homecare.orders.states import DAY_LOAD, HOLDS_NURSE, untouched
 from homecare.scheduling import planner
 
 # Shrinkage of the rating towards the middle of the scale (see the module docstring).
@@ -121,6 +121,8 @@ class Candidate:
     start_from: str | None = None
     visits_that_day: int | None = None
     offer_status: str | None = None
+    # Her account, whom an offer notifies (not shown: no schema field names it).
+    user_id: int | None = None
 
 
 # ---------------------------------------------------------------- the rules
@@ -331,7 +333,8 @@ def _rank(session: Session, eligible: list[tuple[Any, float, fitting.Fit, int]],
           config: Config) -> list[Candidate]:
     """Score the eligible nurses, best first."""
     served = _served_before(session, [row.id for row, *_ in eligible], job)
-    offers = dict(session.connection().execute(_offers_stmt(), {"order": job.order_id}).all())
+    offers = ({} if untouched(session, job.order_id) else
+              dict(session.connection().execute(_offers_stmt(), {"order": job.order_id}).all()))
     weights = _weights(config)
     ranked = []
     for row, km, fit, load in eligible:
@@ -343,7 +346,7 @@ def _rank(session: Session, eligible: list[tuple[Any, float, fitting.Fit, int]],
             eta_min=round(eta, 1), score=score, score_parts=parts,
             planned_arrival=day_model.at(fit.start), start_from=fit.start_from,
             visits_that_day=load,
-            offer_status=offers.get(row.id)))
+            offer_status=offers.get(row.id), user_id=row.user_id))
     ranked.sort(key=lambda c: (-c.score, c.eta_min, c.nurse_id))
     return ranked
 

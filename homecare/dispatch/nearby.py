@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from homecare.accounts.models import User
 from homecare.catalogue.models import ServiceItem
@@ -55,17 +56,24 @@ def _job_stmt() -> sa.Select:
 
 
 def load_job(session: Session, order: Order) -> Job:
-    """The order, its address and its item's demands, read once per search."""
-    row = session.execute(_job_stmt(), {"code": order.service_code,
-                                        "address_id": order.address_id}).one()
+    """The order, its address and its item's demands, read once per search: from the
+    session when it holds both rows (a booking has just read them), else from the
+    database."""
+    address = session.identity_map.get(identity_key(Address, order.address_id))
+    item = session.identity_map.get(identity_key(ServiceItem, order.service_code))
+    row = (address.lat, address.lng, address.district, item.required_skills, item.min_title) \
+        if address is not None and item is not None else None
+    if row is None:
+        row = session.execute(_job_stmt(), {"code": order.service_code,
+                                            "address_id": order.address_id}).one()
+    lat, lng, district, required_skills, min_title = row
     return Job(order_id=order.id, organization_id=order.organization_id,
                patient_id=order.patient_id, status=order.status, nurse_id=order.nurse_id,
-               place=Point(row.lat, row.lng), district=row.district,
+               place=Point(lat, lng), district=district,
                window_start=order.window_start, window_end=order.window_end,
                duration_min=order.duration_min, service_date=order.service_date,
                service_code=order.service_code, price_fen=order.price_fen,
-               required_skills=frozenset(row.required_skills or ()),
-               min_title=row.min_title)
+               required_skills=frozenset(required_skills or ()), min_title=min_title)
 
 
 _NURSE_COLUMNS = (Nurse.id, Nurse.organization_id, Nurse.user_id, User.name,

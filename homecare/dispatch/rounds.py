@@ -19,7 +19,7 @@ from homecare.family_beds.continuity import preferred_round
 from homecare.notifications.service import notify
 from homecare.nurses.models import Nurse
 from homecare.orders.models import Order, OrderEvent
-from homecare.orders.states import HOLDS_NURSE, transition
+from homecare.orders.states import HOLDS_NURSE, touch, transition, untouched
 from homecare.patients.models import Address
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ def _fresh_candidates(session: Session, order: Order, now: datetime,
                       config: Config) -> list[Candidate]:
     """The next nurses to offer to: eligible, best first, never offered this order before
     and never holding it before (one who handed it back or was taken off it)."""
-    offered = set(session.scalars(_OFFERED_OR_HELD, {"order_id": order.id}))
+    offered = (set() if untouched(session, order.id)
+               else set(session.scalars(_OFFERED_OR_HELD, {"order_id": order.id})))
     ranked = list_candidates(session=session, order=order, now=now, config=config)
     fresh = [c for c in ranked if c.nurse_id not in offered]
     # A family bed's visit goes to its responsible nurse first, alone (family_beds.continuity).
@@ -84,8 +85,11 @@ def _fresh_candidates(session: Session, order: Order, now: datetime,
 def _write_offers(session: Session, order: Order, chosen: list[Candidate], round_no: int,
                   now: datetime, config: Config) -> list[Offer]:
     expires = now + timedelta(minutes=offer_minutes(order, now, config))
-    users = dict(session.execute(sa.select(Nurse.id, Nurse.user_id)
-                                 .where(Nurse.id.in_([c.nurse_id for c in chosen]))).all())
+    # The ranking read her account with her profile: no second read of it.
+    users = {c.nurse_id: c.user_id for c in chosen}
+    if None in users.values():
+        users = dict(session.execute(sa.select(Nurse.id, Nurse.user_id)
+                                     .where(Nurse.id.in_(list(users)))).all())
     # session.get: a booking's round finds the address it just read in the session.
     address = session.get(Address, order.address_id)
     district = address.district if address is not None else None
@@ -97,6 +101,7 @@ def _write_offers(session: Session, order: Order, chosen: list[Candidate], round
                       expires_at=expires, created_at=now)
         session.add(offer)
         offers.append(offer)
+    touch(session, order.id)
     session.flush()
     for offer in offers:
         record(session, actor=None, action="offer.created", object_type="offer",

@@ -110,6 +110,22 @@ def claim_key(*, session: Session, user_id: int, key: str, request_hash: str,
                               headers={"Retry-After": "1"})
 
 
+def _store_response_stmt() -> sa.Update:
+    table = IdempotencyKey.__table__
+    return (sa.update(table)
+            .where(table.c.id == sa.bindparam("_id"), table.c.status_code.is_(None),
+                   table.c.created_at == sa.bindparam("_claimed_at",
+                                                      type_=table.c.created_at.type))
+            .values(status_code=sa.bindparam("v_status_code", type_=table.c.status_code.type),
+                    response_body=sa.bindparam("v_response_body",
+                                               type_=table.c.response_body.type)))
+
+
+# Once per booking: a Core statement built once (the ORM's UPDATE builds its statement and
+# ORM context on every call).
+_STORE_RESPONSE = _store_response_stmt()
+
+
 def store_response(session: Session, claim: Claim, *, status_code: int,
                    body: dict[str, Any]) -> None:
     """Keep the response with the claim, in the caller's transaction (no commit).
@@ -119,12 +135,11 @@ def store_response(session: Session, claim: Claim, *, status_code: int,
 
     :raises IdempotencyConflict: (409) the claim was taken over.
     """
-    result = session.execute(
-        sa.update(IdempotencyKey)
-        .where(IdempotencyKey.id == claim.id, IdempotencyKey.status_code.is_(None),
-               IdempotencyKey.created_at == claim.claimed_at)
-        .values(status_code=status_code, response_body=body)
-        .execution_options(synchronize_session=False))
+    if session.autoflush:  # the ORM's UPDATE flushed first; a Core one does not
+        session.flush()
+    result = session.connection().execute(_STORE_RESPONSE, {
+        "_id": claim.id, "_claimed_at": claim.claimed_at, "v_status_code": status_code,
+        "v_response_body": body})
     if result.rowcount != 1:
         raise IdempotencyConflict("this request took too long and its key was taken over")
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.accounts.models import Organization
 from homecare.audit.service import record
 from homecare.auth import Actor
 from homecare.catalogue.models import ServiceItem
@@ -29,6 +30,7 @@ from homecare.orders.views import nurse_id_of, order_view, order_views
 from homecare.pagination import Listing
 from homecare.patients.models import Address, CareRecipient
 from homecare.patients.service import is_assessed, mark_assessed, record_recipient_reads
+from homecare.pricing.models import FeeTable
 from homecare.pricing.service import cancellation_charge, price_breakdown, record_charge
 
 log = logging.getLogger(__name__)
@@ -90,8 +92,11 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
     if idempotency_key is None:
         order = create_order(session=session, actor=actor, now=now, config=config, **body)
         return render(order_view(order, actor, session=session))
-    claim = idempotency.claim_key(session=session, user_id=actor.user_id, key=idempotency_key,
-                                  request_hash=idempotency.request_hash(body), now=now)
+    # Unwrapped: this call's own unit of work (``atomic``) guards it, and a savepoint of
+    # its own would guard nothing more (place_order has done nothing before it).
+    claim = idempotency.claim_key.__wrapped__(
+        session=session, user_id=actor.user_id, key=idempotency_key,
+        request_hash=idempotency.request_hash(body), now=now)
     if isinstance(claim, idempotency.Replay):
         return claim
     try:
@@ -140,13 +145,28 @@ def create_order(*, session: Session, actor: Actor, patient_id: int, address_id:
     return order
 
 
+# The recipient and, if it is hers, the address, in one round trip (two session.get).
+_RECIPIENT_AND_ADDRESS = (
+    sa.select(CareRecipient, Address)
+    .outerjoin(Address, sa.and_(Address.id == sa.bindparam("address_id"),
+                                Address.patient_id == CareRecipient.id))
+    .where(CareRecipient.id == sa.bindparam("patient_id")))
+
+
+_ITEM_AND_FEES = (
+    sa.select(Organization, FeeTable, ServiceItem)
+    .outerjoin(FeeTable, FeeTable.organization_id == Organization.id)
+    .outerjoin(ServiceItem, ServiceItem.code == sa.bindparam("code"))
+    .where(Organization.id == sa.bindparam("organization_id")))
+
+
 def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
           service_code: str, window_start: datetime, window_end: datetime,
           notes: str | None, now: datetime, config: Config) -> tuple[Order, tuple]:
     """The booking, and the rows it read (recipient, address, item): the session holds
     rows weakly, so a caller that renders the order keeps them to find them there."""
-    recipient = session.get(CareRecipient, patient_id)
-    address = session.get(Address, address_id)
+    recipient, address = session.execute(_RECIPIENT_AND_ADDRESS, {
+        "patient_id": patient_id, "address_id": address_id}).first() or (None, None)
     if recipient is None or (actor.role == "patient" and recipient.owner_id != actor.user_id):
         raise UnknownPatient(patient_id=patient_id, errors={"patient_id": ["not found"]})
     if address is None or address.patient_id != recipient.id:
@@ -157,6 +177,10 @@ def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
     if actor.role != "patient" and actor.organization_id != address.organization_id:
         # Staff book only for addresses their own organization serves.
         raise UnknownAddress(address_id=address_id, errors={"address_id": ["not found"]})
+    # The item, and the serving organization with its fee table (price_breakdown's), in
+    # one round trip instead of three: session.get then finds them in the session.
+    _prices = session.execute(_ITEM_AND_FEES, {"code": service_code,
+                                               "organization_id": address.organization_id}).first()
     item = session.get(ServiceItem, service_code)
     if item is None or not item.active:
         raise UnknownService(service_code=service_code,
@@ -175,13 +199,19 @@ def _book(session: Session, *, actor: Actor, patient_id: int, address_id: int,
                   duration_min=item.duration_min, price_fen=price["total_fen"],
                   price_breakdown=price, window_start=window_start, window_end=window_end,
                   service_date=service_date, notes=notes)
-    open_order(session, order, actor=actor, now=now)
-    # The assessment of the organization that would send the nurse: another
-    # hospital's does not vouch for this one's visit.
-    if not item.requires_assessment and is_assessed(
-            session=session, patient_id=recipient.id, organization_id=order.organization_id):
-        transition(session, order, "approved", actor=None, now=now)
-        start_dispatch(session=session, order=order, now=now, config=config)
+    # The rows a booking appends (its events, their audit entries and notifications) wait
+    # for one flush, one INSERT per table, instead of going out before each read: none
+    # of its reads looks for them (the order's alerts, offers and past nurses, none yet,
+    # are not even read: ``states.untouched``). Its offers are flushed by dispatch.
+    with session.no_autoflush:
+        open_order(session, order, actor=actor, now=now)
+        # The assessment of the organization that would send the nurse: another
+        # hospital's does not vouch for this one's visit.
+        if not item.requires_assessment and is_assessed(
+                session=session, patient_id=recipient.id,
+                organization_id=order.organization_id):
+            transition(session, order, "approved", actor=None, now=now)
+            start_dispatch(session=session, order=order, now=now, config=config)
     return order, (recipient, address, item)
 
 
