@@ -107,6 +107,11 @@ class SmsGatewayError(RuntimeError):
     error code, an HTTP status, a timeout), never a phone number or a key."""
 
 
+class SmsGatewayUnreachable(SmsGatewayError):
+    """The gateway could not be reached or did not answer in time: the next message
+    would most likely wait as long, so a relay run stops texting until its next run."""
+
+
 def aliyun_percent_encode(value: str) -> str:
     """Alibaba Cloud's RPC encoding: UTF-8, every byte but A-Z a-z 0-9 - _ . ~ as %XX
     (upper-case hex), so a space is %20 (not +), ``*`` is %2A and ``~`` stays."""
@@ -206,15 +211,21 @@ class AliyunSmsProvider:
             with self._opener.open(request, timeout=self.timeout) as response:
                 answer = response.read(_ANSWER_READ_MAX)
         except urllib.error.HTTPError as exc:
-            # Aliyun answers a refused signature or key with 4xx and a JSON Code.
-            code = _answer_code(exc.read(_ANSWER_READ_MAX))
+            # Aliyun answers a refused signature or key with 4xx and a JSON Code. Its
+            # body may stall or break off like any answer: the status says enough then.
+            try:
+                code = _answer_code(exc.read(_ANSWER_READ_MAX))
+            except (http.client.HTTPException, OSError):
+                exc.close()
+                raise SmsGatewayUnreachable(f"aliyun answered {exc.code}") from None
             exc.close()
             raise SmsGatewayError(f"aliyun answered {exc.code}"
                                   + (f" {code}" if code else "")) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             reason = getattr(exc, "reason", None)
             cause = reason if isinstance(reason, BaseException) else exc
-            raise SmsGatewayError(f"aliyun unreachable: {type(cause).__name__}") from None
+            raise SmsGatewayUnreachable(f"aliyun unreachable: {type(cause).__name__}"
+                                        ) from None
         code = _answer_code(answer)
         if code != "OK":
             raise SmsGatewayError(f"aliyun refused: {code or 'no Code in the answer'}")
@@ -302,10 +313,13 @@ def request_code(*, session: Session, config: Config, phone: str, purpose: str,
     session.commit()
     try:
         provider.send_code(phone=phone, code=code, purpose=purpose)
-    except SmsGatewayError as exc:
+    except Exception as exc:
         # The code stays counted (one a minute): a gateway that is down is not
-        # hammered by clients retrying at once.
-        log.warning("sms code not sent: %s", exc)
+        # hammered by clients retrying at once. Whatever a provider raises is the
+        # gateway not taking the code (503), never a 500; an SmsGatewayError's text
+        # names the cause without a phone or key, any other only by its type.
+        cause = exc if isinstance(exc, SmsGatewayError) else type(exc).__name__
+        log.warning("sms code not sent: %s", cause)
         raise SmsUnavailable("the SMS gateway did not take the code; try again later",
                              headers={"Retry-After": str(int(MIN_INTERVAL.total_seconds()))},
                              ) from None

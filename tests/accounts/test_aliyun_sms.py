@@ -173,3 +173,33 @@ def test_production_sends_to_aliyun_over_https_only():
                "HOMECARE_SMS_ALIYUN_ENDPOINT": "http://dysmsapi.aliyuncs.com/"}
     with pytest.raises(ConfigError, match="https"):
         load_config(environ=environ)
+
+
+def test_an_error_answer_whose_body_stalls_is_an_sms_gateway_error(aliyun_gateway):
+    aliyun_gateway.answers.append("stall_error_body")
+    with pytest.raises(sms.SmsGatewayError, match="^aliyun answered 500$"):
+        _provider(aliyun_gateway, timeout=0.2).send_code(phone=PHONE, code="123456",
+                                                         purpose="register")
+
+
+def test_a_code_whose_error_answer_stalls_is_503(aliyun_app, client, aliyun_gateway):
+    aliyun_gateway.answers.append("stall_error_body")
+    r = client.post(f"{API}/auth/sms-code", json={"phone": PHONE, "purpose": "register"})
+    assert r.status_code == 503, r.get_json()
+    assert r.get_json()["code"] == "sms_unavailable"
+
+
+def test_a_code_a_provider_fails_on_in_any_way_is_503(app, client, monkeypatch):
+    class Broken:
+        def send_code(self, **kwargs):
+            raise ValueError("a provider bug")
+
+        def send_alert(self, **kwargs):
+            raise ValueError("a provider bug")
+
+    monkeypatch.setitem(sms.PROVIDERS, app.config["HOMECARE"].sms_provider,
+                        lambda config: Broken())
+    r = client.post(f"{API}/auth/sms-code", json={"phone": PHONE, "purpose": "register"})
+    assert r.status_code == 503, r.get_json()
+    assert r.get_json()["code"] == "sms_unavailable"
+
