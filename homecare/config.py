@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -298,9 +299,22 @@ def sms_templates(config: Config) -> dict[str, str]:
     return templates
 
 
+# Names of the SMS providers (``accounts.sms.PROVIDERS``, which a test holds to
+# this list): an unknown name would start cleanly and then stall every relay run.
+SMS_PROVIDERS = ("log", "aliyun")
+# A text waits at most this long for the gateway: the relay's run budget
+# (``notifications.delivery.SMS_RUN_BUDGET_S``) and a code request count on it.
+SMS_TIMEOUT_MAX_S = 30.0
+
+
 def _check_sms(config: Config) -> None:
-    if config.sms_timeout_seconds <= 0:
-        raise ConfigError("HOMECARE_SMS_TIMEOUT_SECONDS must be more than 0")
+    timeout = config.sms_timeout_seconds
+    if not (math.isfinite(timeout) and 0 < timeout <= SMS_TIMEOUT_MAX_S):
+        raise ConfigError("HOMECARE_SMS_TIMEOUT_SECONDS must be more than 0 and at most "
+                          f"{SMS_TIMEOUT_MAX_S:g}")
+    if config.sms_provider and config.sms_provider not in SMS_PROVIDERS:
+        raise ConfigError(f"HOMECARE_SMS_PROVIDER: unknown {config.sms_provider!r}; "
+                          f"choose from {', '.join(SMS_PROVIDERS)}")
     if config.sms_provider != "aliyun":
         return
     missing = ["HOMECARE_" + name.upper() for name in (

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from homecare.accounts import sms
-from homecare.config import ConfigError, load_config
+from homecare.config import SMS_PROVIDERS, ConfigError, load_config
 from tests.fixtures.aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, SIGN_NAME, TEMPLATES
 from tests.helpers import API, NOW
 
@@ -203,3 +203,26 @@ def test_a_code_a_provider_fails_on_in_any_way_is_503(app, client, monkeypatch):
     assert r.status_code == 503, r.get_json()
     assert r.get_json()["code"] == "sms_unavailable"
 
+
+@pytest.mark.parametrize("name", ["Aliyun", "aliyn", "tencent"])
+def test_an_unknown_provider_stops_the_start(tmp_path, name):
+    environ = {**_ALIYUN, "HOMECARE_SMS_PROVIDER": name}
+    with pytest.raises(ConfigError, match=f"HOMECARE_SMS_PROVIDER: unknown '{name}'"):
+        load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
+
+
+def test_every_provider_the_config_accepts_is_one_there_is():
+    assert set(SMS_PROVIDERS) == set(sms.PROVIDERS)
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-inf", "0", "-1", "30.5", "1e9"])
+def test_an_sms_timeout_that_is_not_a_few_seconds_stops_the_start(tmp_path, timeout):
+    environ = {**_ALIYUN, "HOMECARE_SMS_TIMEOUT_SECONDS": timeout}
+    with pytest.raises(ConfigError, match="HOMECARE_SMS_TIMEOUT_SECONDS"):
+        load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
+
+
+def test_an_sms_timeout_of_thirty_seconds_is_taken(tmp_path):
+    environ = {**_ALIYUN, "HOMECARE_SMS_TIMEOUT_SECONDS": "30"}
+    config = load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
+    assert config.sms_timeout_seconds == 30.0
