@@ -14,6 +14,7 @@ import hmac
 import http.client
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from homecare.accounts.sms import SmsGatewayError, SmsProvider, provider_for
+from homecare.accounts.sms import (SmsGatewayError, SmsGatewayUnreachable, SmsProvider,
+                                   provider_for)
 from homecare.clock import utcnow
 from homecare.config import Config, WebhookTarget, webhook_targets
 
@@ -195,6 +197,13 @@ class WebhookSender:
             raise DeliveryFailed(f"{where}: {type(cause).__name__}") from None
 
 
+# How long one relay run may spend texting: no send starts after it, and the one
+# in flight is bounded by HOMECARE_SMS_TIMEOUT_SECONDS (at most 30), so the run ends
+# well inside the claim's lease (``service.CLAIM_LEASE_S``, 120 s) and no other
+# relay takes its rows over and texts them a second time.
+SMS_RUN_BUDGET_S = 30.0
+
+
 @dataclass
 class SmsAlertSender:
     """Urgent pages to a supervisor (an SOS, a cancellation after departure) also go
@@ -205,22 +214,46 @@ class SmsAlertSender:
     supervisor when nobody was (``duty.service.texted_supervisors``); the others
     still reach the app. Others' messages and non-urgent ones are not this
     channel's. The text is a template (the kind) filled with ids only.
+
+    Built for one relay run, like ``WebhookSender``: once the gateway timed out or
+    could not be reached, the rest of the run's texts fail at once (retried on a
+    later run) rather than each waiting out the timeout while the SOSes behind them
+    wait; and after ``budget_s`` of texting no further text starts this run.
     """
 
     provider: SmsProvider
+    budget_s: float = SMS_RUN_BUDGET_S
+    # monotonic, not the service clock: this bounds how long the run takes.
+    monotonic: Callable[[], float] = time.monotonic
     name: ClassVar[str] = "sms"
+
+    def __post_init__(self) -> None:
+        self._unreachable = False
+        self._deadline: float | None = None
 
     def send(self, message: Message) -> None:
         if not (message.urgent and message.sms and message.role == "supervisor"
                 and message.phone):
             return
+        if self._unreachable:
+            raise DeliveryFailed("sms: unreachable earlier in this run")
+        if self._deadline is None:
+            self._deadline = self.monotonic() + self.budget_s
+        elif self.monotonic() >= self._deadline:
+            raise DeliveryFailed("sms: out of time in this run")
         params = {"order_id": str(message.order_id or ""),
                   "alert": str(message.payload.get("kind") or ""),
                   "severity": str(message.payload.get("severity") or "")}
         try:
             self.provider.send_alert(phone=message.phone, kind=message.kind, params=params)
+        except SmsGatewayUnreachable as exc:
+            self._unreachable = True
+            raise DeliveryFailed(f"sms: {exc}") from None
         except SmsGatewayError as exc:  # its text names the cause, never a phone or key
             raise DeliveryFailed(f"sms: {exc}") from None
+        except OSError as exc:  # another provider's timeout or refused connection
+            self._unreachable = True
+            raise DeliveryFailed(f"sms: {type(exc).__name__}") from None
         except Exception as exc:  # whatever else a provider raises: retry later
             raise DeliveryFailed(f"sms: {type(exc).__name__}") from None
 

@@ -218,3 +218,25 @@ def test_an_sos_aliyun_refused_is_retried_until_it_takes_it(aliyun_app, client, 
     assert [f["PhoneNumbers"] for f in aliyun_gateway.sent()] == [supervisor.phone] * 2
     session.refresh(note)
     assert note.sent_at is not None
+
+
+def test_after_aliyun_timed_out_the_runs_other_texts_wait_for_the_next_run(
+        aliyun_app, client, session, committed_visit, nurse_user, supervisor, org,
+        aliyun_gateway, now):
+    colleague = UserFactory(role="supervisor", organization_id=org.id)
+    session.commit()
+    order = committed_visit("in_service", checked_in_at=now)
+    _sos(client, order, nurse_user)  # nobody on duty: both are texted
+    aliyun_gateway.answers.append("stall")
+    aliyun_app.config["HOMECARE"] = replace(aliyun_app.config["HOMECARE"],
+                                            sms_timeout_seconds=0.2)
+    relay_notifications.run(aliyun_app, now)
+    assert len(aliyun_gateway.requests) == 1  # the second page did not wait its turn
+    errors = session.scalars(sa.select(Notification.last_error).where(
+        Notification.user_id.in_([supervisor.id, colleague.id]))
+        .execution_options(populate_existing=True)).all()
+    assert sorted(errors) == ["sms: aliyun unreachable: TimeoutError",
+                              "sms: unreachable earlier in this run"]
+    relay_notifications.run(aliyun_app, now + timedelta(seconds=service.RETRY_FIRST_S))
+    assert sorted(f["PhoneNumbers"] for f in aliyun_gateway.sent()[-2:]) == sorted(
+        [supervisor.phone, colleague.phone])
