@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from homecare.accounts.sms import (SmsGatewayError, SmsGatewayUnreachable, SmsProvider,
-                                   provider_for)
+from homecare.accounts.sms import SmsGatewayError, SmsGatewayUnreachable, SmsProvider, provider_for
 from homecare.clock import utcnow
 from homecare.config import Config, WebhookTarget, webhook_targets
 
@@ -55,6 +54,9 @@ class Message:
     phone: str | None = field(default=None, repr=False)
     delivered_via: frozenset[str] = frozenset()
     sms: bool = False
+    # A texted page whose addressee can no longer be texted, and nobody else texted
+    # for it can be reached: the phones it goes to instead (``service._routing``).
+    fallback_phones: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def of(cls, notification: Notification, **routing: Any) -> Message:
@@ -213,7 +215,9 @@ class SmsAlertSender:
     ``sms``): those to the supervisors on duty at that moment, or to every active
     supervisor when nobody was (``duty.service.texted_supervisors``); the others
     still reach the app. Others' messages and non-urgent ones are not this
-    channel's. The text is a template (the kind) filled with ids only.
+    channel's. The text is a template (the kind) filled with ids only. A page whose
+    supervisor was deactivated since goes to the message's ``fallback_phones``
+    (a retry after one of them failed texts them all again: twice beats never).
 
     Built for one relay run, like ``WebhookSender``: once the gateway timed out or
     could not be reached, the rest of the run's texts fail at once (retried on a
@@ -232,8 +236,10 @@ class SmsAlertSender:
         self._deadline: float | None = None
 
     def send(self, message: Message) -> None:
-        if not (message.urgent and message.sms and message.role == "supervisor"
-                and message.phone):
+        if not (message.urgent and message.sms and message.role == "supervisor"):
+            return
+        phones = (message.phone,) if message.phone else message.fallback_phones
+        if not phones:
             return
         if self._unreachable:
             raise DeliveryFailed("sms: unreachable earlier in this run")
@@ -245,7 +251,8 @@ class SmsAlertSender:
                   "alert": str(message.payload.get("kind") or ""),
                   "severity": str(message.payload.get("severity") or "")}
         try:
-            self.provider.send_alert(phone=message.phone, kind=message.kind, params=params)
+            for phone in phones:
+                self.provider.send_alert(phone=phone, kind=message.kind, params=params)
         except SmsGatewayUnreachable as exc:
             self._unreachable = True
             raise DeliveryFailed(f"sms: {exc}") from None

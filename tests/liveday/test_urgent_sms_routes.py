@@ -240,3 +240,30 @@ def test_after_aliyun_timed_out_the_runs_other_texts_wait_for_the_next_run(
     relay_notifications.run(aliyun_app, now + timedelta(seconds=service.RETRY_FIRST_S))
     assert sorted(f["PhoneNumbers"] for f in aliyun_gateway.sent()[-2:]) == sorted(
         [supervisor.phone, colleague.phone])
+
+
+def test_an_sos_whose_supervisor_was_deactivated_before_the_relay_texts_the_others(
+        app, client, session, committed_visit, nurse_user, supervisor, org, now):
+    off_duty = UserFactory(role="supervisor", organization_id=org.id)
+    DutySpanFactory(organization_id=org.id, user_id=supervisor.id,
+                    start=now - timedelta(hours=1), end=now + timedelta(hours=7))
+    order = committed_visit("in_service", checked_in_at=now)
+    _sos(client, order, nurse_user)  # texts only the supervisor on duty
+    supervisor.active = False
+    session.commit()
+    sms = InMemorySmsProvider()
+    _relay(app, [SmsAlertSender(sms)], now)
+    assert [phone for phone, _, _ in sms.alerts] == [off_duty.phone]
+
+
+def test_an_sos_whose_supervisor_was_deactivated_texts_nobody_twice_when_another_was_texted(
+        app, client, session, committed_visit, nurse_user, supervisor, org, now):
+    colleague = UserFactory(role="supervisor", organization_id=org.id)
+    session.commit()
+    order = committed_visit("in_service", checked_in_at=now)
+    _sos(client, order, nurse_user)  # nobody on duty: both are texted
+    supervisor.active = False
+    session.commit()
+    sms = InMemorySmsProvider()
+    _relay(app, [SmsAlertSender(sms)], now)
+    assert [phone for phone, _, _ in sms.alerts] == [colleague.phone]

@@ -9,8 +9,12 @@ import pytest
 
 from homecare.accounts.sms import SmsGatewayError, SmsGatewayUnreachable
 from homecare.config import SMS_TIMEOUT_MAX_S
-from homecare.notifications.delivery import (SMS_RUN_BUDGET_S, DeliveryFailed, Message,
-                                             SmsAlertSender)
+from homecare.notifications.delivery import (
+    SMS_RUN_BUDGET_S,
+    DeliveryFailed,
+    Message,
+    SmsAlertSender,
+)
 from homecare.notifications.service import CLAIM_LEASE_S
 from tests.helpers import NOW
 
