@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.accounts.models import User
+from homecare.accounts.service import active_supervisors
 from homecare.accounts.throttle import lock_keys
 from homecare.audit.service import record
 from homecare.auth import Actor
@@ -85,9 +86,7 @@ def texted_supervisors(session: Session, *, organization_id: int, at: datetime) 
     on_duty = on_duty_supervisors(session, organization_id=organization_id, at=at)
     if on_duty:
         return set(on_duty)
-    return set(session.scalars(sa.select(User.id).where(
-        User.organization_id == organization_id, User.role == "supervisor",
-        User.active.is_(True))))
+    return set(active_supervisors(session, organization_id=organization_id))
 
 
 # ---------------------------------------------------------------- the roster

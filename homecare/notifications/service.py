@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.accounts.models import User
+from homecare.accounts.service import active_supervisors
 from homecare.auth import Actor
 from homecare.db import atomic
 from homecare.duty.service import texted_supervisors
@@ -148,9 +149,7 @@ def _audience(session: Session, audience: str, order: Order, *, nurse: int | Non
         user_id = session.scalar(sa.select(Nurse.user_id).where(Nurse.id == nurse_id))
         return [user_id] if user_id is not None else []
     if audience == "supervisors":
-        return list(session.scalars(sa.select(User.id).where(
-            User.organization_id == order.organization_id, User.role == "supervisor",
-            User.active.is_(True)).order_by(User.id)))
+        return active_supervisors(session, organization_id=order.organization_id)
     raise ValueError(f"unknown audience {audience!r}")
 
 
