@@ -240,6 +240,17 @@ class WebhookTarget:
     secret: str = field(repr=False)
 
 
+def _check_http_url(config: Config, url: str, where: str) -> None:
+    """An http(s) URL with something after the scheme; https only in production,
+    where what we post names patients or phones. ``where`` names the setting; the
+    URL is never quoted (a token may sit in its query)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest:
+        raise ConfigError(f"{where} must be http(s)")
+    if config.is_production and scheme.lower() != "https":
+        raise ConfigError(f"{where}: production sends only to https URLs")
+
+
 def webhook_targets(config: Config) -> dict[str, WebhookTarget]:
     """HOMECARE_WEBHOOKS parsed: organization id (as text) or ``*`` -> its target.
 
@@ -264,12 +275,8 @@ def webhook_targets(config: Config) -> dict[str, WebhookTarget]:
                 isinstance(v, str) for v in value.values()):
             raise ConfigError(f'{where}: must be {{"url": "...", "secret": "..."}}')
         url, secret = value["url"], value["secret"]
-        scheme = url.partition("://")[0].lower()
-        if scheme not in ("http", "https") or not url.partition("://")[2]:
-            raise ConfigError(f"{where}: the url must be http(s)")
-        if config.is_production and scheme != "https":
-            # The body names patients' orders and care: never in clear text in production.
-            raise ConfigError(f"{where}: production posts only to https URLs")
+        # The body names patients' orders and care: never in clear text in production.
+        _check_http_url(config, url, f"{where}: the url")
         if len(secret) < 16:
             raise ConfigError(f"{where}: the secret needs at least 16 characters")
         targets[str(int(key)) if key != "*" else "*"] = WebhookTarget(url=url, secret=secret)
@@ -325,12 +332,8 @@ def _check_sms(config: Config) -> None:
                 if kind not in templates]
     if missing:
         raise ConfigError("HOMECARE_SMS_PROVIDER=aliyun needs " + ", ".join(missing))
-    scheme, _, rest = config.sms_aliyun_endpoint.partition("://")
-    if scheme.lower() not in ("http", "https") or not rest:
-        raise ConfigError("HOMECARE_SMS_ALIYUN_ENDPOINT must be an http(s) URL")
-    if config.is_production and scheme.lower() != "https":
-        # The request carries the phone number and the AccessKey's signature.
-        raise ConfigError("HOMECARE_SMS_ALIYUN_ENDPOINT: production sends only to https")
+    # The request carries the phone number and the AccessKey's signature.
+    _check_http_url(config, config.sms_aliyun_endpoint, "HOMECARE_SMS_ALIYUN_ENDPOINT")
 
 
 def _check_channels(config: Config) -> None:

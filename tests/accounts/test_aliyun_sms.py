@@ -226,3 +226,11 @@ def test_an_sms_timeout_of_thirty_seconds_is_taken(tmp_path):
     environ = {**_ALIYUN, "HOMECARE_SMS_TIMEOUT_SECONDS": "30"}
     config = load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
     assert config.sms_timeout_seconds == 30.0
+
+
+@pytest.mark.parametrize("endpoint", ["dysmsapi.aliyuncs.com", "ftp://dysmsapi.aliyuncs.com/",
+                                      "https://"])
+def test_an_endpoint_that_is_not_an_http_url_stops_the_start(tmp_path, endpoint):
+    environ = {**_ALIYUN, "HOMECARE_SMS_ALIYUN_ENDPOINT": endpoint}
+    with pytest.raises(ConfigError, match="HOMECARE_SMS_ALIYUN_ENDPOINT must be http"):
+        load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
