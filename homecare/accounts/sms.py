@@ -26,13 +26,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import logging
 import secrets
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +39,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare import outbound
 from homecare.accounts.models import SmsCode
 from homecare.accounts.throttle import lock_keys, seconds_until_allowed
 from homecare.clock import utcnow
@@ -128,15 +126,6 @@ def aliyun_signature(method: str, params: dict[str, str], secret: str) -> str:
     return base64.b64encode(digest.digest()).decode("ascii")
 
 
-_ANSWER_READ_MAX = 64 * 1024
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect would replay the signed form as a GET somewhere else: a failure.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
 @dataclass
 class AliyunSmsProvider:
     """Alibaba Cloud SMS: one ``SendSms`` call (API version 2017-05-25) per message.
@@ -174,7 +163,7 @@ class AliyunSmsProvider:
                    timeout=config.sms_timeout_seconds)
 
     def __post_init__(self) -> None:
-        self._opener = urllib.request.build_opener(_NoRedirects)
+        self._opener = outbound.opener()
 
     def send_code(self, *, phone: str, code: str, purpose: str) -> None:
         template = self.templates.get(purpose) or self.templates["code"]
@@ -204,28 +193,21 @@ class AliyunSmsProvider:
         form = self.signed_form(phone, template, values)
         body = "&".join(f"{aliyun_percent_encode(k)}={aliyun_percent_encode(v)}"
                         for k, v in form.items()).encode("ascii")
-        request = urllib.request.Request(self.endpoint, data=body, method="POST", headers={
-            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-            "Accept": "application/json", "User-Agent": "homecare-sms/1"})
+        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                   "Accept": "application/json", "User-Agent": "homecare-sms/1"}
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                answer = response.read(_ANSWER_READ_MAX)
-        except urllib.error.HTTPError as exc:
-            # Aliyun answers a refused signature or key with 4xx and a JSON Code. Its
-            # body may stall or break off like any answer: the status says enough then.
-            try:
-                code = _answer_code(exc.read(_ANSWER_READ_MAX))
-            except (http.client.HTTPException, OSError):
-                exc.close()
-                raise SmsGatewayUnreachable(f"aliyun answered {exc.code}") from None
-            exc.close()
-            raise SmsGatewayError(f"aliyun answered {exc.code}"
+            answer = outbound.post(self._opener, self.endpoint, body, headers,
+                                   timeout=self.timeout, read_refusal=True)
+        except outbound.PostRefused as exc:
+            if exc.answer is None:
+                # The error answer stalled or broke off: as slow as no answer.
+                raise SmsGatewayUnreachable(f"aliyun answered {exc.status}") from None
+            # Aliyun answers a refused signature or key with 4xx and a JSON Code.
+            code = _answer_code(exc.answer)
+            raise SmsGatewayError(f"aliyun answered {exc.status}"
                                   + (f" {code}" if code else "")) from None
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            reason = getattr(exc, "reason", None)
-            cause = reason if isinstance(reason, BaseException) else exc
-            raise SmsGatewayUnreachable(f"aliyun unreachable: {type(cause).__name__}"
-                                        ) from None
+        except outbound.PostUnreachable as exc:
+            raise SmsGatewayUnreachable(f"aliyun unreachable: {exc}") from None
         code = _answer_code(answer)
         if code != "OK":
             raise SmsGatewayError(f"aliyun refused: {code or 'no Code in the answer'}")

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from homecare import outbound
 from homecare.accounts.sms import SmsGatewayError, SmsGatewayUnreachable, SmsProvider, provider_for
 from homecare.clock import utcnow
 from homecare.config import Config, WebhookTarget, webhook_targets
@@ -136,16 +134,6 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest
 
 
-_ANSWER_READ_MAX = 64 * 1024
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib would follow a 301/302/303 by turning the POST into a body-less GET, and
-    # the 200 at the end would count as delivered: a redirect is a failure instead.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
 @dataclass
 class WebhookSender:
     """POSTs each message, signed, to its organization's webhook (else the ``*`` one).
@@ -165,7 +153,7 @@ class WebhookSender:
     name: ClassVar[str] = "webhook"
 
     def __post_init__(self) -> None:
-        self._opener = urllib.request.build_opener(_NoRedirects)
+        self._opener = outbound.opener()
         self._unreachable: set[str] = set()
 
     def send(self, message: Message) -> None:
@@ -178,25 +166,20 @@ class WebhookSender:
             raise DeliveryFailed(f"{where}: unreachable earlier in this run")
         body = webhook_body(message)
         timestamp = str(int(self.clock().timestamp()))
-        request = urllib.request.Request(target.url, data=body, method="POST", headers={
+        headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "homecare-webhook/1",
             MESSAGE_ID_HEADER: str(message.id),
             TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: webhook_signature(target.secret, timestamp, body)})
+            SIGNATURE_HEADER: webhook_signature(target.secret, timestamp, body)}
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                response.read(_ANSWER_READ_MAX)  # its answer means nothing to us beyond 2xx
-        except urllib.error.HTTPError as exc:  # any answer but 2xx
-            exc.close()
-            raise DeliveryFailed(f"{where}: answered {exc.code}") from None
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            # TimeoutError and refused connections are OSErrors; the text of the
-            # exception may quote the URL (a token in its query), so only its type.
+            # Its answer means nothing to us beyond 2xx.
+            outbound.post(self._opener, target.url, body, headers, timeout=self.timeout)
+        except outbound.PostRefused as exc:
+            raise DeliveryFailed(f"{where}: answered {exc.status}") from None
+        except outbound.PostUnreachable as exc:
             self._unreachable.add(target.url)
-            reason = getattr(exc, "reason", None)
-            cause = reason if isinstance(reason, BaseException) else exc
-            raise DeliveryFailed(f"{where}: {type(cause).__name__}") from None
+            raise DeliveryFailed(f"{where}: {exc}") from None
 
 
 # How long one relay run may spend texting: no send starts after it, and the one
