@@ -286,12 +286,25 @@ def webhook_targets(config: Config) -> dict[str, WebhookTarget]:
 # The template kinds an Aliyun set-up must name: without them a code or an SOS
 # would fail at the moment it is needed, not at startup.
 SMS_TEMPLATE_FALLBACKS = ("code", "alert")
+# Every kind a template may be named for: the fallbacks, the codes' purposes
+# (``accounts.sms.PURPOSES``), the alerts' pages (``alert_`` + ``alerts.models.
+# ALERT_KINDS``) and the order events texted to supervisors; a test holds this list
+# to those. A misspelt kind (alert_sso) would otherwise be kept silently and the
+# SOS sent with the general alert template.
+SMS_TEMPLATE_KINDS = frozenset({
+    *SMS_TEMPLATE_FALLBACKS, "register", "reset_password",
+    *(f"alert_{kind}" for kind in (
+        "sos", "late", "no_show", "overtime", "geofence", "unassigned",
+        "credential_expiring", "door_unverified", "family_bed_ending", "family_bed_risk",
+        "nurse_unavailable", "repair_failed")),
+    "order_cancelled_after_departure"})
 
 
 def sms_templates(config: Config) -> dict[str, str]:
     """HOMECARE_SMS_ALIYUN_TEMPLATES parsed: message kind -> template code.
 
-    :raises ConfigError: an entry is not ``kind=TemplateCode``, or names a kind twice.
+    :raises ConfigError: an entry is not ``kind=TemplateCode``, names a kind there is
+        no message of (``SMS_TEMPLATE_KINDS``), or names a kind twice.
     """
     templates: dict[str, str] = {}
     for entry in config.sms_aliyun_templates:
@@ -300,6 +313,9 @@ def sms_templates(config: Config) -> dict[str, str]:
                 r"[A-Za-z0-9_]{1,40}", code):
             raise ConfigError(f"HOMECARE_SMS_ALIYUN_TEMPLATES: {entry!r} is not "
                               "kind=TemplateCode (e.g. code=SMS_123456)")
+        if kind not in SMS_TEMPLATE_KINDS:
+            raise ConfigError(f"HOMECARE_SMS_ALIYUN_TEMPLATES: no message kind {kind}; "
+                              f"choose from {', '.join(sorted(SMS_TEMPLATE_KINDS))}")
         if kind in templates:
             raise ConfigError(f"HOMECARE_SMS_ALIYUN_TEMPLATES names {kind} twice")
         templates[kind] = code

@@ -156,11 +156,13 @@ class AliyunSmsProvider:
 
     @classmethod
     def from_config(cls, config: Config) -> AliyunSmsProvider:
-        return cls(access_key_id=config.sms_aliyun_access_key_id,
-                   access_key_secret=config.sms_aliyun_access_key_secret,
-                   sign_name=config.sms_aliyun_sign_name, templates=sms_templates(config),
-                   endpoint=config.sms_aliyun_endpoint, region=config.sms_aliyun_region,
-                   timeout=config.sms_timeout_seconds)
+        # Stripped as the startup check strips them: a key pasted with a newline
+        # (a mounted secret file) would otherwise sign every request wrongly.
+        return cls(access_key_id=config.sms_aliyun_access_key_id.strip(),
+                   access_key_secret=config.sms_aliyun_access_key_secret.strip(),
+                   sign_name=config.sms_aliyun_sign_name.strip(),
+                   templates=sms_templates(config), endpoint=config.sms_aliyun_endpoint,
+                   region=config.sms_aliyun_region.strip(), timeout=config.sms_timeout_seconds)
 
     def __post_init__(self) -> None:
         self._opener = outbound.opener()

@@ -11,7 +11,9 @@ from dataclasses import replace
 import pytest
 
 from homecare.accounts import sms
-from homecare.config import SMS_PROVIDERS, ConfigError, load_config
+from homecare.alerts.models import ALERT_KINDS
+from homecare.config import SMS_PROVIDERS, SMS_TEMPLATE_KINDS, ConfigError, load_config
+from homecare.notifications.service import ORDER_EVENT_RULES
 from tests.fixtures.aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, SIGN_NAME, TEMPLATES
 from tests.helpers import API, NOW
 
@@ -234,3 +236,27 @@ def test_an_endpoint_that_is_not_an_http_url_stops_the_start(tmp_path, endpoint)
     environ = {**_ALIYUN, "HOMECARE_SMS_ALIYUN_ENDPOINT": endpoint}
     with pytest.raises(ConfigError, match="HOMECARE_SMS_ALIYUN_ENDPOINT must be http"):
         load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
+
+
+def test_a_key_set_with_surrounding_whitespace_still_signs(tmp_path, aliyun_gateway):
+    environ = {**_ALIYUN, "HOMECARE_SMS_ALIYUN_ACCESS_KEY_ID": f" {ACCESS_KEY_ID}\n",
+               "HOMECARE_SMS_ALIYUN_ACCESS_KEY_SECRET": f"{ACCESS_KEY_SECRET}\n",
+               "HOMECARE_SMS_ALIYUN_ENDPOINT": aliyun_gateway.url}
+    config = load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
+    sms.provider_for(config).send_code(phone=PHONE, code="123456", purpose="register")
+    (form,) = aliyun_gateway.sent()
+    assert form["AccessKeyId"] == ACCESS_KEY_ID
+
+
+def test_a_template_for_no_message_kind_stops_the_start(tmp_path):
+    environ = {**_ALIYUN, "HOMECARE_SMS_ALIYUN_TEMPLATES": ",".join(
+        [*TEMPLATES, "alert_sso=SMS_300000001"])}
+    with pytest.raises(ConfigError, match="no message kind alert_sso"):
+        load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
+
+
+def test_the_template_kinds_are_every_kind_that_is_texted():
+    texted_events = {rule.kind for rule in ORDER_EVENT_RULES
+                     if rule.urgent and rule.audience == "supervisors"}
+    assert SMS_TEMPLATE_KINDS == {"code", "alert", *sms.PURPOSES, *texted_events,
+                                  *(f"alert_{kind}" for kind in ALERT_KINDS)}
