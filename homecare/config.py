@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -239,6 +240,17 @@ class WebhookTarget:
     secret: str = field(repr=False)
 
 
+def _check_http_url(config: Config, url: str, where: str) -> None:
+    """An http(s) URL with something after the scheme; https only in production,
+    where what we post names patients or phones. ``where`` names the setting; the
+    URL is never quoted (a token may sit in its query)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest:
+        raise ConfigError(f"{where} must be http(s)")
+    if config.is_production and scheme.lower() != "https":
+        raise ConfigError(f"{where}: production sends only to https URLs")
+
+
 def webhook_targets(config: Config) -> dict[str, WebhookTarget]:
     """HOMECARE_WEBHOOKS parsed: organization id (as text) or ``*`` -> its target.
 
@@ -263,12 +275,8 @@ def webhook_targets(config: Config) -> dict[str, WebhookTarget]:
                 isinstance(v, str) for v in value.values()):
             raise ConfigError(f'{where}: must be {{"url": "...", "secret": "..."}}')
         url, secret = value["url"], value["secret"]
-        scheme = url.partition("://")[0].lower()
-        if scheme not in ("http", "https") or not url.partition("://")[2]:
-            raise ConfigError(f"{where}: the url must be http(s)")
-        if config.is_production and scheme != "https":
-            # The body names patients' orders and care: never in clear text in production.
-            raise ConfigError(f"{where}: production posts only to https URLs")
+        # The body names patients' orders and care: never in clear text in production.
+        _check_http_url(config, url, f"{where}: the url")
         if len(secret) < 16:
             raise ConfigError(f"{where}: the secret needs at least 16 characters")
         targets[str(int(key)) if key != "*" else "*"] = WebhookTarget(url=url, secret=secret)
@@ -278,12 +286,25 @@ def webhook_targets(config: Config) -> dict[str, WebhookTarget]:
 # The template kinds an Aliyun set-up must name: without them a code or an SOS
 # would fail at the moment it is needed, not at startup.
 SMS_TEMPLATE_FALLBACKS = ("code", "alert")
+# Every kind a template may be named for: the fallbacks, the codes' purposes
+# (``accounts.sms.PURPOSES``), the alerts' pages (``alert_`` + ``alerts.models.
+# ALERT_KINDS``) and the order events texted to supervisors; a test holds this list
+# to those. A misspelt kind (alert_sso) would otherwise be kept silently and the
+# SOS sent with the general alert template.
+SMS_TEMPLATE_KINDS = frozenset({
+    *SMS_TEMPLATE_FALLBACKS, "register", "reset_password",
+    *(f"alert_{kind}" for kind in (
+        "sos", "late", "no_show", "overtime", "geofence", "unassigned",
+        "credential_expiring", "door_unverified", "family_bed_ending", "family_bed_risk",
+        "nurse_unavailable", "repair_failed")),
+    "order_cancelled_after_departure"})
 
 
 def sms_templates(config: Config) -> dict[str, str]:
     """HOMECARE_SMS_ALIYUN_TEMPLATES parsed: message kind -> template code.
 
-    :raises ConfigError: an entry is not ``kind=TemplateCode``, or names a kind twice.
+    :raises ConfigError: an entry is not ``kind=TemplateCode``, names a kind there is
+        no message of (``SMS_TEMPLATE_KINDS``), or names a kind twice.
     """
     templates: dict[str, str] = {}
     for entry in config.sms_aliyun_templates:
@@ -292,15 +313,31 @@ def sms_templates(config: Config) -> dict[str, str]:
                 r"[A-Za-z0-9_]{1,40}", code):
             raise ConfigError(f"HOMECARE_SMS_ALIYUN_TEMPLATES: {entry!r} is not "
                               "kind=TemplateCode (e.g. code=SMS_123456)")
+        if kind not in SMS_TEMPLATE_KINDS:
+            raise ConfigError(f"HOMECARE_SMS_ALIYUN_TEMPLATES: no message kind {kind}; "
+                              f"choose from {', '.join(sorted(SMS_TEMPLATE_KINDS))}")
         if kind in templates:
             raise ConfigError(f"HOMECARE_SMS_ALIYUN_TEMPLATES names {kind} twice")
         templates[kind] = code
     return templates
 
 
+# Names of the SMS providers (``accounts.sms.PROVIDERS``, which a test holds to
+# this list): an unknown name would start cleanly and then stall every relay run.
+SMS_PROVIDERS = ("log", "aliyun")
+# A text waits at most this long for the gateway: the relay's run budget
+# (``notifications.delivery.SMS_RUN_BUDGET_S``) and a code request count on it.
+SMS_TIMEOUT_MAX_S = 30.0
+
+
 def _check_sms(config: Config) -> None:
-    if config.sms_timeout_seconds <= 0:
-        raise ConfigError("HOMECARE_SMS_TIMEOUT_SECONDS must be more than 0")
+    timeout = config.sms_timeout_seconds
+    if not (math.isfinite(timeout) and 0 < timeout <= SMS_TIMEOUT_MAX_S):
+        raise ConfigError("HOMECARE_SMS_TIMEOUT_SECONDS must be more than 0 and at most "
+                          f"{SMS_TIMEOUT_MAX_S:g}")
+    if config.sms_provider and config.sms_provider not in SMS_PROVIDERS:
+        raise ConfigError(f"HOMECARE_SMS_PROVIDER: unknown {config.sms_provider!r}; "
+                          f"choose from {', '.join(SMS_PROVIDERS)}")
     if config.sms_provider != "aliyun":
         return
     missing = ["HOMECARE_" + name.upper() for name in (
@@ -311,12 +348,8 @@ def _check_sms(config: Config) -> None:
                 if kind not in templates]
     if missing:
         raise ConfigError("HOMECARE_SMS_PROVIDER=aliyun needs " + ", ".join(missing))
-    scheme, _, rest = config.sms_aliyun_endpoint.partition("://")
-    if scheme.lower() not in ("http", "https") or not rest:
-        raise ConfigError("HOMECARE_SMS_ALIYUN_ENDPOINT must be an http(s) URL")
-    if config.is_production and scheme.lower() != "https":
-        # The request carries the phone number and the AccessKey's signature.
-        raise ConfigError("HOMECARE_SMS_ALIYUN_ENDPOINT: production sends only to https")
+    # The request carries the phone number and the AccessKey's signature.
+    _check_http_url(config, config.sms_aliyun_endpoint, "HOMECARE_SMS_ALIYUN_ENDPOINT")
 
 
 def _check_channels(config: Config) -> None:

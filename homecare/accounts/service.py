@@ -69,6 +69,15 @@ class LoginRateLimited(TooManyRequests):
     code, title = "login_rate_limited", "Too many login attempts"
 
 
+def active_supervisors(session: Session, *, organization_id: int) -> list[int]:
+    """The user ids of the organization's active supervisors, ascending: whom its
+    alerts and dispatch pages reach in the app, and whom an SOS texts when nobody is
+    on duty."""
+    return list(session.scalars(sa.select(User.id).where(
+        User.organization_id == organization_id, User.role == "supervisor",
+        User.active.is_(True)).order_by(User.id)))
+
+
 def organization_in_charge(session: Session, actor: Actor | None, organization_id: int | None,
                            *, what: str) -> int:
     """The organization whose ``what`` (its day plan, its board) a caller works on: a

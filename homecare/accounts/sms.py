@@ -26,13 +26,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import logging
 import secrets
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +39,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare import outbound
 from homecare.accounts.models import SmsCode
 from homecare.accounts.throttle import lock_keys, seconds_until_allowed
 from homecare.clock import utcnow
@@ -107,6 +105,11 @@ class SmsGatewayError(RuntimeError):
     error code, an HTTP status, a timeout), never a phone number or a key."""
 
 
+class SmsGatewayUnreachable(SmsGatewayError):
+    """The gateway could not be reached or did not answer in time: the next message
+    would most likely wait as long, so a relay run stops texting until its next run."""
+
+
 def aliyun_percent_encode(value: str) -> str:
     """Alibaba Cloud's RPC encoding: UTF-8, every byte but A-Z a-z 0-9 - _ . ~ as %XX
     (upper-case hex), so a space is %20 (not +), ``*`` is %2A and ``~`` stays."""
@@ -121,15 +124,6 @@ def aliyun_signature(method: str, params: dict[str, str], secret: str) -> str:
     to_sign = "&".join((method, aliyun_percent_encode("/"), aliyun_percent_encode(canonical)))
     digest = hmac.new((secret + "&").encode("utf-8"), to_sign.encode("utf-8"), hashlib.sha1)
     return base64.b64encode(digest.digest()).decode("ascii")
-
-
-_ANSWER_READ_MAX = 64 * 1024
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect would replay the signed form as a GET somewhere else: a failure.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
 
 
 @dataclass
@@ -162,14 +156,16 @@ class AliyunSmsProvider:
 
     @classmethod
     def from_config(cls, config: Config) -> AliyunSmsProvider:
-        return cls(access_key_id=config.sms_aliyun_access_key_id,
-                   access_key_secret=config.sms_aliyun_access_key_secret,
-                   sign_name=config.sms_aliyun_sign_name, templates=sms_templates(config),
-                   endpoint=config.sms_aliyun_endpoint, region=config.sms_aliyun_region,
-                   timeout=config.sms_timeout_seconds)
+        # Stripped as the startup check strips them: a key pasted with a newline
+        # (a mounted secret file) would otherwise sign every request wrongly.
+        return cls(access_key_id=config.sms_aliyun_access_key_id.strip(),
+                   access_key_secret=config.sms_aliyun_access_key_secret.strip(),
+                   sign_name=config.sms_aliyun_sign_name.strip(),
+                   templates=sms_templates(config), endpoint=config.sms_aliyun_endpoint,
+                   region=config.sms_aliyun_region.strip(), timeout=config.sms_timeout_seconds)
 
     def __post_init__(self) -> None:
-        self._opener = urllib.request.build_opener(_NoRedirects)
+        self._opener = outbound.opener()
 
     def send_code(self, *, phone: str, code: str, purpose: str) -> None:
         template = self.templates.get(purpose) or self.templates["code"]
@@ -199,22 +195,21 @@ class AliyunSmsProvider:
         form = self.signed_form(phone, template, values)
         body = "&".join(f"{aliyun_percent_encode(k)}={aliyun_percent_encode(v)}"
                         for k, v in form.items()).encode("ascii")
-        request = urllib.request.Request(self.endpoint, data=body, method="POST", headers={
-            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-            "Accept": "application/json", "User-Agent": "homecare-sms/1"})
+        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                   "Accept": "application/json", "User-Agent": "homecare-sms/1"}
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                answer = response.read(_ANSWER_READ_MAX)
-        except urllib.error.HTTPError as exc:
+            answer = outbound.post(self._opener, self.endpoint, body, headers,
+                                   timeout=self.timeout, read_refusal=True)
+        except outbound.PostRefused as exc:
+            if exc.answer is None:
+                # The error answer stalled or broke off: as slow as no answer.
+                raise SmsGatewayUnreachable(f"aliyun answered {exc.status}") from None
             # Aliyun answers a refused signature or key with 4xx and a JSON Code.
-            code = _answer_code(exc.read(_ANSWER_READ_MAX))
-            exc.close()
-            raise SmsGatewayError(f"aliyun answered {exc.code}"
+            code = _answer_code(exc.answer)
+            raise SmsGatewayError(f"aliyun answered {exc.status}"
                                   + (f" {code}" if code else "")) from None
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            reason = getattr(exc, "reason", None)
-            cause = reason if isinstance(reason, BaseException) else exc
-            raise SmsGatewayError(f"aliyun unreachable: {type(cause).__name__}") from None
+        except outbound.PostUnreachable as exc:
+            raise SmsGatewayUnreachable(f"aliyun unreachable: {exc}") from None
         code = _answer_code(answer)
         if code != "OK":
             raise SmsGatewayError(f"aliyun refused: {code or 'no Code in the answer'}")
@@ -301,10 +296,13 @@ def request_code(*, session: Session, config: Config, phone: str, purpose: str,
     session.commit()
     try:
         provider.send_code(phone=phone, code=code, purpose=purpose)
-    except SmsGatewayError as exc:
+    except Exception as exc:
         # The code stays counted (one a minute): a gateway that is down is not
-        # hammered by clients retrying at once.
-        log.warning("sms code not sent: %s", exc)
+        # hammered by clients retrying at once. Whatever a provider raises is the
+        # gateway not taking the code (503), never a 500; an SmsGatewayError's text
+        # names the cause without a phone or key, any other only by its type.
+        cause = exc if isinstance(exc, SmsGatewayError) else type(exc).__name__
+        log.warning("sms code not sent: %s", cause)
         raise SmsUnavailable("the SMS gateway did not take the code; try again later",
                              headers={"Retry-After": str(int(MIN_INTERVAL.total_seconds()))},
                              ) from None

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from homecare.accounts.models import User
+from homecare.accounts.service import active_supervisors
 from homecare.alerts.models import ALERT_KINDS, Alert
 from homecare.audit.service import record
 from homecare.auth import Actor, ensure_visible
@@ -416,9 +416,7 @@ def page_supervisors(session: Session, *, alert: Alert, now: datetime,
     roster has nobody on duty: an SOS is never left with nobody's phone ringing
     (``duty.service.texted_supervisors``).
     """
-    supervisors = session.scalars(sa.select(User.id).where(
-        User.organization_id == alert.organization_id, User.role == "supervisor",
-        User.active.is_(True)).order_by(User.id)).all()
+    supervisors = active_supervisors(session, organization_id=alert.organization_id)
     payload = {"alert_id": alert.id, "kind": alert.kind, "severity": alert.severity,
                "order_id": alert.order_id, "nurse_id": alert.nurse_id,
                "raised_at": alert.raised_at.isoformat(), "detail": alert.detail}

@@ -17,7 +17,9 @@ _WINDOW_DAYS = MAX_WINDOW.days
 class DutySpanInSchema(ma.Schema):
     user_id = RowId(required=True, metadata={
         "description": "An active supervisor of the caller's organization"})
-    start = ma.fields.AwareDateTime(required=True, validate=MOMENTS)
+    start = ma.fields.AwareDateTime(required=True, validate=MOMENTS, metadata={
+        "description": "A start before now is stored as now: a span never begins "
+                       "before it was written"})
     end = ma.fields.AwareDateTime(required=True, validate=MOMENTS, metadata={
         "description": f"After start, at most {_SPAN_DAYS} days later, and after now"})
 

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.accounts.models import User
+from homecare.accounts.service import active_supervisors
 from homecare.accounts.throttle import lock_keys
 from homecare.audit.service import record
 from homecare.auth import Actor
@@ -85,9 +86,7 @@ def texted_supervisors(session: Session, *, organization_id: int, at: datetime) 
     on_duty = on_duty_supervisors(session, organization_id=organization_id, at=at)
     if on_duty:
         return set(on_duty)
-    return set(session.scalars(sa.select(User.id).where(
-        User.organization_id == organization_id, User.role == "supervisor",
-        User.active.is_(True))))
+    return set(active_supervisors(session, organization_id=organization_id))
 
 
 # ---------------------------------------------------------------- the roster
@@ -110,8 +109,9 @@ def add_duty_spans(*, session: Session, actor: Actor, spans: Sequence[dict[str, 
                    now: datetime) -> list[DutySpan]:
     """Put supervisors of the caller's organization on duty (all or none of ``spans``).
 
-    A span may start before now (she is on duty from the moment it is stored) but
-    not end by now. Returns the new spans.
+    A span may be given a start before now, but is stored from now: she is on duty
+    from the moment it is stored, and the roster never claims she was on duty
+    before that. It may not end by now. Returns the new spans.
 
     :raises DutyNotSupervisor: (422) a ``user_id`` is not an active supervisor of
         the caller's organization (``index`` names the span).
@@ -120,6 +120,7 @@ def add_duty_spans(*, session: Session, actor: Actor, spans: Sequence[dict[str, 
         the roster or in the request.
     """
     _lock_roster(session, actor)
+    spans = _from_now(spans, now)
     _check(session, actor, spans, now=now, kept=_spans_of(session, actor, spans))
     added = _add(session, actor, spans, now=now)
     session.commit()
@@ -132,7 +133,8 @@ def replace_duty_spans(*, session: Session, actor: Actor, start: datetime, end: 
     """Make ``spans`` the roster of [start, end): the organization's spans starting in
     the window that have not started yet are removed, ``spans`` (each within the
     window, checked by the schema) are added. Spans that started before now are
-    history and stay. Returns the window's roster afterwards.
+    history and stay. A span given a start before now is stored from now, as in
+    ``add_duty_spans``. Returns the window's roster afterwards.
 
     :raises DutyNotSupervisor: (422) as ``add_duty_spans``.
     :raises DutyInPast: (422) as ``add_duty_spans``.
@@ -140,6 +142,7 @@ def replace_duty_spans(*, session: Session, actor: Actor, start: datetime, end: 
         stays (one that started, or one outside the window) or another in the request.
     """
     _lock_roster(session, actor)
+    spans = _from_now(spans, now)
     replaced = list(session.scalars(
         sa.select(DutySpan).where(DutySpan.organization_id == actor.organization_id,
                                   DutySpan.start >= start, DutySpan.start < end,
@@ -185,6 +188,12 @@ def _lock_roster(session: Session, actor: Actor) -> None:
     # what the other has not committed yet; one organization's edits go one at a
     # time (PostgreSQL; SQLite's write lock does the same for every write).
     lock_keys(session, [f"duty:organization:{actor.organization_id}"])
+
+
+def _from_now(spans: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    # What has started is history: a span written now cannot have begun earlier, or
+    # the roster (and the audit trail) would say she was on duty when nobody knew.
+    return [{**span, "start": max(span["start"], now)} for span in spans]
 
 
 def _spans_of(session: Session, actor: Actor,

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import logging
-import urllib.error
-import urllib.request
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from homecare.accounts.sms import SmsGatewayError, SmsProvider, provider_for
+from homecare import outbound
+from homecare.accounts.sms import SmsGatewayError, SmsGatewayUnreachable, SmsProvider, provider_for
 from homecare.clock import utcnow
 from homecare.config import Config, WebhookTarget, webhook_targets
 
@@ -53,6 +52,9 @@ class Message:
     phone: str | None = field(default=None, repr=False)
     delivered_via: frozenset[str] = frozenset()
     sms: bool = False
+    # A texted page whose addressee can no longer be texted, and nobody else texted
+    # for it can be reached: the phones it goes to instead (``service._routing``).
+    fallback_phones: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def of(cls, notification: Notification, **routing: Any) -> Message:
@@ -132,16 +134,6 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest
 
 
-_ANSWER_READ_MAX = 64 * 1024
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib would follow a 301/302/303 by turning the POST into a body-less GET, and
-    # the 200 at the end would count as delivered: a redirect is a failure instead.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
 @dataclass
 class WebhookSender:
     """POSTs each message, signed, to its organization's webhook (else the ``*`` one).
@@ -161,7 +153,7 @@ class WebhookSender:
     name: ClassVar[str] = "webhook"
 
     def __post_init__(self) -> None:
-        self._opener = urllib.request.build_opener(_NoRedirects)
+        self._opener = outbound.opener()
         self._unreachable: set[str] = set()
 
     def send(self, message: Message) -> None:
@@ -174,25 +166,27 @@ class WebhookSender:
             raise DeliveryFailed(f"{where}: unreachable earlier in this run")
         body = webhook_body(message)
         timestamp = str(int(self.clock().timestamp()))
-        request = urllib.request.Request(target.url, data=body, method="POST", headers={
+        headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "homecare-webhook/1",
             MESSAGE_ID_HEADER: str(message.id),
             TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: webhook_signature(target.secret, timestamp, body)})
+            SIGNATURE_HEADER: webhook_signature(target.secret, timestamp, body)}
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                response.read(_ANSWER_READ_MAX)  # its answer means nothing to us beyond 2xx
-        except urllib.error.HTTPError as exc:  # any answer but 2xx
-            exc.close()
-            raise DeliveryFailed(f"{where}: answered {exc.code}") from None
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            # TimeoutError and refused connections are OSErrors; the text of the
-            # exception may quote the URL (a token in its query), so only its type.
+            # Its answer means nothing to us beyond 2xx.
+            outbound.post(self._opener, target.url, body, headers, timeout=self.timeout)
+        except outbound.PostRefused as exc:
+            raise DeliveryFailed(f"{where}: answered {exc.status}") from None
+        except outbound.PostUnreachable as exc:
             self._unreachable.add(target.url)
-            reason = getattr(exc, "reason", None)
-            cause = reason if isinstance(reason, BaseException) else exc
-            raise DeliveryFailed(f"{where}: {type(cause).__name__}") from None
+            raise DeliveryFailed(f"{where}: {exc}") from None
+
+
+# How long one relay run may spend texting: no send starts after it, and the one
+# in flight is bounded by HOMECARE_SMS_TIMEOUT_SECONDS (at most 30), so the run ends
+# well inside the claim's lease (``service.CLAIM_LEASE_S``, 120 s) and no other
+# relay takes its rows over and texts them a second time.
+SMS_RUN_BUDGET_S = 30.0
 
 
 @dataclass
@@ -204,23 +198,52 @@ class SmsAlertSender:
     ``sms``): those to the supervisors on duty at that moment, or to every active
     supervisor when nobody was (``duty.service.texted_supervisors``); the others
     still reach the app. Others' messages and non-urgent ones are not this
-    channel's. The text is a template (the kind) filled with ids only.
+    channel's. The text is a template (the kind) filled with ids only. A page whose
+    supervisor was deactivated since goes to the message's ``fallback_phones``
+    (a retry after one of them failed texts them all again: twice beats never).
+
+    Built for one relay run, like ``WebhookSender``: once the gateway timed out or
+    could not be reached, the rest of the run's texts fail at once (retried on a
+    later run) rather than each waiting out the timeout while the SOSes behind them
+    wait; and after ``budget_s`` of texting no further text starts this run.
     """
 
     provider: SmsProvider
+    budget_s: float = SMS_RUN_BUDGET_S
+    # monotonic, not the service clock: this bounds how long the run takes.
+    monotonic: Callable[[], float] = time.monotonic
     name: ClassVar[str] = "sms"
 
+    def __post_init__(self) -> None:
+        self._unreachable = False
+        self._deadline: float | None = None
+
     def send(self, message: Message) -> None:
-        if not (message.urgent and message.sms and message.role == "supervisor"
-                and message.phone):
+        if not (message.urgent and message.sms and message.role == "supervisor"):
             return
+        phones = (message.phone,) if message.phone else message.fallback_phones
+        if not phones:
+            return
+        if self._unreachable:
+            raise DeliveryFailed("sms: unreachable earlier in this run")
+        if self._deadline is None:
+            self._deadline = self.monotonic() + self.budget_s
+        elif self.monotonic() >= self._deadline:
+            raise DeliveryFailed("sms: out of time in this run")
         params = {"order_id": str(message.order_id or ""),
                   "alert": str(message.payload.get("kind") or ""),
                   "severity": str(message.payload.get("severity") or "")}
         try:
-            self.provider.send_alert(phone=message.phone, kind=message.kind, params=params)
+            for phone in phones:
+                self.provider.send_alert(phone=phone, kind=message.kind, params=params)
+        except SmsGatewayUnreachable as exc:
+            self._unreachable = True
+            raise DeliveryFailed(f"sms: {exc}") from None
         except SmsGatewayError as exc:  # its text names the cause, never a phone or key
             raise DeliveryFailed(f"sms: {exc}") from None
+        except OSError as exc:  # another provider's timeout or refused connection
+            self._unreachable = True
+            raise DeliveryFailed(f"sms: {type(exc).__name__}") from None
         except Exception as exc:  # whatever else a provider raises: retry later
             raise DeliveryFailed(f"sms: {type(exc).__name__}") from None
 

@@ -24,7 +24,9 @@ class Notification(Base):
     # An urgent page that also goes to her phone by SMS: decided when the page is
     # written (``duty.service.texted_supervisors``: the supervisors on duty then, or
     # all of them when nobody is), so a relay retrying later texts the same people.
-    sms: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The server default is true for a writer that does not know the column (an old
+    # pod during a rolling deploy): its SOS is texted rather than to nobody.
+    sms: Mapped[bool] = mapped_column(default=False, server_default=sa.true())
     order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("orders.id"))
     payload: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.accounts.models import User
+from homecare.accounts.service import active_supervisors
 from homecare.auth import Actor
 from homecare.db import atomic
 from homecare.duty.service import texted_supervisors
@@ -148,9 +149,7 @@ def _audience(session: Session, audience: str, order: Order, *, nurse: int | Non
         user_id = session.scalar(sa.select(Nurse.user_id).where(Nurse.id == nurse_id))
         return [user_id] if user_id is not None else []
     if audience == "supervisors":
-        return list(session.scalars(sa.select(User.id).where(
-            User.organization_id == order.organization_id, User.role == "supervisor",
-            User.active.is_(True)).order_by(User.id)))
+        return active_supervisors(session, organization_id=order.organization_id)
     raise ValueError(f"unknown audience {audience!r}")
 
 
@@ -267,7 +266,7 @@ def _claim(session: Session, *, now: datetime, limit: int) -> list[tuple[Message
         # claim commits, the lease keeps the other off these rows.
         due = due.with_for_update(skip_locked=True)
     rows = session.scalars(due).all()
-    routing = _routing(session, rows)
+    routing = _routing(session, rows, now=now)
     claimed = []
     for notification in rows:
         notification.attempts += 1
@@ -277,10 +276,12 @@ def _claim(session: Session, *, now: datetime, limit: int) -> list[tuple[Message
     return claimed
 
 
-def _routing(session: Session, rows: Sequence[Notification]) -> dict[int, dict[str, Any]]:
+def _routing(session: Session, rows: Sequence[Notification], *,
+             now: datetime) -> dict[int, dict[str, Any]]:
     """What the channels need beside the message: the organization whose gateway
     carries it (the order's, else the addressee's), her role and phone, and the
-    channels done with it. Two reads for the whole batch."""
+    channels done with it. Two reads for the whole batch (and a few for a texted
+    page whose supervisor was deactivated since, ``_sms_fallback``)."""
     if not rows:
         return {}
     users = {row.id: row for row in session.execute(
@@ -298,7 +299,35 @@ def _routing(session: Session, rows: Sequence[Notification]) -> dict[int, dict[s
             # A deactivated account's phone is no longer hers to page.
             "phone": user.phone if user and user.active else None,
             "delivered_via": frozenset(filter(None, (note.delivered_via or "").split(",")))}
+        if (note.sms and note.urgent and user is not None and user.role == "supervisor"
+                and not user.active):
+            routing[note.id]["fallback_phones"] = _sms_fallback(
+                session, note, organization_id=routing[note.id]["organization_id"], now=now)
     return routing
+
+
+def _sms_fallback(session: Session, note: Notification, *, organization_id: int | None,
+                  now: datetime) -> tuple[str, ...]:
+    """The phones a texted page goes to when its supervisor was deactivated after it
+    was written: none while another supervisor texted for the same page is still
+    active (her own row texts her); else the organization's supervisors texted now
+    (on duty, or all active), so an SOS never ends up ringing nobody."""
+    siblings = session.execute(
+        sa.select(Notification.payload).join(User, User.id == Notification.user_id)
+        .where(Notification.kind == note.kind, Notification.created_at == note.created_at,
+               Notification.order_id.is_(None) if note.order_id is None
+               else Notification.order_id == note.order_id,
+               Notification.sms.is_(True), Notification.urgent.is_(True),
+               Notification.id != note.id, User.role == "supervisor",
+               User.active.is_(True))).scalars().all()
+    if any(payload == note.payload for payload in siblings) or organization_id is None:
+        return ()
+    texted = texted_supervisors(session, organization_id=organization_id, at=now)
+    phones = tuple(sorted(session.scalars(sa.select(User.phone).where(User.id.in_(texted)))))
+    log.warning("notification %s: its supervisor %s was deactivated; texting %s other "
+                "supervisor(s) of organization %s instead", note.id, note.user_id,
+                len(phones), organization_id)
+    return phones
 
 
 def _reschedule(session: Session, message: Message, attempt: int, *, error: str,

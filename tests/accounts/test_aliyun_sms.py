@@ -11,7 +11,9 @@ from dataclasses import replace
 import pytest
 
 from homecare.accounts import sms
-from homecare.config import ConfigError, load_config
+from homecare.alerts.models import ALERT_KINDS
+from homecare.config import SMS_PROVIDERS, SMS_TEMPLATE_KINDS, ConfigError, load_config
+from homecare.notifications.service import ORDER_EVENT_RULES
 from tests.fixtures.aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, SIGN_NAME, TEMPLATES
 from tests.helpers import API, NOW
 
@@ -173,3 +175,88 @@ def test_production_sends_to_aliyun_over_https_only():
                "HOMECARE_SMS_ALIYUN_ENDPOINT": "http://dysmsapi.aliyuncs.com/"}
     with pytest.raises(ConfigError, match="https"):
         load_config(environ=environ)
+
+
+def test_an_error_answer_whose_body_stalls_is_an_sms_gateway_error(aliyun_gateway):
+    aliyun_gateway.answers.append("stall_error_body")
+    with pytest.raises(sms.SmsGatewayError, match="^aliyun answered 500$"):
+        _provider(aliyun_gateway, timeout=0.2).send_code(phone=PHONE, code="123456",
+                                                         purpose="register")
+
+
+def test_a_code_whose_error_answer_stalls_is_503(aliyun_app, client, aliyun_gateway):
+    aliyun_gateway.answers.append("stall_error_body")
+    r = client.post(f"{API}/auth/sms-code", json={"phone": PHONE, "purpose": "register"})
+    assert r.status_code == 503, r.get_json()
+    assert r.get_json()["code"] == "sms_unavailable"
+
+
+def test_a_code_a_provider_fails_on_in_any_way_is_503(app, client, monkeypatch):
+    class Broken:
+        def send_code(self, **kwargs):
+            raise ValueError("a provider bug")
+
+        def send_alert(self, **kwargs):
+            raise ValueError("a provider bug")
+
+    monkeypatch.setitem(sms.PROVIDERS, app.config["HOMECARE"].sms_provider,
+                        lambda config: Broken())
+    r = client.post(f"{API}/auth/sms-code", json={"phone": PHONE, "purpose": "register"})
+    assert r.status_code == 503, r.get_json()
+    assert r.get_json()["code"] == "sms_unavailable"
+
+
+@pytest.mark.parametrize("name", ["Aliyun", "aliyn", "tencent"])
+def test_an_unknown_provider_stops_the_start(tmp_path, name):
+    environ = {**_ALIYUN, "HOMECARE_SMS_PROVIDER": name}
+    with pytest.raises(ConfigError, match=f"HOMECARE_SMS_PROVIDER: unknown '{name}'"):
+        load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
+
+
+def test_every_provider_the_config_accepts_is_one_there_is():
+    assert set(SMS_PROVIDERS) == set(sms.PROVIDERS)
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-inf", "0", "-1", "30.5", "1e9"])
+def test_an_sms_timeout_that_is_not_a_few_seconds_stops_the_start(tmp_path, timeout):
+    environ = {**_ALIYUN, "HOMECARE_SMS_TIMEOUT_SECONDS": timeout}
+    with pytest.raises(ConfigError, match="HOMECARE_SMS_TIMEOUT_SECONDS"):
+        load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
+
+
+def test_an_sms_timeout_of_thirty_seconds_is_taken(tmp_path):
+    environ = {**_ALIYUN, "HOMECARE_SMS_TIMEOUT_SECONDS": "30"}
+    config = load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
+    assert config.sms_timeout_seconds == 30.0
+
+
+@pytest.mark.parametrize("endpoint", ["dysmsapi.aliyuncs.com", "ftp://dysmsapi.aliyuncs.com/",
+                                      "https://"])
+def test_an_endpoint_that_is_not_an_http_url_stops_the_start(tmp_path, endpoint):
+    environ = {**_ALIYUN, "HOMECARE_SMS_ALIYUN_ENDPOINT": endpoint}
+    with pytest.raises(ConfigError, match="HOMECARE_SMS_ALIYUN_ENDPOINT must be http"):
+        load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
+
+
+def test_a_key_set_with_surrounding_whitespace_still_signs(tmp_path, aliyun_gateway):
+    environ = {**_ALIYUN, "HOMECARE_SMS_ALIYUN_ACCESS_KEY_ID": f" {ACCESS_KEY_ID}\n",
+               "HOMECARE_SMS_ALIYUN_ACCESS_KEY_SECRET": f"{ACCESS_KEY_SECRET}\n",
+               "HOMECARE_SMS_ALIYUN_ENDPOINT": aliyun_gateway.url}
+    config = load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
+    sms.provider_for(config).send_code(phone=PHONE, code="123456", purpose="register")
+    (form,) = aliyun_gateway.sent()
+    assert form["AccessKeyId"] == ACCESS_KEY_ID
+
+
+def test_a_template_for_no_message_kind_stops_the_start(tmp_path):
+    environ = {**_ALIYUN, "HOMECARE_SMS_ALIYUN_TEMPLATES": ",".join(
+        [*TEMPLATES, "alert_sso=SMS_300000001"])}
+    with pytest.raises(ConfigError, match="no message kind alert_sso"):
+        load_config(environ={**environ, "HOMECARE_INSTANCE_PATH": str(tmp_path)})
+
+
+def test_the_template_kinds_are_every_kind_that_is_texted():
+    texted_events = {rule.kind for rule in ORDER_EVENT_RULES
+                     if rule.urgent and rule.audience == "supervisors"}
+    assert SMS_TEMPLATE_KINDS == {"code", "alert", *sms.PURPOSES, *texted_events,
+                                  *(f"alert_{kind}" for kind in ALERT_KINDS)}

@@ -102,3 +102,13 @@ def test_update_user_failing_after_its_changes_leaves_the_account_as_it_was(
     session.commit()  # a caller that goes on with the session commits nothing of it
     session.expire_all()
     assert (user.name, user.active) == ("Wang Li", True)
+
+
+def test_active_supervisors_are_the_organizations_active_supervisors_only(
+        session, org, other_org, supervisor):
+    second = UserFactory(role="supervisor", organization_id=org.id)
+    UserFactory(role="supervisor", organization_id=org.id, active=False)
+    UserFactory(role="supervisor", organization_id=other_org.id)
+    UserFactory(role="nurse", organization_id=org.id)
+    assert service.active_supervisors(session, organization_id=org.id) == sorted(
+        [supervisor.id, second.id])

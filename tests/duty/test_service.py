@@ -192,3 +192,29 @@ def test_a_deactivated_supervisor_on_duty_leaves_the_page_to_everyone(
     DutySpanFactory(organization_id=org.id, user_id=gone.id, start=now - H, end=now + H)
     assert service.texted_supervisors(session, organization_id=org.id, at=now) == {
         supervisor.id, colleague.id}
+
+
+def test_add_a_duty_span_that_started_before_now_stores_it_from_now(session, supervisor,
+                                                                     org, now):
+    (added,) = service.add_duty_spans(session=session, actor=actor_of(supervisor), now=now,
+                                      spans=[_span(supervisor, now - 3 * H, now + H)])
+    assert added.start == now
+    assert _roster(session, org) == [(supervisor.id, now, now + H)]
+
+
+def test_replace_with_a_span_that_started_before_now_stores_it_from_now(
+        session, supervisor, org, now):
+    service.replace_duty_spans(session=session, actor=actor_of(supervisor), now=now,
+                               start=now - 4 * H, end=now + 4 * H,
+                               spans=[_span(supervisor, now - 2 * H, now + 2 * H)])
+    assert _roster(session, org) == [(supervisor.id, now, now + 2 * H)]
+
+
+def test_a_span_given_a_past_start_does_not_overlap_the_span_that_ended_then(
+        session, supervisor, org, now):
+    DutySpanFactory(organization_id=org.id, user_id=supervisor.id, start=now - 9 * H,
+                    end=now - H)
+    service.add_duty_spans(session=session, actor=actor_of(supervisor), now=now,
+                           spans=[_span(supervisor, now - 2 * H, now + H)])
+    assert _roster(session, org) == [(supervisor.id, now - 9 * H, now - H),
+                                     (supervisor.id, now, now + H)]

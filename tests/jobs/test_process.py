@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,6 +25,7 @@ from homecare.accounts.sms import SmsUnavailable
 from homecare.alerts.models import Alert
 from homecare.audit.models import AuditEntry
 from homecare.clock import utcnow
+from homecare.config import ConfigError
 from homecare.db import db
 from homecare.notifications.models import Notification
 from homecare.ops.models import SchedulerHeartbeat
@@ -71,9 +73,17 @@ def _start(app, leadership):
     return stop, thread
 
 
-def test_an_unknown_sms_provider_stops_the_process_at_start(app_overrides, scratch_url):
+def test_an_unknown_sms_provider_stops_the_app_at_start(app_overrides, scratch_url):
+    with pytest.raises(ConfigError, match="HOMECARE_SMS_PROVIDER: unknown 'no-such-gateway'"):
+        create_app({**app_overrides, "database_url": scratch_url, **FAST,
+                    "notify_channels": ["log", "sms"], "sms_provider": "no-such-gateway"})
+
+
+def test_an_unregistered_sms_provider_stops_the_process_at_start(app_overrides, scratch_url):
     app = create_app({**app_overrides, "database_url": scratch_url, **FAST,
-                      "notify_channels": ["log", "sms"], "sms_provider": "no-such-gateway"})
+                      "notify_channels": ["log", "sms"]})
+    # Past the config's check (a name it knows that no provider is registered for).
+    app.config["HOMECARE"] = replace(app.config["HOMECARE"], sms_provider="no-such-gateway")
     stop = threading.Event()
     stop.set()  # without the check at start, run would return at once
     with pytest.raises(SmsUnavailable, match="no-such-gateway"):

@@ -218,3 +218,52 @@ def test_an_sos_aliyun_refused_is_retried_until_it_takes_it(aliyun_app, client, 
     assert [f["PhoneNumbers"] for f in aliyun_gateway.sent()] == [supervisor.phone] * 2
     session.refresh(note)
     assert note.sent_at is not None
+
+
+def test_after_aliyun_timed_out_the_runs_other_texts_wait_for_the_next_run(
+        aliyun_app, client, session, committed_visit, nurse_user, supervisor, org,
+        aliyun_gateway, now):
+    colleague = UserFactory(role="supervisor", organization_id=org.id)
+    session.commit()
+    order = committed_visit("in_service", checked_in_at=now)
+    _sos(client, order, nurse_user)  # nobody on duty: both are texted
+    aliyun_gateway.answers.append("stall")
+    aliyun_app.config["HOMECARE"] = replace(aliyun_app.config["HOMECARE"],
+                                            sms_timeout_seconds=0.2)
+    relay_notifications.run(aliyun_app, now)
+    assert len(aliyun_gateway.requests) == 1  # the second page did not wait its turn
+    errors = session.scalars(sa.select(Notification.last_error).where(
+        Notification.user_id.in_([supervisor.id, colleague.id]))
+        .execution_options(populate_existing=True)).all()
+    assert sorted(errors) == ["sms: aliyun unreachable: TimeoutError",
+                              "sms: unreachable earlier in this run"]
+    relay_notifications.run(aliyun_app, now + timedelta(seconds=service.RETRY_FIRST_S))
+    assert sorted(f["PhoneNumbers"] for f in aliyun_gateway.sent()[-2:]) == sorted(
+        [supervisor.phone, colleague.phone])
+
+
+def test_an_sos_whose_supervisor_was_deactivated_before_the_relay_texts_the_others(
+        app, client, session, committed_visit, nurse_user, supervisor, org, now):
+    off_duty = UserFactory(role="supervisor", organization_id=org.id)
+    DutySpanFactory(organization_id=org.id, user_id=supervisor.id,
+                    start=now - timedelta(hours=1), end=now + timedelta(hours=7))
+    order = committed_visit("in_service", checked_in_at=now)
+    _sos(client, order, nurse_user)  # texts only the supervisor on duty
+    supervisor.active = False
+    session.commit()
+    sms = InMemorySmsProvider()
+    _relay(app, [SmsAlertSender(sms)], now)
+    assert [phone for phone, _, _ in sms.alerts] == [off_duty.phone]
+
+
+def test_an_sos_whose_supervisor_was_deactivated_texts_nobody_twice_when_another_was_texted(
+        app, client, session, committed_visit, nurse_user, supervisor, org, now):
+    colleague = UserFactory(role="supervisor", organization_id=org.id)
+    session.commit()
+    order = committed_visit("in_service", checked_in_at=now)
+    _sos(client, order, nurse_user)  # nobody on duty: both are texted
+    supervisor.active = False
+    session.commit()
+    sms = InMemorySmsProvider()
+    _relay(app, [SmsAlertSender(sms)], now)
+    assert [phone for phone, _, _ in sms.alerts] == [colleague.phone]

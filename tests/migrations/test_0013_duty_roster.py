@@ -55,3 +55,26 @@ def test_unsent_urgent_pages_to_supervisors_stay_texted(migrated_to):
     assert "duty_spans" not in sa.inspect(engine).get_table_names()
     assert "sms" not in {c["name"] for c in sa.inspect(engine).get_columns("notifications")}
     engine.dispose()
+
+
+def test_page_written_without_the_sms_column_is_texted(migrated_to):
+    # An old API pod during a rolling deploy inserts pages knowing nothing of `sms`.
+    url = migrated_to("0013_duty_roster")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        tables = sa.MetaData()
+        tables.reflect(conn, only=["organizations", "users"])
+        org = conn.execute(tables.tables["organizations"].insert().values(
+            name="医院", center_lat=35.4, center_lng=116.6, radius_km=30, created_at=T)
+        ).inserted_primary_key[0]
+        user = conn.execute(tables.tables["users"].insert().values(
+            phone="13900000009", password_hash="x", name="s", role="supervisor",
+            organization_id=org, active=True, created_at=T)).inserted_primary_key[0]
+        old_pod = sa.table("notifications", sa.column("id"), sa.column("user_id"),
+                           sa.column("kind"), sa.column("urgent"), sa.column("payload"),
+                           sa.column("created_at"), sa.column("attempts"))
+        conn.execute(old_pod.insert().values(user_id=user, kind="alert_sos", urgent=True,
+                                             payload="{}", created_at=T, attempts=0))
+        texted = conn.execute(sa.text("SELECT sms FROM notifications")).scalar_one()
+    engine.dispose()
+    assert bool(texted) is True

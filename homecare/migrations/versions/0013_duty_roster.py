@@ -41,19 +41,22 @@ def upgrade() -> None:
         batch_op.create_index('ix_duty_spans_org_start', ['organization_id', 'start'], unique=False)
         batch_op.create_index(batch_op.f('ix_duty_spans_user_id'), ['user_id'], unique=False)
 
+    # Server default true: during a rolling deploy the old API pods keep writing
+    # pages after this runs, without the column; a default of false would have the
+    # relay text nobody about their SOS. The new code always sets it, and the SMS
+    # channel still texts only urgent pages to supervisors.
     with op.batch_alter_table('notifications', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('sms', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('sms', sa.Boolean(), server_default=sa.true(), nullable=False))
 
     notifications = sa.table('notifications', sa.column('sms', sa.Boolean()),
                              sa.column('urgent', sa.Boolean()), sa.column('user_id', sa.Integer()),
                              sa.column('sent_at'), sa.column('failed_at'))
     users = sa.table('users', sa.column('id', sa.Integer()), sa.column('role', sa.String()))
-    op.execute(notifications.update()
-               .where(notifications.c.urgent.is_(True), notifications.c.sent_at.is_(None),
-                      notifications.c.failed_at.is_(None),
-                      notifications.c.user_id.in_(sa.select(users.c.id)
-                                                  .where(users.c.role == 'supervisor')))
-               .values(sms=True))
+    still_texted = sa.and_(
+        notifications.c.urgent.is_(True), notifications.c.sent_at.is_(None),
+        notifications.c.failed_at.is_(None),
+        notifications.c.user_id.in_(sa.select(users.c.id).where(users.c.role == 'supervisor')))
+    op.execute(notifications.update().where(sa.not_(still_texted)).values(sms=False))
 
 
 def downgrade() -> None:
