@@ -146,7 +146,8 @@ def _repair_once(*, session: Session, organization_id: int, day: date, now: date
     solve_s = time.perf_counter() - began
 
     day_plan = _store(session, loaded, repaired.plan, actor=None, now=now, reassign=False,
-                      seed=config.planning_seed, solve_s=solve_s, whole=True)
+                      seed=config.planning_seed, solve_s=solve_s, whole=True,
+                      stranded={i: nurse_id for i, (nurse_id, _at) in stranded.items()})
     diff = _diff(before, day_plan.result, reasons, repaired, gone, stranded)
     released = _back_to_dispatch(session, day_plan.result, now)
     day_plan.result = {**day_plan.result, "kind": "repair", "reasons": reasons,

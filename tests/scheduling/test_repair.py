@@ -374,6 +374,32 @@ def test_repair_diff_lists_a_frozen_visit_its_nurse_can_no_longer_hold(
         "detail": "frozen_past_shift"}]
 
 
+def test_repair_writes_the_day_of_a_nurse_with_a_stranded_visit_and_another_stop(
+        session, make_nurse, make_order, run_plan, repair):
+    # Her 11:36 visit (at her home, done at 12:06) still fits her shift cut to end at
+    # 12:06, her 12:15 one does not: it is stranded. She still has a stop in the
+    # repaired plan, and the visit left out of it is one she held all along, not one
+    # she took on meanwhile: the repair writes, it does not give up on the day.
+    nurse = make_nurse()
+    kept = make_order(window=(11.6, 12), where=CENTER)
+    order = make_order(window=(12.25, 13), where=place(0, 1))
+    session.commit()
+    run_plan()
+    held = _where(session, kept, order)
+    assert [h[0] for h in held] == [nurse.id, nurse.id]
+    shift = session.scalar(sa.select(Shift).where(Shift.nurse_id == nurse.id))
+    shift.end = local(12.1)
+    session.commit()
+
+    plan = repair(now=local(11.5), reasons=[{"kind": "nurse_unavailable",
+                                             "nurse_id": nurse.id}])
+
+    assert _plans(session) == 2
+    assert _where(session, kept, order) == held
+    assert [s[0] for s in _stops(plan)[nurse.id]] == [kept.id]
+    assert [s["order_id"] for s in plan.result["diff"]["stranded"]] == [order.id]
+
+
 def test_repair_diff_gives_a_released_visit_its_reason_when_only_its_time_changes():
     # Released from its place (late) and put back on the same nurse's route at another
     # time: the retimed entry says why, as moved and dropped entries do.
