@@ -215,17 +215,30 @@ def current_plan(day: Day, previous: dict[int, int] | None = None) -> repair_pla
 
 
 def _former_holders(session: Session, day: Day) -> dict[Hashable, frozenset[Hashable]]:
-    """Per order back in dispatch, the nurses who held it before (handed it back, were
-    taken off it): as dispatch does not offer it to them again, the repair does not
-    give it back to them."""
-    seeking = [snap.id for snap in day.orders.values() if snap.status in SEEKING_NURSE]
+    """Per order of the day, the nurses who held it before it last went back to
+    dispatch (handed it back, were taken off it, could not keep it): as dispatch does
+    not offer it to them again, the repair does not give it back to them, whoever
+    holds it now. A nurse who holds it again now (a supervisor gave it back to her)
+    is not banned from her own visit."""
     out: dict[Hashable, frozenset[Hashable]] = {}
-    for order_id, nurse_id in session.execute(
-            sa.select(OrderEvent.order_id, OrderEvent.nurse_id).where(
-                OrderEvent.order_id.in_(seeking), OrderEvent.to_status.in_(sorted(HOLDS_NURSE)),
-                OrderEvent.nurse_id.is_not(None))):
-        out[order_id] = out.get(order_id, frozenset()) | {nurse_id}
-    return out
+    holders: list[int] = []
+    last = None
+    for order_id, from_status, to_status, nurse_id in session.execute(
+            sa.select(OrderEvent.order_id, OrderEvent.from_status, OrderEvent.to_status,
+                      OrderEvent.nurse_id)
+            .where(OrderEvent.order_id.in_(sorted(day.orders)))
+            .order_by(OrderEvent.order_id, OrderEvent.id)):
+        if order_id != last:
+            holders, last = [], order_id
+        if to_status in HOLDS_NURSE and nurse_id is not None:
+            holders.append(nurse_id)
+        elif from_status in HOLDS_NURSE and to_status in SEEKING_NURSE and holders:
+            out[order_id] = out.get(order_id, frozenset()) | set(holders)
+    for order_id in list(out):
+        now_held = day.orders[order_id].nurse_id
+        if day.orders[order_id].status == "assigned" and now_held in out[order_id]:
+            out[order_id] = out[order_id] - {now_held}
+    return {i: nurses for i, nurses in out.items() if nurses}
 
 
 def _before(previous: DayPlan, day: Day) -> dict[int, _At]:

@@ -156,6 +156,33 @@ def test_repair_moves_a_visit_to_another_nurse_only_when_it_pays_the_move_cost(
         [(held.id, a.id, b.id, "improved")] if moves else [])
 
 
+def test_repair_never_gives_a_visit_back_to_the_nurse_who_handed_it_back(
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor):
+    # A (home 4 km west) is planned a visit at her door and hands it back; B (4 km
+    # east) takes it. Later B's other visit is cancelled: moving the visit back to A
+    # would save B's 50 min round trip, but A gave it up, so it stays with B.
+    a = make_nurse(home=place(0, -4))
+    b = make_nurse(home=place(0, 4))
+    held = make_order(window=(13, 14), where=place(0, -4))
+    other = make_order(window=(10, 11), where=place(0, 4), status="assigned", nurse=b)
+    session.commit()
+    run_plan()
+    assert _where(session, held)[0][0] == a.id
+    transition(session, held, "approved", actor=None, now=MORNING, nurse_id=None,
+               planned_arrival=None, route_position=None, reason="handed back")
+    transition(session, held, "assigned", actor=None, now=MORNING, nurse_id=b.id,
+               planned_arrival=local(13), route_position=1)
+    transition(session, other, "cancelled", actor=supervisor_actor, now=MORNING,
+               reason="family cancelled")
+    session.commit()
+
+    plan = repair(reasons=[{"kind": "order_cancelled", "order_id": other.id}],
+                  repair_move_cost_minutes=0)
+
+    assert _where(session, held)[0][::2] == (b.id, "assigned")
+    assert [m["order_id"] for m in plan.result["diff"]["moved"]] == []
+
+
 # --- a nurse who falls ill ---------------------------------------------------------------
 
 
