@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.clock import utcnow
 from homecare.config import Config
 from homecare.db import atomic_in_steps
 from homecare.geo import travel_model
@@ -80,15 +81,20 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     and nurse's day, all or nothing: if any changed meanwhile (an order cancelled
     or accepted, a nurse's day taken on), nothing is written and the repair runs
     again on the day as it now is, up to ``_ATTEMPTS`` times. Call it after the
-    caller's own changes are committed.
+    caller's own changes are committed. A later attempt's ``now`` is ``now`` plus
+    the time gone since the first (``homecare.clock``).
 
     :raises DayChangedMeanwhile: the day kept changing under every attempt; nothing
         was written (the jobs process retries the repair later).
     """
+    started = utcnow()
     for attempt in range(1, _ATTEMPTS + 1):
+        # Each attempt freezes from when it reads the day: an attempt a second later
+        # must not move a visit that came inside the freeze meanwhile.
+        at = now if attempt == 1 else now + max(utcnow() - started, timedelta(0))
         try:
             return _repair_once(session=session, organization_id=organization_id, day=day,
-                                now=now, config=config, reasons=reasons)
+                                now=at, config=config, reasons=reasons)
         except DayChangedMeanwhile:
             # Only locks were taken: let them go and read the day again.
             session.rollback()

@@ -357,6 +357,37 @@ def test_repair_whose_day_changes_before_its_write_repairs_the_fresh_day(
     assert [d["order_id"] for d in plan.result["diff"]["dropped"]] == [gone.id]
 
 
+def test_repair_tried_again_freezes_from_when_it_reads_the_day_again(
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor, monkeypatch,
+        pin_clock):
+    # The first attempt reads the day at 07:00; while it solves, an order is cancelled
+    # and two hours go by. The second attempt's freeze runs from 09:00, so the 09:30
+    # visit is frozen (from 07:00 it would not be).
+    make_nurse()
+    gone, kept = (make_order(window=(h, h + 1), where=place(0, h - 9)) for h in (8, 9.5))
+    session.commit()
+    run_plan()
+    new = make_order(window=(14, 15), where=place(0, 1))
+    session.commit()
+    clock = [local(7)]
+    pin_clock(lambda: clock[0])
+    _cancel_meanwhile(monkeypatch, session, supervisor_actor, [gone])
+    from homecare.scheduling import repair_plan
+
+    solve = repair_plan.repair
+
+    def solve_for_two_hours(*args, **kwargs):
+        clock[0] = local(9)
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(repair_plan, "repair", solve_for_two_hours)
+
+    plan = repair(now=local(7), reasons=[{"kind": "order_added", "order_id": new.id}])
+
+    assert _plans(session) == 2
+    assert kept.id in plan.result["frozen_order_ids"]
+
+
 def test_repair_whose_day_keeps_changing_writes_nothing(
         session, make_nurse, make_order, run_plan, repair, supervisor_actor, monkeypatch):
     make_nurse()
