@@ -148,7 +148,7 @@ def _repair_once(*, session: Session, organization_id: int, day: date, now: date
     repaired = repair_plan.repair(
         loaded.problem, DayTravel(travel), current, freeze_until=freeze_until,
         move_cost_s=config.repair_move_cost_minutes * 60, banned=banned, touched=touched,
-        max_seconds=config.repair_seconds)
+        max_seconds=config.repair_seconds, seed=config.planning_seed)
     solve_s = time.perf_counter() - began
 
     day_plan = _store(session, loaded, repaired.plan, actor=None, now=now, reassign=False,

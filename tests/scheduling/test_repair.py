@@ -183,6 +183,32 @@ def test_repair_never_gives_a_visit_back_to_the_nurse_who_handed_it_back(
     assert [m["order_id"] for m in plan.result["diff"]["moved"]] == []
 
 
+def test_repair_searches_with_the_configured_planning_seed(
+        session, make_nurse, make_order, run_plan, repair, monkeypatch):
+    from homecare.scheduling import repair_plan
+
+    seeds = []
+    improve = repair_plan.improve_routes
+
+    def spy(*args, **kwargs):
+        seeds.append(kwargs["seed"])
+        return improve(*args, **kwargs)
+
+    monkeypatch.setattr(repair_plan, "improve_routes", spy)
+    a = make_nurse(home=place(0, -4))
+    make_nurse(home=place(0, 4))
+    for h in (10, 12, 14):
+        make_order(window=(h, h + 1), where=place(0, 4 - h / 10), status="assigned", nurse=a)
+    session.commit()
+    run_plan()
+    new = make_order(window=(16, 17), where=place(0, 3))
+    session.commit()
+
+    repair(reasons=[{"kind": "order_added", "order_id": new.id}], planning_seed=7)
+
+    assert seeds and set(seeds) == {7}
+
+
 # --- a nurse who falls ill ---------------------------------------------------------------
 
 
