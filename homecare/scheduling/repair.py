@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from homecare.clock import utcnow
 from homecare.config import Config
 from homecare.db import atomic_in_steps
 from homecare.geo import travel_model
@@ -80,15 +81,20 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     and nurse's day, all or nothing: if any changed meanwhile (an order cancelled
     or accepted, a nurse's day taken on), nothing is written and the repair runs
     again on the day as it now is, up to ``_ATTEMPTS`` times. Call it after the
-    caller's own changes are committed.
+    caller's own changes are committed. A later attempt's ``now`` is ``now`` plus
+    the time gone since the first (``homecare.clock``).
 
     :raises DayChangedMeanwhile: the day kept changing under every attempt; nothing
         was written (the jobs process retries the repair later).
     """
+    started = utcnow()
     for attempt in range(1, _ATTEMPTS + 1):
+        # Each attempt freezes from when it reads the day: an attempt a second later
+        # must not move a visit that came inside the freeze meanwhile.
+        at = now if attempt == 1 else now + max(utcnow() - started, timedelta(0))
         try:
             return _repair_once(session=session, organization_id=organization_id, day=day,
-                                now=now, config=config, reasons=reasons)
+                                now=at, config=config, reasons=reasons)
         except DayChangedMeanwhile:
             # Only locks were taken: let them go and read the day again.
             session.rollback()
@@ -142,11 +148,12 @@ def _repair_once(*, session: Session, organization_id: int, day: date, now: date
     repaired = repair_plan.repair(
         loaded.problem, DayTravel(travel), current, freeze_until=freeze_until,
         move_cost_s=config.repair_move_cost_minutes * 60, banned=banned, touched=touched,
-        max_seconds=config.repair_seconds)
+        max_seconds=config.repair_seconds, seed=config.planning_seed)
     solve_s = time.perf_counter() - began
 
     day_plan = _store(session, loaded, repaired.plan, actor=None, now=now, reassign=False,
-                      seed=config.planning_seed, solve_s=solve_s, whole=True)
+                      seed=config.planning_seed, solve_s=solve_s, whole=True,
+                      stranded={i: nurse_id for i, (nurse_id, _at) in stranded.items()})
     diff = _diff(before, day_plan.result, reasons, repaired, gone, stranded)
     released = _back_to_dispatch(session, day_plan.result, now)
     day_plan.result = {**day_plan.result, "kind": "repair", "reasons": reasons,
@@ -214,17 +221,30 @@ def current_plan(day: Day, previous: dict[int, int] | None = None) -> repair_pla
 
 
 def _former_holders(session: Session, day: Day) -> dict[Hashable, frozenset[Hashable]]:
-    """Per order back in dispatch, the nurses who held it before (handed it back, were
-    taken off it): as dispatch does not offer it to them again, the repair does not
-    give it back to them."""
-    seeking = [snap.id for snap in day.orders.values() if snap.status in SEEKING_NURSE]
+    """Per order of the day, the nurses who held it before it last went back to
+    dispatch (handed it back, were taken off it, could not keep it): as dispatch does
+    not offer it to them again, the repair does not give it back to them, whoever
+    holds it now. A nurse who holds it again now (a supervisor gave it back to her)
+    is not banned from her own visit."""
     out: dict[Hashable, frozenset[Hashable]] = {}
-    for order_id, nurse_id in session.execute(
-            sa.select(OrderEvent.order_id, OrderEvent.nurse_id).where(
-                OrderEvent.order_id.in_(seeking), OrderEvent.to_status.in_(sorted(HOLDS_NURSE)),
-                OrderEvent.nurse_id.is_not(None))):
-        out[order_id] = out.get(order_id, frozenset()) | {nurse_id}
-    return out
+    holders: list[int] = []
+    last = None
+    for order_id, from_status, to_status, nurse_id in session.execute(
+            sa.select(OrderEvent.order_id, OrderEvent.from_status, OrderEvent.to_status,
+                      OrderEvent.nurse_id)
+            .where(OrderEvent.order_id.in_(sorted(day.orders)))
+            .order_by(OrderEvent.order_id, OrderEvent.id)):
+        if order_id != last:
+            holders, last = [], order_id
+        if to_status in HOLDS_NURSE and nurse_id is not None:
+            holders.append(nurse_id)
+        elif from_status in HOLDS_NURSE and to_status in SEEKING_NURSE and holders:
+            out[order_id] = out.get(order_id, frozenset()) | set(holders)
+    for order_id in list(out):
+        now_held = day.orders[order_id].nurse_id
+        if day.orders[order_id].status == "assigned" and now_held in out[order_id]:
+            out[order_id] = out[order_id] - {now_held}
+    return {i: nurses for i, nurses in out.items() if nurses}
 
 
 def _before(previous: DayPlan, day: Day) -> dict[int, _At]:

@@ -134,6 +134,7 @@ def repair(
     touched: Collection[Hashable] = (),
     max_moves: int = 200,
     max_seconds: float | None = 1.0,
+    seed: int = 1,
 ) -> Repair:
     """Repair ``current`` for the day as ``problem`` now is (see the module's steps).
 
@@ -141,7 +142,8 @@ def repair(
     away). ``touched``: holders whose routes the change hit; their routes, and
     those that cannot keep a visit, are the ones step 4 improves.
     ``max_moves`` bounds the improvement step, ``max_seconds`` its time (which
-    only cuts it on a slow machine; the moves are deterministic).
+    only cuts it on a slow machine; the moves are deterministic). ``seed``: the
+    re-solves' (``HOMECARE_PLANNING_SEED``, as the morning plan's).
     """
     began = time.perf_counter()
     banned = banned or {}
@@ -227,7 +229,8 @@ def repair(
             improved.add(made)
     unplanned = still
 
-    search = _Search(vehicles, loc, dur, dur_l, current.holder, banned, move_cost_s)
+    search = _Search(vehicles, loc, dur, dur_l, current.holder, banned, move_cost_s,
+                     seed=seed)
     lost = [visits[u.visit_id] for u in unplanned if u.visit_id in released]
     if lost:
         saved, won = _rescue(search, lost, deadline)

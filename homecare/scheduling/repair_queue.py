@@ -51,6 +51,7 @@ from homecare.orders.models import Order
 from homecare.pagination import Listing
 from homecare.scheduling.models import DayPlan, DayRepair, RepairOverrun
 from homecare.scheduling.repair import REASON_KINDS, repair_day
+from homecare.scheduling.service import DayChangedMeanwhile
 
 log = logging.getLogger(__name__)
 
@@ -320,12 +321,13 @@ def run_due_repairs(*, session: Session, now: datetime, config: Config,
     ``repair`` (default ``scheduling.repair.repair_day``) commits the repaired plan
     and its ``DayPlan``. A repair that raises is logged and retried after
     ``config.repair_retry_seconds``, doubling per attempt, and given up after
-    ``config.repair_max_attempts`` with a ``repair_failed`` alert for the supervisors;
-    a repair whose process died is found by its lease and retried the same way. A day
-    that is over by the time its repair is due is closed without repairing. The
-    orders a repair sent back to dispatch are offered by ``offer`` (the jobs process
-    passes dispatch's first round; scheduling sits below dispatch). Each row is
-    committed as it goes; returns counts.
+    ``config.repair_max_attempts`` with a ``repair_failed`` alert for the supervisors,
+    except one that found the day changing under every attempt (``DayChangedMeanwhile``),
+    which is due again soon and counts no attempt; a repair whose process died is
+    found by its lease and retried the same way. A day that is over by the time its
+    repair is due is closed without repairing. The orders a repair sent back to
+    dispatch are offered by ``offer`` (the jobs process passes dispatch's first round;
+    scheduling sits below dispatch). Each row is committed as it goes; returns counts.
     """
     repair = repair or repair_day
     counts: Counter[str] = Counter()
@@ -352,6 +354,16 @@ def run_due_repairs(*, session: Session, now: datetime, config: Config,
             plan = repair(session=session, organization_id=organization_id, day=day,
                           now=max(now, utcnow()), config=config, reasons=list(row.reasons))
             plan_id = plan.id if plan is not None else None
+        except DayChangedMeanwhile:
+            # A busy day, not a failure: nothing was written and the change that beat
+            # the repair queued its own; no attempt counted, no alert, soon again.
+            session.rollback()
+            log.info("repair %s of organization %s for %s: the day kept changing during "
+                     "it; repairing it again", repair_id, organization_id, day)
+            counts[_settle_changed(session, session.get(DayRepair, repair_id), now,
+                                   config)] += 1
+            session.commit()
+            continue
         except Exception as exc:
             session.rollback()
             log.exception("repair %s of organization %s for %s failed (attempt %s)",
@@ -387,6 +399,24 @@ def _finish(session: Session, repair_id: int, now: datetime, *,
         row.state, row.finished_at, row.day_plan_id = "done", now, day_plan_id
         row.error = error
     session.commit()
+
+
+def _settle_changed(session: Session, row: DayRepair, now: datetime, config: Config) -> str:
+    """A repair that gave up because the day kept changing under it (no commit): its
+    attempt is not counted; it is folded into a newer pending repair of the day or
+    due again after ``repair_retry_seconds``, without doubling. Returns ``"changed"``."""
+    error = "the day kept changing during the repair"
+    row.attempts = max(row.attempts - 1, 0)
+    row.error, row.finished_at = error, now
+    newer = _pending(session, row.organization_id, row.day)
+    if newer is not None:
+        _merge(newer, list(row.reasons), now, config)
+        row.state = "failed"
+        row.error = f"{error}; retried with repair {newer.id}"
+        return "changed"
+    row.state = "pending"
+    row.due_at = now + timedelta(seconds=config.repair_retry_seconds)
+    return "changed"
 
 
 def _settle_failure(session: Session, row: DayRepair, error: str, now: datetime,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -247,7 +248,7 @@ class DayChangedMeanwhile(Exception):
 
 def _store(session: Session, day: Day, result: planner.Plan, *, actor: Actor | None,
            now: datetime, reassign: bool, seed: int, solve_s: float,
-           whole: bool = False) -> DayPlan:
+           whole: bool = False, stranded: Mapping[int, int] | None = None) -> DayPlan:
     """Write the plan back, order by order, skipping orders changed since they were read
     and the stops of nurses whose day changed since (see ``_days_changed``).
 
@@ -255,7 +256,10 @@ def _store(session: Session, day: Day, result: planner.Plan, *, actor: Actor | N
     changed, or any nurse it gives visits took on another, raise
     ``DayChangedMeanwhile`` before writing anything (a repair moves visits between
     routes, and half of such a move written would leave a visit on no route or a
-    nurse with a route she was never told)."""
+    nurse with a route she was never told).
+
+    ``stranded``: order -> nurse of visits the caller left out of ``day`` that the nurse
+    still holds (a repair's stranded visits): hers all along, not taken on meanwhile."""
     snapshots = {**day.orders, **{s.id: s for held in day.fixed.values() for s in held}}
     # Locked in id order (PostgreSQL; SQLite's writer already holds the whole
     # database), so the checks below stay true until the commit.
@@ -279,7 +283,8 @@ def _store(session: Session, day: Day, result: planner.Plan, *, actor: Actor | N
         stops_of.setdefault(nurse_id, []).extend(route.stops)
         seconds, metres = travel_of.get(nurse_id, (0, 0))
         travel_of[nurse_id] = (seconds + route.travel_s, metres + route.distance_m)
-    changed = _days_changed(session, day, [n for n, stops in stops_of.items() if stops])
+    changed = _days_changed(session, day, [n for n, stops in stops_of.items() if stops],
+                            stranded=stranded)
     if whole:
         stale = sorted(i for i, snap in day.orders.items() if unchanged(snap) is None)
         if stale or changed:
@@ -429,7 +434,8 @@ def _place(session: Session, order: Order, snap: OrderSnapshot, nurse_id: int,
     order.route_position = position
 
 
-def _days_changed(session: Session, day: Day, nurse_ids: list[int]) -> set[int]:
+def _days_changed(session: Session, day: Day, nurse_ids: list[int],
+                  stranded: Mapping[int, int] | None = None) -> set[int]:
     """Lock the rows of the nurses the plan gives stops, and name those who took on a
     visit of the day since it was read (no commit).
 
@@ -449,6 +455,8 @@ def _days_changed(session: Session, day: Day, nurse_ids: list[int]) -> set[int]:
             seen.setdefault(snap.nurse_id, set()).add(snap.id)
     for nurse_id, held in day.fixed.items():
         seen.setdefault(nurse_id, set()).update(s.id for s in held)
+    for order_id, nurse_id in (stranded or {}).items():
+        seen.setdefault(nurse_id, set()).add(order_id)
     now_held = session.execute(sa.select(Order.nurse_id, Order.id).where(
         Order.nurse_id.in_(ids), Order.service_date == day.clock.day,
         Order.status.in_(sorted(DAY_LOAD)))).all()

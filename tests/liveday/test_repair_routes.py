@@ -20,6 +20,7 @@ from homecare.orders.models import Order
 from homecare.orders.states import transition
 from homecare.scheduling import repair_queue
 from homecare.scheduling.models import DayPlan, DayRepair
+from homecare.scheduling.service import DayChangedMeanwhile
 from jobs import repair_days
 from tests.factories import NurseFactory, ShiftFactory, UserFactory, auth, booked_order
 from tests.helpers import API, local_time
@@ -245,6 +246,28 @@ def test_a_failing_repair_is_retried_with_backoff_then_given_up_with_an_alert(
                                                   Alert.organization_id == org.id))
     assert alert is not None and "could not be repaired" in alert.detail
     assert [row["state"] for row in _list(client, supervisor).get_json()] == ["failed"]
+
+
+def test_a_repair_the_day_keeps_changing_under_is_retried_soon_without_an_alert(
+        app, client, session, org, supervisor, planned, monkeypatch):
+    real = repair_queue.repair_day
+
+    def beaten(**kwargs):
+        raise DayChangedMeanwhile("orders [] and the days of nurses [1] changed")
+
+    monkeypatch.setattr(repair_queue, "repair_day", beaten)
+    _cancel(client, planned.first, supervisor)
+    at = NOW + 5 * SECOND
+    # More times than repair_max_attempts (5): a busy day is not a failing repair.
+    for _ in range(7):
+        assert repair_days.run(app, at) == {"changed": 1}
+        (repair,) = _repairs(session, org)
+        assert (repair.state, repair.attempts) == ("pending", 0)
+        assert repair.due_at == at + 10 * SECOND  # no doubling
+        at += 10 * SECOND
+    assert session.scalar(sa.select(Alert).where(Alert.kind == "repair_failed")) is None
+    monkeypatch.setattr(repair_queue, "repair_day", real)
+    assert repair_days.run(app, at) == {"repaired": 1}
 
 
 def test_unavailability_moves_her_visits_to_a_colleague_and_the_diff_says_so(

@@ -156,6 +156,59 @@ def test_repair_moves_a_visit_to_another_nurse_only_when_it_pays_the_move_cost(
         [(held.id, a.id, b.id, "improved")] if moves else [])
 
 
+def test_repair_never_gives_a_visit_back_to_the_nurse_who_handed_it_back(
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor):
+    # A (home 4 km west) is planned a visit at her door and hands it back; B (4 km
+    # east) takes it. Later B's other visit is cancelled: moving the visit back to A
+    # would save B's 50 min round trip, but A gave it up, so it stays with B.
+    a = make_nurse(home=place(0, -4))
+    b = make_nurse(home=place(0, 4))
+    held = make_order(window=(13, 14), where=place(0, -4))
+    other = make_order(window=(10, 11), where=place(0, 4), status="assigned", nurse=b)
+    session.commit()
+    run_plan()
+    assert _where(session, held)[0][0] == a.id
+    transition(session, held, "approved", actor=None, now=MORNING, nurse_id=None,
+               planned_arrival=None, route_position=None, reason="handed back")
+    transition(session, held, "assigned", actor=None, now=MORNING, nurse_id=b.id,
+               planned_arrival=local(13), route_position=1)
+    transition(session, other, "cancelled", actor=supervisor_actor, now=MORNING,
+               reason="family cancelled")
+    session.commit()
+
+    plan = repair(reasons=[{"kind": "order_cancelled", "order_id": other.id}],
+                  repair_move_cost_minutes=0)
+
+    assert _where(session, held)[0][::2] == (b.id, "assigned")
+    assert [m["order_id"] for m in plan.result["diff"]["moved"]] == []
+
+
+def test_repair_searches_with_the_configured_planning_seed(
+        session, make_nurse, make_order, run_plan, repair, monkeypatch):
+    from homecare.scheduling import repair_plan
+
+    seeds = []
+    improve = repair_plan.improve_routes
+
+    def spy(*args, **kwargs):
+        seeds.append(kwargs["seed"])
+        return improve(*args, **kwargs)
+
+    monkeypatch.setattr(repair_plan, "improve_routes", spy)
+    a = make_nurse(home=place(0, -4))
+    make_nurse(home=place(0, 4))
+    for h in (10, 12, 14):
+        make_order(window=(h, h + 1), where=place(0, 4 - h / 10), status="assigned", nurse=a)
+    session.commit()
+    run_plan()
+    new = make_order(window=(16, 17), where=place(0, 3))
+    session.commit()
+
+    repair(reasons=[{"kind": "order_added", "order_id": new.id}], planning_seed=7)
+
+    assert seeds and set(seeds) == {7}
+
+
 # --- a nurse who falls ill ---------------------------------------------------------------
 
 
@@ -330,6 +383,37 @@ def test_repair_whose_day_changes_before_its_write_repairs_the_fresh_day(
     assert [d["order_id"] for d in plan.result["diff"]["dropped"]] == [gone.id]
 
 
+def test_repair_tried_again_freezes_from_when_it_reads_the_day_again(
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor, monkeypatch,
+        pin_clock):
+    # The first attempt reads the day at 07:00; while it solves, an order is cancelled
+    # and two hours go by. The second attempt's freeze runs from 09:00, so the 09:30
+    # visit is frozen (from 07:00 it would not be).
+    make_nurse()
+    gone, kept = (make_order(window=(h, h + 1), where=place(0, h - 9)) for h in (8, 9.5))
+    session.commit()
+    run_plan()
+    new = make_order(window=(14, 15), where=place(0, 1))
+    session.commit()
+    clock = [local(7)]
+    pin_clock(lambda: clock[0])
+    _cancel_meanwhile(monkeypatch, session, supervisor_actor, [gone])
+    from homecare.scheduling import repair_plan
+
+    solve = repair_plan.repair
+
+    def solve_for_two_hours(*args, **kwargs):
+        clock[0] = local(9)
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(repair_plan, "repair", solve_for_two_hours)
+
+    plan = repair(now=local(7), reasons=[{"kind": "order_added", "order_id": new.id}])
+
+    assert _plans(session) == 2
+    assert kept.id in plan.result["frozen_order_ids"]
+
+
 def test_repair_whose_day_keeps_changing_writes_nothing(
         session, make_nurse, make_order, run_plan, repair, supervisor_actor, monkeypatch):
     make_nurse()
@@ -372,6 +456,32 @@ def test_repair_diff_lists_a_frozen_visit_its_nurse_can_no_longer_hold(
         "order_id": order.id, "nurse_id": nurse.id,
         "planned_arrival": held[0][1].isoformat(), "reason": "nurse_unavailable",
         "detail": "frozen_past_shift"}]
+
+
+def test_repair_writes_the_day_of_a_nurse_with_a_stranded_visit_and_another_stop(
+        session, make_nurse, make_order, run_plan, repair):
+    # Her 11:36 visit (at her home, done at 12:06) still fits her shift cut to end at
+    # 12:06, her 12:15 one does not: it is stranded. She still has a stop in the
+    # repaired plan, and the visit left out of it is one she held all along, not one
+    # she took on meanwhile: the repair writes, it does not give up on the day.
+    nurse = make_nurse()
+    kept = make_order(window=(11.6, 12), where=CENTER)
+    order = make_order(window=(12.25, 13), where=place(0, 1))
+    session.commit()
+    run_plan()
+    held = _where(session, kept, order)
+    assert [h[0] for h in held] == [nurse.id, nurse.id]
+    shift = session.scalar(sa.select(Shift).where(Shift.nurse_id == nurse.id))
+    shift.end = local(12.1)
+    session.commit()
+
+    plan = repair(now=local(11.5), reasons=[{"kind": "nurse_unavailable",
+                                             "nurse_id": nurse.id}])
+
+    assert _plans(session) == 2
+    assert _where(session, kept, order) == held
+    assert [s[0] for s in _stops(plan)[nurse.id]] == [kept.id]
+    assert [s["order_id"] for s in plan.result["diff"]["stranded"]] == [order.id]
 
 
 def test_repair_diff_gives_a_released_visit_its_reason_when_only_its_time_changes():
