@@ -235,7 +235,9 @@ def opening_read(session: Session) -> sa.Connection:
     If this read opens the session's transaction, the transaction is marked as having
     only read: the first ``atomic`` call in it then takes no savepoint, since rolling
     back the whole transaction takes nothing away (two round trips, SAVEPOINT and
-    RELEASE, of a ping's six).
+    RELEASE, of a ping's six). A flush or a DML statement through ``session.execute``
+    ends the mark; a write straight on the returned connection would not, so none is
+    made there.
     """
     session = _plain(session)
     opens = not session.in_transaction()
@@ -243,6 +245,20 @@ def opening_read(session: Session) -> sa.Connection:
     if opens:
         session.info[_ONLY_READ] = session.get_transaction()
     return connection
+
+
+@event.listens_for(HomecareSession, "after_flush")
+def _wrote_by_flush(session: Session, _context: Any) -> None:
+    # A flush wrote rows: the transaction has work of its caller's to keep now, so the
+    # next ``atomic`` call must take its savepoint.
+    session.info.pop(_ONLY_READ, None)
+
+
+@event.listens_for(HomecareSession, "do_orm_execute")
+def _wrote_by_statement(state: Any) -> None:
+    # The same for an INSERT/UPDATE/DELETE run through ``session.execute``.
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info.pop(_ONLY_READ, None)
 
 
 def _plain(session: Session | scoped_session) -> Session:

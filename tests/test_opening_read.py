@@ -90,3 +90,19 @@ def test_transaction_set_starts_empty_in_the_next_transaction(session):
     session.commit()
     session.execute(sa.select(1))
     assert transaction_set(session, "test.key") == set()
+
+
+@pytest.mark.parametrize("write", ["flush", "statement"])
+def test_a_write_after_the_opening_read_gives_the_next_call_its_savepoint(session, write):
+    session.remove()
+    opening_read(session).execute(sa.select(1))
+    if write == "flush":
+        session.add(_org("the caller's"))
+        session.flush()
+    else:
+        session.execute(sa.insert(Organization).values(
+            name="the caller's", center_lat=35.415, center_lng=116.587, radius_km=30.0))
+    with pytest.raises(ValueError):
+        _refuse(session=session)
+    names = _names(session)
+    assert "the caller's" in names and "the call's" not in names

@@ -76,6 +76,13 @@ def issue_code(session: Session, *, order: Order, now: datetime) -> DoorCheck:
     return check
 
 
+def _locked(order_id: int, limit: int) -> VisitCodeLocked:
+    return VisitCodeLocked(
+        f"{limit} wrong codes: the code is locked for this visit; the family can "
+        "confirm you in the app, or check in without the code (flagged)",
+        order_id=order_id, max_attempts=limit)
+
+
 def check_at_door(session: Session, *, order: Order, visit_code: str | None, actor: Actor,
                   now: datetime, config: Config) -> dict[str, Any]:
     """At check-in: check the code the nurse entered, or whether the family confirmed her.
@@ -100,19 +107,23 @@ def check_at_door(session: Session, *, order: Order, visit_code: str | None, act
     if visit_code is not None and check is not None and check.confirmed_by is None:
         limit = config.visit_code_max_attempts
         if check.failed_attempts >= limit:
-            raise VisitCodeLocked(
-                f"{limit} wrong codes: the code is locked for this visit; the family can "
-                "confirm you in the app, or check in without the code (flagged)",
-                order_id=order.id, max_attempts=limit)
+            raise _locked(order.id, limit)
         if not secrets.compare_digest(visit_code, check.code):
             # Read before the rollback: it may expire (or, for a row this call
             # added, discard) the door check.
-            attempts = check.failed_attempts
             undo_call(session)
-            session.execute(sa.update(DoorCheck).where(DoorCheck.order_id == order.id).values(
-                failed_attempts=DoorCheck.failed_attempts + 1, last_failed_at=now))
+            # The count is re-checked in the UPDATE itself: undoing the call may have
+            # ended the transaction that held the lock (a call with no savepoint), so
+            # another check-in may have counted meanwhile; none gets a guess past the cap.
+            attempts = session.scalar(
+                sa.update(DoorCheck)
+                .where(DoorCheck.order_id == order.id, DoorCheck.failed_attempts < limit)
+                .values(failed_attempts=DoorCheck.failed_attempts + 1, last_failed_at=now)
+                .returning(DoorCheck.failed_attempts))
             session.commit()
-            left = max(limit - attempts - 1, 0)
+            if attempts is None:
+                raise _locked(order.id, limit)
+            left = max(limit - attempts, 0)
             raise VisitCodeWrong(f"wrong visit code; {left} attempts left", order_id=order.id,
                                  attempts_left=left, errors={"visit_code": ["wrong code"]})
         check.confirmed_by, check.confirmed_at = "code", now

@@ -234,3 +234,25 @@ def test_checking_a_code_locks_the_door_check_row(app, client, session, departed
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")
              and "door_checks" in s]
     assert reads and all("FOR UPDATE" in s for s in reads), reads
+
+
+def test_a_wrong_code_after_another_check_in_used_the_last_guess_is_locked(
+        client, session, departed, nurse_user, monkeypatch):
+    # The gap between undoing the refused check-in and counting its guess: another
+    # check-in of the same visit counts the last allowed guess there. The count is
+    # re-checked as it is written, so this one is locked, never a guess past the cap.
+    from homecare.visits import door
+
+    order, _owner = departed
+    code = _code(session, order)
+    real_undo = door.undo_call
+
+    def undo_then_another_guess(s):
+        real_undo(s)
+        s.execute(sa.update(DoorCheck).where(DoorCheck.order_id == order.id)
+                  .values(failed_attempts=5))
+
+    monkeypatch.setattr(door, "undo_call", undo_then_another_guess)
+    assert_problem(_check_in(client, session, order, nurse_user, visit_code=_wrong(code)),
+                   429, "visit_code_locked")
+    assert session.get(DoorCheck, order.id, populate_existing=True).failed_attempts == 5
