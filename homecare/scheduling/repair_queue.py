@@ -408,14 +408,7 @@ def _settle_changed(session: Session, row: DayRepair, now: datetime, config: Con
     error = "the day kept changing during the repair"
     row.attempts = max(row.attempts - 1, 0)
     row.error, row.finished_at = error, now
-    newer = _pending(session, row.organization_id, row.day)
-    if newer is not None:
-        _merge(newer, list(row.reasons), now, config)
-        row.state = "failed"
-        row.error = f"{error}; retried with repair {newer.id}"
-        return "changed"
-    row.state = "pending"
-    row.due_at = now + timedelta(seconds=config.repair_retry_seconds)
+    _again(session, row, error, now, config, timedelta(seconds=config.repair_retry_seconds))
     return "changed"
 
 
@@ -431,17 +424,24 @@ def _settle_failure(session: Session, row: DayRepair, error: str, now: datetime,
                     detail=f"the plan of {row.day.isoformat()} could not be repaired after "
                            f"{row.attempts} attempts ({error}); plan the day again")
         return "gave_up"
+    _again(session, row, error, now, config, timedelta(
+        seconds=config.repair_retry_seconds * 2 ** max(row.attempts - 1, 0)))
+    return "retry"
+
+
+def _again(session: Session, row: DayRepair, error: str, now: datetime, config: Config,
+           delay: timedelta) -> None:
+    """Try the row's repair again (no commit): folded into a newer pending repair of
+    the day if there is one, else due again after ``delay``."""
     newer = _pending(session, row.organization_id, row.day)
     if newer is not None:
         # Changes came in meanwhile: their repair covers this one's reasons too.
         _merge(newer, list(row.reasons), now, config)
         row.state = "failed"
         row.error = f"{error}; retried with repair {newer.id}"
-        return "retry"
+        return
     row.state = "pending"
-    row.due_at = now + timedelta(seconds=config.repair_retry_seconds
-                                 * 2 ** max(row.attempts - 1, 0))
-    return "retry"
+    row.due_at = now + delay
 
 
 def list_repairs(*, session: Session, actor: Actor, day: date,

@@ -264,7 +264,7 @@ def test_an_unknown_channel_stops_the_start(tmp_path):
 def test_production_posts_only_to_https(tmp_path):
     with pytest.raises(ConfigError, match="https"):
         _config(tmp_path, HOMECARE_ENV="production", HOMECARE_DATABASE_URL="postgresql://x/y",
-                HOMECARE_SECRET_KEY="k" * 64, HOMECARE_DATA_KEY="d", HOMECARE_SMS_PROVIDER="x",
+                HOMECARE_SECRET_KEY="k" * 64, HOMECARE_DATA_KEY="d",
                 HOMECARE_NOTIFY_CHANNELS="webhook",
                 HOMECARE_WEBHOOKS='{"1": {"url": "http://push.example", '
                                   '"secret": "0123456789abcdef"}}')
