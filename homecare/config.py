@@ -160,6 +160,8 @@ class Config:
     # detour); the improvement search stops after this many seconds at most.
     repair_freeze_minutes: int = 60
     repair_move_cost_minutes: int = 20
+    repair_move_cost_far_minutes: int = 20
+    repair_move_cost_fade_minutes: int = 0
     repair_seconds: float = 1.0
 
     # The door check: wrong visit codes a visit accepts before the code is locked
@@ -378,6 +380,7 @@ def _check_repairs(config: Config) -> None:
     # what the family was told, reward moving visits); no time at all would never
     # improve a route.
     for name in ("repair_freeze_minutes", "repair_move_cost_minutes",
+                 "repair_move_cost_far_minutes", "repair_move_cost_fade_minutes",
                  "repair_debounce_seconds", "repair_overrun_minutes"):
         if getattr(config, name) < 0:
             raise ConfigError(f"HOMECARE_{name.upper()} must be 0 or more")

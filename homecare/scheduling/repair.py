@@ -147,7 +147,9 @@ def _repair_once(*, session: Session, organization_id: int, day: date, now: date
     began = time.perf_counter()
     repaired = repair_plan.repair(
         loaded.problem, DayTravel(travel), current, freeze_until=freeze_until,
-        move_cost_s=config.repair_move_cost_minutes * 60, banned=banned, touched=touched,
+        move_cost_s=config.repair_move_cost_minutes * 60,
+        move_cost_far_s=config.repair_move_cost_far_minutes * 60,
+        move_cost_fade_s=config.repair_move_cost_fade_minutes * 60, banned=banned, touched=touched,
         max_seconds=config.repair_seconds, seed=config.planning_seed)
     solve_s = time.perf_counter() - began
 

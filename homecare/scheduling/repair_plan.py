@@ -89,6 +89,26 @@ class Repair:
     improved: frozenset[Hashable] = frozenset()
 
 
+def move_costs(current: Current, freeze_until: int, near_s: int, far_s: int | None,
+               fade_s: int) -> dict[Hashable, int]:
+    """What moving each held visit to another nurse costs, in seconds of travel: ``near_s``
+    for a visit planned to begin at the freeze horizon, falling linearly to ``far_s`` for
+    one planned ``fade_s`` or more after it (``far_s`` None: ``near_s`` for all).
+
+    A move hours ahead is a smaller thing than one due soon: the family has the time to
+    take in the new name, and the nurse who loses it has not yet prepared for it. A move
+    that cost as much at 16:00 as at 10:00 would keep the morning's routes through the
+    whole day while the orders that arrive make them longer and longer."""
+    if far_s is None or fade_s <= 0:
+        return {i: near_s for i in current.holder}
+    out = {}
+    for i in current.holder:
+        ahead = max(0, current.starts.get(i, freeze_until) - freeze_until)
+        share = min(1.0, ahead / fade_s)
+        out[i] = round(near_s + (far_s - near_s) * share)
+    return out
+
+
 class _Matrix:
     """The repair's matrices behind ``best_insertion``'s travel interface: ``focus``
     names the locations of [start, *route, end, new visit] it will ask about."""
@@ -130,6 +150,8 @@ def repair(
     *,
     freeze_until: int,
     move_cost_s: int,
+    move_cost_far_s: int | None = None,
+    move_cost_fade_s: int = 0,
     banned: Mapping[Hashable, frozenset[Hashable]] | None = None,
     touched: Collection[Hashable] = (),
     max_moves: int = 200,
@@ -170,9 +192,12 @@ def repair(
         if any(v in released for v in current.routes.get(vehicle.base.id, ())):
             vehicle.touched = True
 
+    # What moving each held visit to another nurse costs (``move_costs``).
+    cost_s = move_costs(current, freeze_until, move_cost_s, move_cost_far_s, move_cost_fade_s)
+
     def move_cost(v: planner.Visit, vehicle: _Vehicle) -> int:
         holder = current.holder.get(v.id)
-        return 0 if holder is None or holder == vehicle.holder else move_cost_s
+        return 0 if holder is None or holder == vehicle.holder else cost_s[v.id]
 
     def best_spot(v: planner.Visit, skip: _Vehicle | None = None,
                   among: Sequence[int] | None = None):
@@ -229,7 +254,7 @@ def repair(
             improved.add(made)
     unplanned = still
 
-    search = _Search(vehicles, loc, dur, dur_l, current.holder, banned, move_cost_s,
+    search = _Search(vehicles, loc, dur, dur_l, current.holder, banned, cost_s,
                      seed=seed)
     lost = [visits[u.visit_id] for u in unplanned if u.visit_id in released]
     if lost:
@@ -489,7 +514,7 @@ _LNS_NEIGHBOURHOODS = 15
 @dataclass
 class _Search:
     """What re-solving a neighbourhood needs: the vehicles, the day's matrices, who
-    holds which visit (moving it elsewhere costs ``move_cost_s``) and the bans."""
+    holds which visit (moving it elsewhere costs its ``cost_s``) and the bans."""
 
     vehicles: list[_Vehicle]
     loc: dict[Hashable, int]
@@ -497,12 +522,12 @@ class _Search:
     dur_l: list[list[int]]
     holder: Mapping[Hashable, Hashable]
     banned: Mapping[Hashable, frozenset[Hashable]]
-    move_cost_s: int
+    cost_s: Mapping[Hashable, int]
     seed: int = 1
 
     def move_cost(self, v: planner.Visit, vehicle: _Vehicle) -> int:
         holder = self.holder.get(v.id)
-        return 0 if holder is None or holder == vehicle.holder else self.move_cost_s
+        return 0 if holder is None or holder == vehicle.holder else self.cost_s[v.id]
 
     def allowed(self, vehicle: _Vehicle, v: planner.Visit) -> bool:
         return (vehicle.rest.may_serve(v)
@@ -550,7 +575,7 @@ class _Search:
         """Re-solve the ``chosen`` vehicles' routes together with PyVRP, starting from
         them: each keeps her frozen prefix (she starts after it), each visit may go
         to any of them who may serve it (a move to a nurse other than its holder
-        costs ``move_cost_s``, through her own cost matrix; travel times stay), and
+        costs its move cost, through her own cost matrix; travel times stay), and
         ``extra`` visits (out of the plan) are worth serving. Taken only if every
         visit they served is still served and it serves more or costs less (travel
         plus move costs); then the routes change in place. The ids of the visits that
