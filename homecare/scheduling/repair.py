@@ -71,7 +71,8 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     those planned to begin within ``repair_freeze_minutes`` of ``now`` keep
     their nurse and time; every other visit keeps its nurse and place in her
     route unless that no longer works, and moving one to another nurse costs
-    ``repair_move_cost_minutes`` of travel (``repair_plan``). Returns the new
+    ``repair_move_cost_minutes`` of travel at the freeze horizon, fading to
+    ``repair_move_cost_far_minutes`` (``repair_plan.move_costs``). Returns the new
     DayPlan, whose ``result`` carries ``"kind": "repair"``, the routes, the
     unplanned orders and the ``diff`` (moved, added, dropped, retimed, each
     with a reason); None, writing nothing, when the day has no stored plan.

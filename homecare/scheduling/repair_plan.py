@@ -12,9 +12,11 @@ routes the nurses and families were told about:
 2. Kept: the rest of her route stays in order while it still works (her skills,
    windows, shift, daily cap); a visit that no longer fits is released.
 3. Reinserted: released visits, new ones and those left out before go, window
-   order first, where they add the least travel plus ``move_cost_s`` when a
-   nurse other than the one who holds the visit takes it (cheapest feasible
-   insertion, ``insertion.best_insertion``).
+   order first, where they add the least travel plus the visit's move cost when
+   a nurse other than the one who holds it takes it (cheapest feasible
+   insertion, ``insertion.best_insertion``). The move cost is ``move_cost_s`` for
+   a visit due at the freeze horizon and fades to ``move_cost_far_s`` for one
+   further ahead (``move_costs``).
 4. Improved: a bounded relocate search over the routes the change hit (their
    nurse is named, or they lost a visit) moves one of their visits at a time to
    where it costs less (travel plus move cost), only when that is strictly
@@ -50,7 +52,7 @@ from homecare.scheduling import planner
 from homecare.scheduling.insertion import best_insertion
 from homecare.scheduling.solver import RoutingTask, improve_routes
 
-__all__ = ["AfterFreeze", "Current", "Repair", "after_freeze", "repair"]
+__all__ = ["AfterFreeze", "Current", "Repair", "after_freeze", "move_costs", "repair"]
 
 # Why a visit could not stay where it was (``Repair.released``).
 NURSE_GONE = "nurse_gone"  # its nurse has no shift left that holds it
@@ -160,6 +162,8 @@ def repair(
 ) -> Repair:
     """Repair ``current`` for the day as ``problem`` now is (see the module's steps).
 
+    ``move_cost_s``, ``move_cost_far_s``, ``move_cost_fade_s``: what moving a held
+    visit to another holder costs (``move_costs``).
     ``banned``: per visit, holders who must not get it (handed back, taken
     away). ``touched``: holders whose routes the change hit; their routes, and
     those that cannot keep a visit, are the ones step 4 improves.
