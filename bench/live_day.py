@@ -591,6 +591,8 @@ def run(*, n_nurses: int = 85, n_visits: int = 420, n_new: int = 40, ill: int = 
         "repair_budget_s": config.repair_seconds,
         "freeze_minutes": config.repair_freeze_minutes,
         "move_cost_minutes": config.repair_move_cost_minutes,
+        "move_cost_far_minutes": config.repair_move_cost_far_minutes,
+        "move_cost_fade_minutes": config.repair_move_cost_fade_minutes,
         "morning": {**{k: plan["stats"][k] for k in ("planned", "unplanned", "travel_min",
                                                      "solve_s")},
                     "seconds_cap": morning_seconds},

@@ -154,12 +154,18 @@ class Config:
     planning_iterations: int = 8000
     # Repairing a planned day after a change (scheduling.repair): visits planned to
     # begin within this many minutes keep their nurse and time (she may be on her
-    # way; the family was told); moving a visit to another nurse costs as much as
-    # this many minutes of travel (two visits' travel on a city day: a new face at
-    # the door and two nurses re-reading their day are worth more than a short
-    # detour); the improvement search stops after this many seconds at most.
+    # way; the family was told). Moving a visit due just after that to another nurse
+    # costs as much as ``repair_move_cost_minutes`` of travel (two visits' travel on a
+    # city day: a new face at the door within the hour and a nurse re-reading her day
+    # on the way are worth more than a short detour); the cost falls linearly to
+    # ``repair_move_cost_far_minutes`` for visits ``repair_move_cost_fade_minutes`` or
+    # more beyond the freeze, whose family hears of the new nurse hours ahead and
+    # whose nurse has not prepared yet (repair_plan.move_costs; bench/live_day.py
+    # measured the choice). The improvement search stops after this many seconds.
     repair_freeze_minutes: int = 60
     repair_move_cost_minutes: int = 20
+    repair_move_cost_far_minutes: int = 0
+    repair_move_cost_fade_minutes: int = 120
     repair_seconds: float = 1.0
 
     # The door check: wrong visit codes a visit accepts before the code is locked
@@ -378,9 +384,15 @@ def _check_repairs(config: Config) -> None:
     # what the family was told, reward moving visits); no time at all would never
     # improve a route.
     for name in ("repair_freeze_minutes", "repair_move_cost_minutes",
+                 "repair_move_cost_far_minutes", "repair_move_cost_fade_minutes",
                  "repair_debounce_seconds", "repair_overrun_minutes"):
         if getattr(config, name) < 0:
             raise ConfigError(f"HOMECARE_{name.upper()} must be 0 or more")
+    if config.repair_move_cost_far_minutes > config.repair_move_cost_minutes:
+        # A move hours ahead costing more than one due soon would keep the far routes
+        # and shuffle the near ones: the opposite of what the families need.
+        raise ConfigError("HOMECARE_REPAIR_MOVE_COST_FAR_MINUTES must be at most "
+                          "HOMECARE_REPAIR_MOVE_COST_MINUTES")
     for name in ("repair_seconds", "repair_sweep_seconds", "repair_retry_seconds",
                  "repair_max_attempts", "repair_max_delay_seconds"):
         if getattr(config, name) <= 0:

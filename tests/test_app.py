@@ -202,6 +202,8 @@ def test_spec_admits_what_the_service_really_sends(app):
 
 @pytest.mark.parametrize(("variable", "value"), [
     ("HOMECARE_REPAIR_FREEZE_MINUTES", "-5"), ("HOMECARE_REPAIR_MOVE_COST_MINUTES", "-1"),
+    ("HOMECARE_REPAIR_MOVE_COST_FADE_MINUTES", "-1"),
+    ("HOMECARE_REPAIR_MOVE_COST_FAR_MINUTES", "25"),
     ("HOMECARE_REPAIR_SECONDS", "0"), ("HOMECARE_REPAIR_MAX_ATTEMPTS", "0")])
 def test_a_repair_setting_out_of_range_fails_loudly(monkeypatch, variable, value):
     from homecare.config import ConfigError

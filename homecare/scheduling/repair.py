@@ -71,7 +71,8 @@ def repair_day(*, session: Session, organization_id: int, day: date, now: dateti
     those planned to begin within ``repair_freeze_minutes`` of ``now`` keep
     their nurse and time; every other visit keeps its nurse and place in her
     route unless that no longer works, and moving one to another nurse costs
-    ``repair_move_cost_minutes`` of travel (``repair_plan``). Returns the new
+    ``repair_move_cost_minutes`` of travel at the freeze horizon, fading to
+    ``repair_move_cost_far_minutes`` (``repair_plan.move_costs``). Returns the new
     DayPlan, whose ``result`` carries ``"kind": "repair"``, the routes, the
     unplanned orders and the ``diff`` (moved, added, dropped, retimed, each
     with a reason); None, writing nothing, when the day has no stored plan.
@@ -147,7 +148,9 @@ def _repair_once(*, session: Session, organization_id: int, day: date, now: date
     began = time.perf_counter()
     repaired = repair_plan.repair(
         loaded.problem, DayTravel(travel), current, freeze_until=freeze_until,
-        move_cost_s=config.repair_move_cost_minutes * 60, banned=banned, touched=touched,
+        move_cost_s=config.repair_move_cost_minutes * 60,
+        move_cost_far_s=config.repair_move_cost_far_minutes * 60,
+        move_cost_fade_s=config.repair_move_cost_fade_minutes * 60, banned=banned, touched=touched,
         max_seconds=config.repair_seconds, seed=config.planning_seed)
     solve_s = time.perf_counter() - began
 

@@ -12,9 +12,11 @@ routes the nurses and families were told about:
 2. Kept: the rest of her route stays in order while it still works (her skills,
    windows, shift, daily cap); a visit that no longer fits is released.
 3. Reinserted: released visits, new ones and those left out before go, window
-   order first, where they add the least travel plus ``move_cost_s`` when a
-   nurse other than the one who holds the visit takes it (cheapest feasible
-   insertion, ``insertion.best_insertion``).
+   order first, where they add the least travel plus the visit's move cost when
+   a nurse other than the one who holds it takes it (cheapest feasible
+   insertion, ``insertion.best_insertion``). The move cost is ``move_cost_s`` for
+   a visit due at the freeze horizon and fades to ``move_cost_far_s`` for one
+   further ahead (``move_costs``).
 4. Improved: a bounded relocate search over the routes the change hit (their
    nurse is named, or they lost a visit) moves one of their visits at a time to
    where it costs less (travel plus move cost), only when that is strictly
@@ -50,7 +52,7 @@ from homecare.scheduling import planner
 from homecare.scheduling.insertion import best_insertion
 from homecare.scheduling.solver import RoutingTask, improve_routes
 
-__all__ = ["AfterFreeze", "Current", "Repair", "after_freeze", "repair"]
+__all__ = ["AfterFreeze", "Current", "Repair", "after_freeze", "move_costs", "repair"]
 
 # Why a visit could not stay where it was (``Repair.released``).
 NURSE_GONE = "nurse_gone"  # its nurse has no shift left that holds it
@@ -87,6 +89,26 @@ class Repair:
     released: dict[Hashable, str]
     # Visits the improvement step moved to another holder (by choice, not need).
     improved: frozenset[Hashable] = frozenset()
+
+
+def move_costs(current: Current, freeze_until: int, near_s: int, far_s: int | None,
+               fade_s: int) -> dict[Hashable, int]:
+    """What moving each held visit to another nurse costs, in seconds of travel: ``near_s``
+    for a visit planned to begin at the freeze horizon, falling linearly to ``far_s`` for
+    one planned ``fade_s`` or more after it (``far_s`` None: ``near_s`` for all).
+
+    A move hours ahead is a smaller thing than one due soon: the family has the time to
+    take in the new name, and the nurse who loses it has not yet prepared for it. A move
+    that cost as much at 16:00 as at 10:00 would keep the morning's routes through the
+    whole day while the orders that arrive make them longer and longer."""
+    if far_s is None or fade_s <= 0:
+        return {i: near_s for i in current.holder}
+    out = {}
+    for i in current.holder:
+        ahead = max(0, current.starts.get(i, freeze_until) - freeze_until)
+        share = min(1.0, ahead / fade_s)
+        out[i] = round(near_s + (far_s - near_s) * share)
+    return out
 
 
 class _Matrix:
@@ -130,6 +152,8 @@ def repair(
     *,
     freeze_until: int,
     move_cost_s: int,
+    move_cost_far_s: int | None = None,
+    move_cost_fade_s: int = 0,
     banned: Mapping[Hashable, frozenset[Hashable]] | None = None,
     touched: Collection[Hashable] = (),
     max_moves: int = 200,
@@ -138,6 +162,8 @@ def repair(
 ) -> Repair:
     """Repair ``current`` for the day as ``problem`` now is (see the module's steps).
 
+    ``move_cost_s``, ``move_cost_far_s``, ``move_cost_fade_s``: what moving a held
+    visit to another holder costs (``move_costs``).
     ``banned``: per visit, holders who must not get it (handed back, taken
     away). ``touched``: holders whose routes the change hit; their routes, and
     those that cannot keep a visit, are the ones step 4 improves.
@@ -170,9 +196,12 @@ def repair(
         if any(v in released for v in current.routes.get(vehicle.base.id, ())):
             vehicle.touched = True
 
+    # What moving each held visit to another nurse costs (``move_costs``).
+    cost_s = move_costs(current, freeze_until, move_cost_s, move_cost_far_s, move_cost_fade_s)
+
     def move_cost(v: planner.Visit, vehicle: _Vehicle) -> int:
         holder = current.holder.get(v.id)
-        return 0 if holder is None or holder == vehicle.holder else move_cost_s
+        return 0 if holder is None or holder == vehicle.holder else cost_s[v.id]
 
     def best_spot(v: planner.Visit, skip: _Vehicle | None = None,
                   among: Sequence[int] | None = None):
@@ -229,7 +258,7 @@ def repair(
             improved.add(made)
     unplanned = still
 
-    search = _Search(vehicles, loc, dur, dur_l, current.holder, banned, move_cost_s,
+    search = _Search(vehicles, loc, dur, dur_l, current.holder, banned, cost_s,
                      seed=seed)
     lost = [visits[u.visit_id] for u in unplanned if u.visit_id in released]
     if lost:
@@ -489,7 +518,7 @@ _LNS_NEIGHBOURHOODS = 15
 @dataclass
 class _Search:
     """What re-solving a neighbourhood needs: the vehicles, the day's matrices, who
-    holds which visit (moving it elsewhere costs ``move_cost_s``) and the bans."""
+    holds which visit (moving it elsewhere costs its ``cost_s``) and the bans."""
 
     vehicles: list[_Vehicle]
     loc: dict[Hashable, int]
@@ -497,12 +526,12 @@ class _Search:
     dur_l: list[list[int]]
     holder: Mapping[Hashable, Hashable]
     banned: Mapping[Hashable, frozenset[Hashable]]
-    move_cost_s: int
+    cost_s: Mapping[Hashable, int]
     seed: int = 1
 
     def move_cost(self, v: planner.Visit, vehicle: _Vehicle) -> int:
         holder = self.holder.get(v.id)
-        return 0 if holder is None or holder == vehicle.holder else self.move_cost_s
+        return 0 if holder is None or holder == vehicle.holder else self.cost_s[v.id]
 
     def allowed(self, vehicle: _Vehicle, v: planner.Visit) -> bool:
         return (vehicle.rest.may_serve(v)
@@ -550,7 +579,7 @@ class _Search:
         """Re-solve the ``chosen`` vehicles' routes together with PyVRP, starting from
         them: each keeps her frozen prefix (she starts after it), each visit may go
         to any of them who may serve it (a move to a nurse other than its holder
-        costs ``move_cost_s``, through her own cost matrix; travel times stay), and
+        costs its move cost, through her own cost matrix; travel times stay), and
         ``extra`` visits (out of the plan) are worth serving. Taken only if every
         visit they served is still served and it serves more or costs less (travel
         plus move costs); then the routes change in place. The ids of the visits that

@@ -130,9 +130,13 @@ def test_repair_after_a_new_order_changes_only_what_it_must(
                    "new_arrival": new.planned_arrival.isoformat(), "reason": "order_added"}]}
 
 
-@pytest.mark.parametrize(("move_cost", "moves"), [(30, False), (20, True), (0, True)])
+@pytest.mark.parametrize(("move_cost", "far", "moves"), [
+    (30, 30, False), (20, 20, True), (0, 0, True),
+    # The visit is hours beyond the freeze: it costs the far value to move.
+    (30, 0, True)])
 def test_repair_moves_a_visit_to_another_nurse_only_when_it_pays_the_move_cost(
-        session, make_nurse, make_order, run_plan, repair, supervisor_actor, move_cost, moves):
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor, move_cost, far,
+        moves):
     # A (home 4 km west) holds a visit 4 km east, at B's door: 25 min of travel
     # against B's few seconds. When A's route is hit (her other visit is cancelled)
     # the visit moves if that saves more than the move cost.
@@ -148,7 +152,7 @@ def test_repair_moves_a_visit_to_another_nurse_only_when_it_pays_the_move_cost(
     session.commit()
 
     plan = repair(reasons=[{"kind": "order_cancelled", "order_id": other.id}],
-                  repair_move_cost_minutes=move_cost)
+                  repair_move_cost_minutes=move_cost, repair_move_cost_far_minutes=far)
 
     assert _where(session, held)[0][0] == (b.id if moves else a.id)
     assert [(m["order_id"], m["from_nurse_id"], m["to_nurse_id"], m["reason"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from homecare.scheduling.planner import Nurse, Problem, Visit
-from homecare.scheduling.repair_plan import LATE, Current, repair
+from homecare.scheduling.repair_plan import LATE, Current, move_costs, repair
 from tests.scheduling.helpers import P, PlaneTravel, seconds
 
 H = 3600
@@ -141,3 +141,29 @@ def test_repair_reassigns_a_visit_of_a_route_nothing_hit_when_it_saves_more_than
     # At a move cost above what it saves, y stays.
     kept = _run(Problem((a, b), (y,)), current, move_cost_s=2 * H)
     assert _routes(kept) == {"a": ["y"], "b": []}
+
+
+def test_repair_move_cost_fades_from_the_freeze_horizon_to_its_far_value():
+    current = Current(routes={}, starts={"soon": 9 * H, "mid": 11 * H, "late": 15 * H},
+                      holder={"soon": "a", "mid": "a", "late": "a", "unrouted": "a"})
+    costs = move_costs(current, 9 * H, 20 * 60, 4 * 60, 4 * H)
+    # Full at the horizon (and for a held visit without a planned start), half-way at
+    # two of the four hours, the far value from four hours on.
+    assert costs == {"soon": 20 * 60, "mid": 12 * 60, "late": 4 * 60, "unrouted": 20 * 60}
+    assert set(move_costs(current, 9 * H, 20 * 60, None, 0).values()) == {20 * 60}
+
+
+def test_repair_moves_a_visit_hours_ahead_for_a_saving_it_would_not_move_one_due_soon_for():
+    # A holds y at B's door (about 66 min of travel to save by giving it to B). The
+    # move costs 120 min at the horizon (08:00), fading to nothing by 12:00: y at 12:00
+    # moves, y at 09:00 (90 min to move) stays.
+    a = Nurse("a", P(0, 0), P(0, 0), 8 * H, 18 * H)
+    b = Nurse("b", P(10000, 0), P(10000, 0), 8 * H, 18 * H)
+    fade = {"freeze_until": 8 * H, "move_cost_s": 2 * H, "move_cost_far_s": 0,
+            "move_cost_fade_s": 4 * H}
+    for begins, moves in ((12 * H, True), (9 * H, False)):
+        y = Visit("y", P(10000, 100), begins, begins + H, 600)
+        current = Current(routes={"a": ["y"], "b": []}, starts={"y": begins},
+                          holder={"y": "a"})
+        routes = _routes(_run(Problem((a, b), (y,)), current, **fade))
+        assert routes == ({"a": [], "b": ["y"]} if moves else {"a": ["y"], "b": []})
