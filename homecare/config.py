@@ -391,8 +391,10 @@ def _check_repairs(config: Config) -> None:
     if config.repair_move_cost_far_minutes > config.repair_move_cost_minutes:
         # A move hours ahead costing more than one due soon would keep the far routes
         # and shuffle the near ones: the opposite of what the families need.
-        raise ConfigError("HOMECARE_REPAIR_MOVE_COST_FAR_MINUTES must be at most "
-                          "HOMECARE_REPAIR_MOVE_COST_MINUTES")
+        raise ConfigError(f"HOMECARE_REPAIR_MOVE_COST_FAR_MINUTES "
+                          f"({config.repair_move_cost_far_minutes}) must be at most "
+                          f"HOMECARE_REPAIR_MOVE_COST_MINUTES "
+                          f"({config.repair_move_cost_minutes})")
     for name in ("repair_seconds", "repair_sweep_seconds", "repair_retry_seconds",
                  "repair_max_attempts", "repair_max_delay_seconds"):
         if getattr(config, name) <= 0:

@@ -95,19 +95,23 @@ def move_costs(current: Current, freeze_until: int, near_s: int, far_s: int | No
                fade_s: int) -> dict[Hashable, int]:
     """What moving each held visit to another nurse costs, in seconds of travel: ``near_s``
     for a visit planned to begin at the freeze horizon, falling linearly to ``far_s`` for
-    one planned ``fade_s`` or more after it (``far_s`` None: ``near_s`` for all).
+    one planned ``fade_s`` or more after it (``far_s`` None: ``near_s`` for all; ``fade_s``
+    0: ``far_s`` from the horizon on). Never under a second while ``near_s`` is not 0.
 
     A move hours ahead is a smaller thing than one due soon: the family has the time to
     take in the new name, and the nurse who loses it has not yet prepared for it. A move
     that cost as much at 16:00 as at 10:00 would keep the morning's routes through the
     whole day while the orders that arrive make them longer and longer."""
-    if far_s is None or fade_s <= 0:
+    if far_s is None or far_s == near_s:
         return {i: near_s for i in current.holder}
+    # A move that saves nothing is not worth a new name at the door: a tie stays with
+    # the nurse who holds the visit, also where a far cost of 0 would make it free.
+    floor = 1 if near_s > 0 else 0
     out = {}
     for i in current.holder:
         ahead = max(0, current.starts.get(i, freeze_until) - freeze_until)
-        share = min(1.0, ahead / fade_s)
-        out[i] = round(near_s + (far_s - near_s) * share)
+        share = 1.0 if fade_s <= 0 else min(1.0, ahead / fade_s)
+        out[i] = max(floor, round(near_s + (far_s - near_s) * share))
     return out
 
 

@@ -160,6 +160,30 @@ def test_repair_moves_a_visit_to_another_nurse_only_when_it_pays_the_move_cost(
         [(held.id, a.id, b.id, "improved")] if moves else [])
 
 
+@pytest.mark.parametrize(("fade", "moves"), [(120, False), (60, True)])
+def test_repair_move_cost_fades_over_the_minutes_after_the_freeze(
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor, fade, moves):
+    # As above (moving the visit saves between 20 and 30 min of travel), but at 07:00
+    # with the visit at 08:30, half an hour beyond the freeze: at 40 min near and 0 far,
+    # it costs 30 min to move over a 120-minute fade (it stays), 20 over 60 (it moves).
+    a = make_nurse(home=place(0, -4))
+    b = make_nurse(home=place(0, 4))
+    held = make_order(window=(8.5, 9.5), where=place(0, 4), status="assigned", nurse=a)
+    other = make_order(window=(11, 12), where=place(0, -4), status="assigned", nurse=a)
+    session.commit()
+    run_plan()
+    assert _where(session, held)[0][:2] == (a.id, local(8.5))
+    transition(session, other, "cancelled", actor=supervisor_actor, now=local(7),
+               reason="family cancelled")
+    session.commit()
+
+    repair(now=local(7), reasons=[{"kind": "order_cancelled", "order_id": other.id}],
+           repair_move_cost_minutes=40, repair_move_cost_far_minutes=0,
+           repair_move_cost_fade_minutes=fade)
+
+    assert _where(session, held)[0][0] == (b.id if moves else a.id)
+
+
 def test_repair_never_gives_a_visit_back_to_the_nurse_who_handed_it_back(
         session, make_nurse, make_order, run_plan, repair, supervisor_actor):
     # A (home 4 km west) is planned a visit at her door and hands it back; B (4 km
