@@ -151,11 +151,9 @@ def test_repair_move_cost_fades_from_the_freeze_horizon_to_its_far_value():
     # two of the four hours, the far value from four hours on.
     assert costs == {"soon": 20 * 60, "mid": 12 * 60, "late": 4 * 60, "unrouted": 20 * 60}
     assert set(move_costs(current, 9 * H, 20 * 60, None, 0).values()) == {20 * 60}
-    # A far cost of 0 still breaks ties for the nurse who holds the visit; no fade is
-    # a step to the far cost at the horizon; no move cost at all is free everywhere.
-    assert move_costs(current, 9 * H, 20 * 60, 0, 4 * H)["late"] == 1
-    assert set(move_costs(current, 9 * H, 20 * 60, 0, 0).values()) == {1}
-    assert set(move_costs(current, 9 * H, 0, 0, 4 * H).values()) == {0}
+    # No fade is a step to the far cost at the horizon.
+    assert set(move_costs(current, 9 * H, 20 * 60, 0, 0).values()) == {0}
+    assert move_costs(current, 9 * H, 20 * 60, 0, 4 * H)["mid"] == 10 * 60
 
 
 def test_repair_moves_a_visit_hours_ahead_for_a_saving_it_would_not_move_one_due_soon_for():
