@@ -94,6 +94,7 @@ def _write_offers(session: Session, order: Order, chosen: list[Candidate], round
     address = session.get(Address, order.address_id)
     district = address.district if address is not None else None
     same_day = offer_minutes(order, now, config) == config.offer_minutes_same_day
+    # Every column: the Offers made from these rows have nothing left to load.
     offers = _insert_offers(session, [
         {"order_id": order.id, "nurse_id": c.nurse_id, "round": round_no, "status": "open",
          "distance_km": c.distance_km, "eta_min": c.eta_min, "score": c.score,
@@ -118,7 +119,6 @@ def _write_offers(session: Session, order: Order, chosen: list[Candidate], round
     return offers
 
 
-# Every column, so that the Offer objects made from the rows are complete.
 _INSERT_OFFERS = (sa.insert(Offer.__table__)
                   .returning(Offer.__table__.c.id, sort_by_parameter_order=True))
 
