@@ -135,7 +135,8 @@ class Blueprint(flask_smorest.Blueprint):
             for status in sorted(set(statuses)):
                 documented = self.alt_response(
                     status, response=http.HTTPStatus(status).name)(documented)
-            func._apidoc = documented._apidoc
+            if documented is not func:
+                func._apidoc = documented._apidoc
             return func
         return decorator
 

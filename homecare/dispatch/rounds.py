@@ -124,20 +124,21 @@ _INSERT_OFFERS = (sa.insert(Offer.__table__)
 
 
 def _insert_offers(session: Session, rows: list[dict[str, Any]]) -> list[Offer]:
-    """Insert the offers in one Core statement, returning them as persistent Offers.
+    """Insert the offers in one Core statement, returning them as detached Offers.
 
     The audit entries and notifications need the offers' ids; taking them from a
     flush also flushed every row the booking had queued so far (its events, their
     audit entries and notifications), so those tables took two INSERTs each per
-    booking instead of one. The objects are made persistent as if loaded, so the
-    callers (and the session) use them like any other Offer.
+    booking instead of one. The Offers are snapshots of the rows as written, kept out
+    of the session: one added as if loaded would outlive a rollback of its row (a
+    phantom the identity map hands back for a reused id); a later read in the same
+    transaction loads the row itself.
     """
     ids = session.execute(_INSERT_OFFERS, rows).scalars().all()
     offers = []
     for offer_id, row in zip(ids, rows, strict=True):
         offer = Offer(id=offer_id, **row)
         make_transient_to_detached(offer)
-        session.add(offer)
         offers.append(offer)
     return offers
 

@@ -163,7 +163,8 @@ def release_key(*, session: Session, claim: Claim) -> None:
 
     Failed requests are not replayed: a 422 for a window in the past would
     otherwise stick to the key for a day. Commits: the caller has undone the failed
-    request's own work first (``place_order`` books in a savepoint).
+    request's own work first (``place_order`` rolls back its transaction, which held
+    the booking only: the claim was committed before it).
     """
     session.execute(sa.delete(IdempotencyKey).where(
         IdempotencyKey.id == claim.id, IdempotencyKey.status_code.is_(None),
