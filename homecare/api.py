@@ -123,10 +123,20 @@ class Blueprint(flask_smorest.Blueprint):
         return decorator
 
     def problems(self, *statuses: int):
-        """Document problem+json responses a route can return (404, 409, ...)."""
+        """Document problem+json responses a route can return (404, 409, ...).
+
+        Documentation only: ``alt_response`` also wraps the view in a call layer of its
+        own (each checking whether the view is a coroutine) that does nothing at run
+        time, one per status on every request; its documentation is kept and its
+        wrappers are dropped.
+        """
         def decorator(func):
+            documented = func
             for status in sorted(set(statuses)):
-                func = self.alt_response(status, response=http.HTTPStatus(status).name)(func)
+                documented = self.alt_response(
+                    status, response=http.HTTPStatus(status).name)(documented)
+            if documented is not func:
+                func._apidoc = documented._apidoc
             return func
         return decorator
 

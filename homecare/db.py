@@ -58,6 +58,17 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.astimezone(UTC)
 
 
+def in_fixed(column: sa.ColumnElement, values) -> sa.ColumnElement[bool]:
+    """``column IN (...)`` for a fixed set of values (a set of statuses), rendered once
+    when the statement is compiled.
+
+    ``column.in_(values)`` binds the list as one expanding parameter, whose SQL is
+    rendered again on every execution (a fortieth of a ping's CPU); a parameter per
+    value keeps the compiled statement as it is.
+    """
+    return column.in_([sa.literal(value, column.type) for value in sorted(values)])
+
+
 class Base(DeclarativeBase):
     """Base of every model; constraint names are fixed so migrations are stable."""
 

@@ -76,6 +76,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.config import Config
+from homecare.db import in_fixed
 from homecare.dispatch import fitting
 from homecare.dispatch.models import Offer
 from homecare.dispatch.nearby import (
@@ -361,7 +362,7 @@ def _served_stmt() -> sa.Select:
     return (sa.select(Order.nurse_id).distinct()
             .where(Order.patient_id == sa.bindparam("patient"),
                    Order.nurse_id.in_(sa.bindparam("ids", expanding=True)),
-                   Order.status.in_(sorted(DAY_LOAD)), Order.id != sa.bindparam("order")))
+                   in_fixed(Order.status, DAY_LOAD), Order.id != sa.bindparam("order")))
 
 
 def _served_before(session: Session, nurse_ids: Sequence[int], job: Job) -> set[int]:

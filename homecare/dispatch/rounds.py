@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from homecare.alerts.service import raise_alert
 from homecare.audit.service import record
@@ -94,15 +94,13 @@ def _write_offers(session: Session, order: Order, chosen: list[Candidate], round
     address = session.get(Address, order.address_id)
     district = address.district if address is not None else None
     same_day = offer_minutes(order, now, config) == config.offer_minutes_same_day
-    offers = []
-    for c in chosen:
-        offer = Offer(order_id=order.id, nurse_id=c.nurse_id, round=round_no, status="open",
-                      distance_km=c.distance_km, eta_min=c.eta_min, score=c.score,
-                      expires_at=expires, created_at=now)
-        session.add(offer)
-        offers.append(offer)
+    # Every column: the Offers made from these rows have nothing left to load.
+    offers = _insert_offers(session, [
+        {"order_id": order.id, "nurse_id": c.nurse_id, "round": round_no, "status": "open",
+         "distance_km": c.distance_km, "eta_min": c.eta_min, "score": c.score,
+         "expires_at": expires, "created_at": now, "responded_at": None,
+         "decline_reason": None} for c in chosen])
     touch(session, order.id)
-    session.flush()
     for offer in offers:
         record(session, actor=None, action="offer.created", object_type="offer",
                object_id=offer.id, organization_id=order.organization_id, now=now,
@@ -118,6 +116,30 @@ def _write_offers(session: Session, order: Order, chosen: list[Candidate], round
                    "window_end": order.window_end.isoformat(), "district": district,
                    "distance_km": offer.distance_km, "eta_min": offer.eta_min,
                    "price_fen": order.price_fen, "expires_at": expires.isoformat()})
+    return offers
+
+
+_INSERT_OFFERS = (sa.insert(Offer.__table__)
+                  .returning(Offer.__table__.c.id, sort_by_parameter_order=True))
+
+
+def _insert_offers(session: Session, rows: list[dict[str, Any]]) -> list[Offer]:
+    """Insert the offers in one Core statement, returning them as detached Offers.
+
+    The audit entries and notifications need the offers' ids; taking them from a
+    flush also flushed every row the booking had queued so far (its events, their
+    audit entries and notifications), so those tables took two INSERTs each per
+    booking instead of one. The Offers are snapshots of the rows as written, kept out
+    of the session: one added as if loaded would outlive a rollback of its row (a
+    phantom the identity map hands back for a reused id); a later read in the same
+    transaction loads the row itself.
+    """
+    ids = session.execute(_INSERT_OFFERS, rows).scalars().all()
+    offers = []
+    for offer_id, row in zip(ids, rows, strict=True):
+        offer = Offer(id=offer_id, **row)
+        make_transient_to_detached(offer)
+        offers.append(offer)
     return offers
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from homecare.config import Config
+from homecare.db import in_fixed
 from homecare.geo import Point
 from homecare.nurseday.model import (
     SHIFT_MARGIN,
@@ -77,7 +78,7 @@ def _held_stmt() -> sa.Select:
             .where(Order.nurse_id.in_(sa.bindparam("ids", expanding=True)),
                    Order.window_start < sa.bindparam("until"),
                    Order.window_end > sa.bindparam("since"),
-                   Order.status.in_(sorted(DAY_LOAD)), Order.id != sa.bindparam("skip")))
+                   in_fixed(Order.status, DAY_LOAD), Order.id != sa.bindparam("skip")))
 
 
 def held_visits(session: Session, nurse_ids: Sequence[int], day: date,

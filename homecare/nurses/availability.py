@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from homecare.db import atomic
+from homecare.db import atomic, in_fixed
 from homecare.errors import Conflict, TooManyRequests, ValidationProblem
 from homecare.geo import Point, TravelModel, eta_minutes
 from homecare.nurseday.model import merge_stretches
@@ -143,7 +143,7 @@ class KeptPing:
 def _active_order(nurse_id) -> sa.ScalarSelect:
     # Location is recorded only during active work (PIPL): from departure to check-out.
     return (sa.select(sa.func.min(Order.id))
-            .where(Order.nurse_id == nurse_id, Order.status.in_(sorted(UNDER_WAY)))
+            .where(Order.nurse_id == nurse_id, in_fixed(Order.status, UNDER_WAY))
             .scalar_subquery())
 
 

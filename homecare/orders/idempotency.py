@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from homecare.db import atomic
@@ -79,16 +81,15 @@ def claim_key(*, session: Session, user_id: int, key: str, request_hash: str,
     """
     # Insert first and look only when the key is taken: a fresh key (nearly every
     # booking) costs one statement, a repeated one (a retry) the refused insert too.
-    row = IdempotencyKey(user_id=user_id, key=key, request_hash=request_hash, created_at=now)
-    try:
-        # Its own savepoint: a refused insert takes nothing else back with it.
-        with session.begin_nested():
-            session.add(row)
-    except sa.exc.IntegrityError:
-        pass
-    else:
+    # A taken key inserts nothing rather than failing, so no savepoint is needed to
+    # keep the caller's work (the SAVEPOINT, RELEASE and the ORM's flush were a
+    # tenth of a booking's statements and a twentieth of its CPU).
+    claim_id = session.execute(_claim_statement(session.get_bind().dialect.name), {
+        "user_id": user_id, "key": key, "request_hash": request_hash,
+        "created_at": now}).scalar()
+    if claim_id is not None:
         session.commit()
-        return Claim(id=row.id, claimed_at=now)
+        return Claim(id=claim_id, claimed_at=now)
     existing = _find(session, user_id, key)
     if existing is None:  # claimed and released in between: the caller may retry
         raise IdempotencyConflict(headers={"Retry-After": "1"})
@@ -108,6 +109,18 @@ def claim_key(*, session: Session, user_id: int, key: str, request_hash: str,
             return Claim(id=existing.id, claimed_at=now)
     raise IdempotencyConflict("the first request with this key has not finished; retry shortly",
                               headers={"Retry-After": "1"})
+
+
+@functools.lru_cache(maxsize=4)
+def _claim_statement(dialect: str) -> sa.Insert:
+    """The claim's INSERT, inserting nothing when the (user, key) pair is taken (built
+    once per dialect; both spell ON CONFLICT DO NOTHING alike, with their own construct).
+    On PostgreSQL a concurrent duplicate waits for the first claim's transaction, as a
+    refused unique insert would, and then inserts nothing."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = IdempotencyKey.__table__
+    return (insert(table).on_conflict_do_nothing(index_elements=["user_id", "key"])
+            .returning(table.c.id))
 
 
 def _store_response_stmt() -> sa.Update:
@@ -150,7 +163,8 @@ def release_key(*, session: Session, claim: Claim) -> None:
 
     Failed requests are not replayed: a 422 for a window in the past would
     otherwise stick to the key for a day. Commits: the caller has undone the failed
-    request's own work first (``place_order`` books in a savepoint).
+    request's own work first (``place_order`` rolls back its transaction, which held
+    the booking only: the claim was committed before it).
     """
     session.execute(sa.delete(IdempotencyKey).where(
         IdempotencyKey.id == claim.id, IdempotencyKey.status_code.is_(None),

@@ -103,8 +103,9 @@ class Review(Base):
 class IdempotencyKey(Base):
     """A client's Idempotency-Key: the first response is kept and replayed.
 
-    Keys are scoped to the caller; the unique constraint makes a concurrent
-    duplicate fail at insert instead of creating a second order.
+    Keys are scoped to the caller; on the unique constraint a concurrent duplicate's
+    claim inserts nothing (``ON CONFLICT DO NOTHING``) and finds the first one's row,
+    instead of creating a second order.
     """
 
     __tablename__ = "idempotency_keys"

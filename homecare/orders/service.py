@@ -100,16 +100,17 @@ def place_order(*, session: Session, actor: Actor, body: dict[str, Any],
     if isinstance(claim, idempotency.Replay):
         return claim
     try:
-        # A savepoint of its own: a refused booking is undone before its key is
-        # released (and that committed), while the caller's work stays.
-        with session.begin_nested():
-            # _read: held until the view is rendered, which finds those rows in the
-            # session.
-            order, _read = _book(session, actor=actor, now=now, config=config, **body)
-            answer = render(order_view(order, actor, session=session))
-            idempotency.store_response(session, claim, status_code=201, body=answer)
+        # _read: held until the view is rendered, which finds those rows in the session.
+        order, _read = _book(session, actor=actor, now=now, config=config, **body)
+        answer = render(order_view(order, actor, session=session))
+        idempotency.store_response(session, claim, status_code=201, body=answer)
         session.commit()
     except Exception:
+        # The claim's commit left nothing of the caller's uncommitted: the transaction
+        # holds the refused booking only, and rolling it back undoes it before the key
+        # is released (and that committed), with no savepoint of its own (SAVEPOINT and
+        # RELEASE on every booking, and their flushes).
+        session.rollback()
         try:
             idempotency.release_key(session=session, claim=claim)
         except Exception:  # the lease frees the key later; report the booking's own error

@@ -139,9 +139,17 @@ def _ensure_unregistered(session: Session, *, owner_id: int, digest: str,
         raise RecipientAlreadyRegistered(patient_id=existing)
 
 
+# Asked on every booking: a Core read built once (``session.get`` of the two-column key
+# went through the ORM's loading for an answer that is only yes or no).
+_ASSESSED = sa.select(sa.literal(1)).where(
+    Assessment.__table__.c.patient_id == sa.bindparam("patient_id"),
+    Assessment.__table__.c.organization_id == sa.bindparam("organization_id"))
+
+
 def is_assessed(*, session: Session, patient_id: int, organization_id: int) -> bool:
     """Whether ``organization_id`` has done its first-visit assessment of the recipient."""
-    return session.get(Assessment, (patient_id, organization_id)) is not None
+    return session.execute(_ASSESSED, {"patient_id": patient_id,
+                                       "organization_id": organization_id}).first() is not None
 
 
 def mark_assessed(session: Session, *, patient_id: int, organization_id: int,

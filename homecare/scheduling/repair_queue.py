@@ -102,6 +102,13 @@ class _Request(NamedTuple):
     within: SessionTransaction | None
 
 
+# Asked as every transaction that moved an order commits (a booking's too): a Core
+# statement built once rather than an ORM one built each time.
+_HAS_PLAN = sa.select(sa.exists().where(
+    DayPlan.__table__.c.organization_id == sa.bindparam("organization_id"),
+    DayPlan.__table__.c.day == sa.bindparam("day")))
+
+
 def write_requests(session: Session) -> list[DayRepair]:
     """Write the repairs ``session`` was asked for (no commit; run as it commits):
     each into a new pending row of its day, or merged into the day's pending row,
@@ -119,8 +126,7 @@ def write_requests(session: Session) -> list[DayRepair]:
     for (organization_id, day), asked in sorted(by_day.items()):
         first, config = asked[0].now, asked[0].config
         if day < local_day(first, config.timezone) or not session.scalar(
-                sa.select(sa.exists().where(DayPlan.organization_id == organization_id,
-                                            DayPlan.day == day))):
+                _HAS_PLAN, {"organization_id": organization_id, "day": day}):
             continue
         reasons = [r.reason for r in asked]
         last = max(r.now for r in asked)

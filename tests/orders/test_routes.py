@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from conftest import assert_problem
+from homecare.audit.models import AuditEntry
 from homecare.clock import utcnow
+from homecare.dispatch.models import Offer
 from homecare.errors import Problem
 from homecare.notifications.models import Notification
+from homecare.orders import idempotency
 from homecare.orders.idempotency import request_hash
 from homecare.orders.models import IdempotencyKey, Order, OrderEvent
 from tests.factories import (
     AddressFactory,
     CareRecipientFactory,
     ServiceItemFactory,
+    ShiftFactory,
     UserFactory,
     auth,
     unassess,
@@ -336,6 +340,38 @@ def test_book_failed_with_key_releases_it_for_a_corrected_retry(
     r = client.post(f"{API}/orders", json=order_body, headers=headers)
     assert r.status_code == 201
     assert "Idempotent-Replayed" not in r.headers
+
+
+def test_book_refused_after_its_offers_were_written_leaves_nothing_and_frees_the_key(
+        client, session, patient, order_body, nurse, item, monkeypatch):
+    # The refusal comes last (the key's response cannot be stored: another request
+    # took the key over), after dispatch wrote the order's offers, their audit entries
+    # and notifications: all of it is undone, and the same key books on a retry.
+    item.required_skills = []
+    start = datetime.fromisoformat(order_body["window_start"])
+    ShiftFactory(nurse_id=nurse.id, start=start - timedelta(hours=2),
+                 end=start + timedelta(hours=6))
+    session.commit()
+
+    def counts():
+        session.expire_all()
+        return {m.__name__: session.scalar(sa.select(sa.func.count()).select_from(m))
+                for m in (Order, Offer, AuditEntry, Notification, IdempotencyKey)}
+
+    def taken_over(*args, **kwargs):
+        raise idempotency.IdempotencyConflict("taken over")
+
+    before = counts()
+    monkeypatch.setattr(idempotency, "store_response", taken_over)
+    headers = {**auth(patient), "Idempotency-Key": "late"}
+    assert_problem(client.post(f"{API}/orders", json=order_body, headers=headers), 409,
+                   "idempotency_conflict")
+    assert counts() == before
+    monkeypatch.undo()
+    r = client.post(f"{API}/orders", json=order_body, headers=headers)
+    assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers
+    assert r.get_json()["status"] == "offered"
+    assert counts()["Offer"] == before["Offer"] + 1
 
 
 def test_book_with_too_long_key_is_422(client, patient, order_body):
