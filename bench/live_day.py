@@ -37,7 +37,10 @@ the planned arrival, ``check_in`` on arrival (not before the window opens) and
   frozen visits too (``plan_day(reassign=True)``), which no live day allows.
 
 Overall, the day's ``late_check_ins`` (nurses at the door after the window),
-``completed`` and ``unserved`` are counted too. One JSON object on stdout.
+``completed`` and ``unserved`` are counted too, and, of the moves by choice,
+``visits_moved_by_choice`` (distinct visits: ``churn_visits`` counts a visit again each
+time it moves) and ``families_told_twice`` (visits moved by choice two times or more,
+whose family heard of a new nurse more than once). One JSON object on stdout.
 ``--quick`` replays a small day (12 nurses, 60 visits, a few events of each
 kind) for a smoke test.
 """
@@ -51,6 +54,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -524,6 +528,7 @@ def run(*, n_nurses: int = 85, n_visits: int = 420, n_new: int = 40, ill: int = 
             ill_nurses: set[int] = set()
             freeze = timedelta(minutes=config.repair_freeze_minutes)
             rows: list[dict[str, Any]] = []
+            by_choice: Counter[int] = Counter()
             while events:
                 at, _k, kind, payload = heapq.heappop(events)
                 world.advance(at)
@@ -548,6 +553,7 @@ def run(*, n_nurses: int = 85, n_visits: int = 420, n_new: int = 40, ill: int = 
                          if st == "assigned" and n is not None and after[i][2] == "assigned"
                          and after[i][0] not in (None, n)]
                 needed = [i for i in moved if before[i][0] == hit or before[i][0] in ill_nurses]
+                by_choice.update(set(moved) - set(needed))
                 scratch = _scratch(world, budget_s)
                 scratch_tpv, scratch_planned = scratch["kept"]
                 free_tpv, free_planned = scratch["free"]
@@ -602,7 +608,8 @@ def run(*, n_nurses: int = 85, n_visits: int = 420, n_new: int = 40, ill: int = 
         "from_noon": _summary([r for r in rows if r["at"] >= "12:00"]),
         "by_kind": by_kind,
         "day": {"late_check_ins": world.late_check_ins, "completed": world.completed,
-                "statuses": statuses},
+                "statuses": statuses, "visits_moved_by_choice": len(by_choice),
+                "families_told_twice": sum(1 for n in by_choice.values() if n >= 2)},
         "wall_s": round(time.perf_counter() - began, 1),
     }
 

@@ -17,3 +17,7 @@ def test_quick_live_day_reports_every_figure_and_moves_nothing_inside_the_freeze
     assert report["overall"]["events"] >= 5
     assert report["overall"]["moved_inside_freeze"] == 0
     assert report["day"]["completed"] > 0
+    day = report["day"]
+    # Distinct visits moved by choice: no more than the moves counted, each visit once.
+    assert day["families_told_twice"] <= day["visits_moved_by_choice"] \
+        <= report["overall"]["churn_visits"]
