@@ -118,7 +118,7 @@ def _repair_once(*, session: Session, organization_id: int, day: date, now: date
     before = _before(previous, loaded)
     gone = dict(session.execute(sa.select(Order.id, Order.status).where(
         Order.id.in_(sorted(set(before) - set(loaded.orders))))).all())
-    banned = _former_holders(session, loaded)
+    banned, told = _nurse_history(session, loaded)
     # Ends the read transaction (nothing was written): the repair holds no lock.
     session.commit()
 
@@ -150,7 +150,8 @@ def _repair_once(*, session: Session, organization_id: int, day: date, now: date
         loaded.problem, DayTravel(travel), current, freeze_until=freeze_until,
         move_cost_s=config.repair_move_cost_minutes * 60,
         move_cost_far_s=config.repair_move_cost_far_minutes * 60,
-        move_cost_fade_s=config.repair_move_cost_fade_minutes * 60, banned=banned, touched=touched,
+        move_cost_fade_s=config.repair_move_cost_fade_minutes * 60, moved_before=told,
+        banned=banned, touched=touched,
         max_seconds=config.repair_seconds, seed=config.planning_seed)
     solve_s = time.perf_counter() - began
 
@@ -223,13 +224,16 @@ def current_plan(day: Day, previous: dict[int, int] | None = None) -> repair_pla
                                vehicle_holder=dict(day.vehicle_nurse))
 
 
-def _former_holders(session: Session, day: Day) -> dict[Hashable, frozenset[Hashable]]:
-    """Per order of the day, the nurses who held it before it last went back to
-    dispatch (handed it back, were taken off it, could not keep it): as dispatch does
-    not offer it to them again, the repair does not give it back to them, whoever
-    holds it now. A nurse who holds it again now (a supervisor gave it back to her)
-    is not banned from her own visit."""
+def _nurse_history(session: Session, day: Day
+                   ) -> tuple[dict[Hashable, frozenset[Hashable]], frozenset[Hashable]]:
+    """From the transitions of the day's orders: per order, the nurses who held it
+    before it last went back to dispatch (handed it back, were taken off it, could not
+    keep it): as dispatch does not offer it to them again, the repair does not give it
+    back to them, whoever holds it now (a nurse who holds it again now, given back to
+    her by a supervisor, is not banned from her own visit); and the orders that have
+    had more than one nurse, whose family was told of a new nurse once already."""
     out: dict[Hashable, frozenset[Hashable]] = {}
+    nurses: dict[Hashable, set[int]] = {}
     holders: list[int] = []
     last = None
     for order_id, from_status, to_status, nurse_id in session.execute(
@@ -241,13 +245,15 @@ def _former_holders(session: Session, day: Day) -> dict[Hashable, frozenset[Hash
             holders, last = [], order_id
         if to_status in HOLDS_NURSE and nurse_id is not None:
             holders.append(nurse_id)
+            nurses.setdefault(order_id, set()).add(nurse_id)
         elif from_status in HOLDS_NURSE and to_status in SEEKING_NURSE and holders:
             out[order_id] = out.get(order_id, frozenset()) | set(holders)
     for order_id in list(out):
         now_held = day.orders[order_id].nurse_id
         if day.orders[order_id].status == "assigned" and now_held in out[order_id]:
             out[order_id] = out[order_id] - {now_held}
-    return {i: nurses for i, nurses in out.items() if nurses}
+    banned = {i: held for i, held in out.items() if held}
+    return banned, frozenset(i for i, held in nurses.items() if len(held) > 1)
 
 
 def _before(previous: DayPlan, day: Day) -> dict[int, _At]:

@@ -92,11 +92,13 @@ class Repair:
 
 
 def move_costs(current: Current, freeze_until: int, near_s: int, far_s: int | None,
-               fade_s: int) -> dict[Hashable, int]:
+               fade_s: int, moved_before: Collection[Hashable] = ()) -> dict[Hashable, int]:
     """What moving each held visit to another nurse costs, in seconds of travel: ``near_s``
     for a visit planned to begin at the freeze horizon, falling linearly to ``far_s`` for
     one planned ``fade_s`` or more after it (``far_s`` None: ``near_s`` for all; ``fade_s``
-    0: ``far_s`` from the horizon on).
+    0: ``far_s`` from the horizon on). A visit in ``moved_before`` (it has had another
+    nurse already today) costs ``near_s`` however far ahead: its family was told of a
+    new nurse once, and is not told again for a few minutes of travel.
 
     A move hours ahead is a smaller thing than one due soon: the family has the time to
     take in the new name, and the nurse who loses it has not yet prepared for it. A move
@@ -109,7 +111,11 @@ def move_costs(current: Current, freeze_until: int, near_s: int, far_s: int | No
     # (every nurse's cost matrix in the re-solve then differs, and PyVRP searched
     # differently); a re-solve is taken only when it lowers the total anyway.
     out = {}
+    again = set(moved_before)
     for i in current.holder:
+        if i in again:
+            out[i] = near_s
+            continue
         ahead = max(0, current.starts.get(i, freeze_until) - freeze_until)
         share = 1.0 if fade_s <= 0 else min(1.0, ahead / fade_s)
         out[i] = round(near_s + (far_s - near_s) * share)
@@ -159,6 +165,7 @@ def repair(
     move_cost_s: int,
     move_cost_far_s: int | None = None,
     move_cost_fade_s: int = 0,
+    moved_before: Collection[Hashable] = (),
     banned: Mapping[Hashable, frozenset[Hashable]] | None = None,
     touched: Collection[Hashable] = (),
     max_moves: int = 200,
@@ -167,8 +174,8 @@ def repair(
 ) -> Repair:
     """Repair ``current`` for the day as ``problem`` now is (see the module's steps).
 
-    ``move_cost_s``, ``move_cost_far_s``, ``move_cost_fade_s``: what moving a held
-    visit to another holder costs (``move_costs``).
+    ``move_cost_s``, ``move_cost_far_s``, ``move_cost_fade_s``, ``moved_before``: what
+    moving a held visit to another holder costs (``move_costs``).
     ``banned``: per visit, holders who must not get it (handed back, taken
     away). ``touched``: holders whose routes the change hit; their routes, and
     those that cannot keep a visit, are the ones step 4 improves.
@@ -202,7 +209,8 @@ def repair(
             vehicle.touched = True
 
     # What moving each held visit to another nurse costs (``move_costs``).
-    cost_s = move_costs(current, freeze_until, move_cost_s, move_cost_far_s, move_cost_fade_s)
+    cost_s = move_costs(current, freeze_until, move_cost_s, move_cost_far_s, move_cost_fade_s,
+                        moved_before)
 
     def move_cost(v: planner.Visit, vehicle: _Vehicle) -> int:
         holder = current.holder.get(v.id)

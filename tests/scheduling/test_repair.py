@@ -184,6 +184,32 @@ def test_repair_move_cost_fades_over_the_minutes_after_the_freeze(
     assert _where(session, held)[0][0] == (b.id if moves else a.id)
 
 
+def test_repair_does_not_move_a_visit_again_for_a_saving_below_the_near_cost(
+        session, make_nurse, make_order, run_plan, repair, supervisor_actor):
+    # As in the move-cost test (30 min near, 0 far: the 13:00 visit, hours ahead, would
+    # move to B for its 25 min of travel), but C held it first: its family was told of
+    # a new nurse once already, so it costs the near 30 min and stays with A.
+    a = make_nurse(home=place(0, -4))
+    b = make_nurse(home=place(0, 4))
+    c = make_nurse(home=place(4, 0))
+    make_order(window=(8, 9), where=place(0, 4.1), status="assigned", nurse=b)
+    held = make_order(window=(13, 14), where=place(0, 4))
+    other = make_order(window=(10, 11), where=place(0, -4), status="assigned", nurse=a)
+    for nurse in (c, a):
+        transition(session, held, "assigned", actor=supervisor_actor, now=MORNING,
+                   nurse_id=nurse.id, planned_arrival=local(13), route_position=2)
+    session.commit()
+    run_plan()
+    transition(session, other, "cancelled", actor=supervisor_actor, now=MORNING,
+               reason="family cancelled")
+    session.commit()
+
+    repair(reasons=[{"kind": "order_cancelled", "order_id": other.id}],
+           repair_move_cost_minutes=30, repair_move_cost_far_minutes=0)
+
+    assert _where(session, held)[0][0] == a.id
+
+
 def test_repair_never_gives_a_visit_back_to_the_nurse_who_handed_it_back(
         session, make_nurse, make_order, run_plan, repair, supervisor_actor):
     # A (home 4 km west) is planned a visit at her door and hands it back; B (4 km

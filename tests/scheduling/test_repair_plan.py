@@ -151,6 +151,8 @@ def test_repair_move_cost_fades_from_the_freeze_horizon_to_its_far_value():
     # two of the four hours, the far value from four hours on.
     assert costs == {"soon": 20 * 60, "mid": 12 * 60, "late": 4 * 60, "unrouted": 20 * 60}
     assert set(move_costs(current, 9 * H, 20 * 60, None, 0).values()) == {20 * 60}
+    # A visit that has had another nurse today costs the near value however far ahead.
+    assert move_costs(current, 9 * H, 20 * 60, 4 * 60, 4 * H, {"late"})["late"] == 20 * 60
     # No fade is a step to the far cost at the horizon.
     assert set(move_costs(current, 9 * H, 20 * 60, 0, 0).values()) == {0}
     assert move_costs(current, 9 * H, 20 * 60, 0, 4 * H)["mid"] == 10 * 60
