@@ -3,9 +3,12 @@ times, waiting for a condition, and tearing down a committed test city."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -101,3 +104,17 @@ def clean_up_city(org_id: int, item_code: str, *, user_ids: Iterable[int] = (),
     s.execute(sa.delete(ServiceItem).where(ServiceItem.code == item_code))
     s.execute(sa.delete(Organization).where(Organization.id == org_id))
     s.commit()
+
+
+@contextmanager
+def local_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server on a free loopback port, answering with ``handler`` in a thread of
+    its own while the block runs; yields its base URL (``http://127.0.0.1:port``)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

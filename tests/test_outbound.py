@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from homecare import outbound
+from tests.helpers import local_server
 
 
 @pytest.fixture
@@ -32,12 +32,8 @@ def redirecting_server():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", seen
-    server.shutdown()
-    server.server_close()
+    with local_server(Handler) as url:
+        yield f"{url}/", seen
 
 
 def test_a_redirect_is_refused_not_followed(redirecting_server):

@@ -10,7 +10,7 @@ import json
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -20,6 +20,7 @@ from homecare.notifications.delivery import InMemorySender, WebhookSender
 from homecare.notifications.models import Notification
 from jobs import relay_notifications
 from tests.factories import NotificationFactory
+from tests.helpers import local_server
 
 NOW = datetime(2030, 5, 7, 2, 0, tzinfo=UTC)
 SECRET = "s3cret-for-org-one-0123456789"
@@ -81,14 +82,10 @@ def receiver():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/homecare"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    receiver.release.set()
-    server.shutdown()
-    server.server_close()
+    with local_server(Handler) as url:
+        receiver.url = f"{url}/homecare"
+        yield receiver
+        receiver.release.set()
 
 
 @pytest.fixture
