@@ -14,6 +14,7 @@ from typing import Any
 import flask
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import (
     DeclarativeBase,
     Session,
@@ -56,6 +57,14 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def insert_unless_taken(dialect: str, table: sa.Table, key: list[str]) -> sa.Insert:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING`` on ``table``: a row whose key is taken
+    is not inserted, rather than failing (and rolling back the caller's work). Both
+    dialects spell it alike, each with its own construct (there is no portable one)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=key)
 
 
 def in_fixed(column: sa.ColumnElement, values) -> sa.ColumnElement[bool]:

@@ -10,10 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from homecare.db import atomic
+from homecare.db import atomic, insert_unless_taken
 from homecare.errors import Conflict, ValidationProblem
 from homecare.orders.models import IdempotencyKey
 
@@ -117,10 +116,8 @@ def _claim_statement(dialect: str) -> sa.Insert:
     once per dialect; both spell ON CONFLICT DO NOTHING alike, with their own construct).
     On PostgreSQL a concurrent duplicate waits for the first claim's transaction, as a
     refused unique insert would, and then inserts nothing."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = IdempotencyKey.__table__
-    return (insert(table).on_conflict_do_nothing(index_elements=["user_id", "key"])
-            .returning(table.c.id))
+    return insert_unless_taken(dialect, table, ["user_id", "key"]).returning(table.c.id)
 
 
 def _store_response_stmt() -> sa.Update:

@@ -7,14 +7,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from homecare.accounts.models import Organization
 from homecare.audit.service import record
 from homecare.auth import Actor, ensure_visible, visible_filter
 from homecare.config import Config
-from homecare.db import atomic
+from homecare.db import atomic, insert_unless_taken
 from homecare.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from homecare.geo import Point, geodesic_km
 from homecare.orders.models import Order
@@ -159,12 +158,11 @@ def mark_assessed(session: Session, *, patient_id: int, organization_id: int,
     For the services that complete one: approving a first order, opening a family
     bed. An assessment already on record keeps its time.
     """
-    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
-              else sqlite.insert)
     # Two supervisors approving at once must not collide on the key (a 500).
-    session.execute(insert(Assessment).values(
-        patient_id=patient_id, organization_id=organization_id, assessed_at=now)
-        .on_conflict_do_nothing(index_elements=["patient_id", "organization_id"]))
+    session.execute(insert_unless_taken(
+        session.get_bind().dialect.name, Assessment.__table__,
+        ["patient_id", "organization_id"]).values(
+        patient_id=patient_id, organization_id=organization_id, assessed_at=now))
 
 
 def _assessments_of(session: Session, patient_ids: list[int], actor: Actor
