@@ -1,8 +1,8 @@
 """Load benchmark: the production server (gunicorn + PostgreSQL on loopback) under a
 city's traffic, against a bare Flask + SQLAlchemy baseline served the same way.
 
-    python bench/load.py            # full: 60 s baseline, 60 s pings alone, 180 s mixed
-    python bench/load.py --short    # CI: 15 s, 15 s, 40 s (under 2 minutes in all)
+    python bench/load.py            # full: 60 s baseline, 60 s pings alone, 60 s floor, 180 s mixed
+    python bench/load.py --short    # CI: 15 s, 15 s, 10 s, 40 s (under 2 minutes in all)
 
 A schema of its own on PostgreSQL (``--database-url``, default the test database)
 gets the migrations and the demo city (40 nurses, put on shift now so their pings
@@ -12,6 +12,12 @@ FastHttpUser, a subprocess on the same machine) then runs three phases:
 
 * ``baseline``: 16 users inserting one row as fast as they can;
 * ``ping alone``: 16 nurses pinging as fast as they can (the ping path's ceiling);
+* ``floor``: the mixed phase's pings and bookings (30 users at 10/s, 10 at 5/s) sent
+  to the baseline server, each as many one-row inserts as homecare's runs SQL
+  statements (``baseline_app.PING_STATEMENTS``, ``BOOKING_STATEMENTS``), committed
+  as homecare commits them, with no domain work at all: what the server, the driver
+  and the database alone allow under the mixed target's traffic on this machine, the
+  floor that homecare's code stands on;
 * ``mixed``: 30 nurses pinging at 10/s each (300/s), 10 families booking at 5/s
   each (50/s, every booking with its own Idempotency-Key), 4 nurses reading and
   accepting their offers, 2 supervisors reading the dispatch board.
@@ -20,9 +26,12 @@ One JSON object goes to stdout: per kind and phase the requests/s, p50/p95/p99 m
 and errors; ``server_errors`` (5xx and dropped connections, all phases);
 ``ping_to_baseline_ratio``; ``bookings_exactly_once`` (every acknowledged booking
 is one order, the one its key's stored response names, and no other order was
-made); and whether each target holds. The load generator shares the machine's
-cores with the servers, like the wrk measurement the issue quotes: compare the
+made); and whether each target holds. ``cores``: per phase, the cores the API,
+the baseline server, PostgreSQL and locust each used; ``cores_at_mixed_target``: from
+those, what each side would need at the mixed target's rates. The load generator
+shares the machine's cores with the servers, like the wrk measurement the issue quotes: compare the
 ratios measured in one run rather than absolute numbers across machines.
+``floor`` says whether the bare endpoints meet the mixed targets on this machine.
 """
 
 from __future__ import annotations
@@ -31,20 +40,23 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402 - locust's own dependency
 import sqlalchemy as sa  # noqa: E402
 
+from bench.baseline_app import BOOKING_STATEMENTS, PING_STATEMENTS, create_table  # noqa: E402
 from homecare.demo import NURSE_PHONES, PASSWORD, SUPERVISOR_PHONE  # noqa: E402
 from tests.production import site  # noqa: E402
 from tests.production.servers import Process, app_env, free_port, wait_for  # noqa: E402
@@ -62,16 +74,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0,
                         help="gunicorn workers (0: homecare/serving.py's default)")
     args = parser.parse_args()
-    durations = (15, 15, 40) if args.short else (60, 60, 180)
+    durations = (15, 15, 10, 40) if args.short else (60, 60, 60, 180)
     with tempfile.TemporaryDirectory(prefix="homecare-load-") as tmp:
         result = run(Path(tmp), args.database_url, durations, args.workers)
     result["mode"] = "short" if args.short else "full"
     print(json.dumps(result, indent=2))
 
 
-def run(tmp: Path, base_url: str, durations: tuple[int, int, int], workers: int) -> dict:
-    from bench.baseline_app import create_table
-
+def run(tmp: Path, base_url: str, durations: tuple[int, int, int, int], workers: int) -> dict:
     schema, url = site.create_schema(base_url)
     processes: list[Process] = []
     try:
@@ -98,14 +108,20 @@ def run(tmp: Path, base_url: str, durations: tuple[int, int, int], workers: int)
         with sa.create_engine(url).connect() as conn:
             started = conn.scalar(sa.text("SELECT now()"))
 
-        phases = {
+        servers = {"api": processes[0].pid, "baseline": processes[1].pid}
+        measured = {
             "baseline": _locust(tmp, plan, baseline, "baseline", durations[0],
-                                ["BaselineUser"], 16, ping_users=0),
+                                ["BaselineUser"], 16, servers, ping_users=0),
             "ping_alone": _locust(tmp, plan, api, "ping", durations[1], ["PingUser"], 16,
-                                  ping_users=16),
-            "mixed": _locust(tmp, plan, api, "mixed", durations[2],
-                             ["PingUser", "BookingUser", "AcceptUser", "BoardUser"], None),
+                                  servers, ping_users=16),
+            "floor": _locust(tmp, plan, baseline, "floor", durations[2],
+                             ["ShapedPingUser", "ShapedBookingUser"], None, servers),
+            "mixed": _locust(tmp, plan, api, "mixed", durations[3],
+                             ["PingUser", "BookingUser", "AcceptUser", "BoardUser"], None,
+                             servers),
         }
+        phases = {name: kinds for name, (kinds, _) in measured.items()}
+        cores = {name: used for name, (_, used) in measured.items()}
         errors = (tmp / "errors.txt").read_text().splitlines()
         exactly_once = _bookings_exactly_once(url, tmp / "acks.txt", started)
     finally:
@@ -117,16 +133,25 @@ def run(tmp: Path, base_url: str, durations: tuple[int, int, int], workers: int)
     ratio = (phases["ping_alone"]["ping"]["rps"] / phases["baseline"]["baseline"]["rps"]
              if phases["baseline"]["baseline"]["rps"] else 0.0)
     mixed_p99 = max((kind["p99_ms"] for kind in mixed.values()), default=0)
+    floor = phases["floor"]
+    floor_pings, floor_bookings = floor.get("ping", {}), floor.get("booking", {})
+    floor_p99 = max((kind["p99_ms"] for kind in floor.values()), default=0)
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version()},
-        "durations_s": dict(zip(("baseline", "ping_alone", "mixed"), durations, strict=True)),
+        "durations_s": dict(zip(("baseline", "ping_alone", "floor", "mixed"), durations,
+                                strict=True)),
         "phases": phases,
         "server_errors": len(errors),
         "ping_to_baseline_ratio": round(ratio, 3),
         "bookings_exactly_once": exactly_once["ok"],
         "bookings": exactly_once,
         "targets": TARGETS,
+        "cores": cores,
+        "cores_at_mixed_target": _cores_at_target(phases, cores),
+        "floor": {"pings_per_s": floor_pings.get("rps", 0),
+                  "bookings_per_s": floor_bookings.get("rps", 0), "p99_ms": floor_p99,
+                  "meets_mixed_targets": _meets_mixed(floor_pings, floor_bookings, floor_p99)},
     }
     result["targets_met"] = {
         "ping_to_baseline_ratio": ratio >= TARGETS["ping_to_baseline_ratio_min"],
@@ -190,14 +215,26 @@ def _plan(tmp: Path, api: str, url: str) -> dict:
         "booking_users": 10, "booking_rate_per_user": 5.0,
         "accept_users": 4, "accept_rate_per_user": 2.0,
         "board_users": 2, "board_rate_per_user": 1.0,
+        "ping_statements": PING_STATEMENTS, "booking_statements": BOOKING_STATEMENTS,
     }
 
 
+def _meets_mixed(pings: dict, bookings: dict, p99_ms: float) -> bool:
+    """300 pings/s and 50 bookings/s sustained (locust's pacing lands within 5 %), every
+    kind's p99 under 250 ms."""
+    return (pings.get("rps", 0) >= TARGETS["mixed_pings_per_s_min"] * 0.95
+            and bookings.get("rps", 0) >= TARGETS["mixed_bookings_per_s_min"] * 0.95
+            and p99_ms < TARGETS["mixed_p99_ms_max"])
+
+
 def _locust(tmp: Path, plan: dict, host: str, phase: str, seconds: int, classes: list[str],
-            users: int | None, **overrides) -> dict:
+            users: int | None, servers: dict[str, int], **overrides) -> tuple[dict, dict]:
+    """One phase: per kind its requests/s and latencies, and the cores each side used."""
     plan = {**plan, **overrides, "phase": phase}
+    if phase not in ("mixed", "floor"):
+        plan.update(booking_users=0)
     if phase != "mixed":
-        plan.update(booking_users=0, accept_users=0, board_users=0)
+        plan.update(accept_users=0, board_users=0)
     plan_path = tmp / f"plan-{phase}.json"
     plan_path.write_text(json.dumps(plan))
     users = users or sum(plan[k] for k in ("ping_users", "booking_users", "accept_users",
@@ -206,15 +243,63 @@ def _locust(tmp: Path, plan: dict, host: str, phase: str, seconds: int, classes:
                "--headless", "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
                "--host", host, "--only-summary", "--json", "--skip-log", "--stop-timeout", "5",
                *classes]
-    began = time.monotonic()
+    cpu_before, began = _cpu_seconds(servers), time.monotonic()
     done = subprocess.run(command, env=dict(os.environ, BENCH_PLAN=str(plan_path)),
                           capture_output=True, text=True, timeout=seconds + 120)
     elapsed = time.monotonic() - began
+    cpu_after = _cpu_seconds(servers)
     try:
         stats = json.loads(done.stdout)
     except ValueError:
         raise SystemExit(f"locust failed ({done.returncode}): {done.stderr[-2000:]}") from None
-    return {entry["name"]: _summary(entry, min(seconds, elapsed)) for entry in stats}
+    cores = {side: round((cpu_after[side] - cpu_before[side]) / elapsed, 2)
+             for side in cpu_after}
+    return {entry["name"]: _summary(entry, min(seconds, elapsed)) for entry in stats}, cores
+
+
+def _cpu_seconds(servers: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each server's process tree (its workers, live and
+    replaced), by PostgreSQL's processes (other users of the database count too) and
+    by the load generator (this process's ended children: the locust runs)."""
+    def tree(pid: int) -> float:
+        root = psutil.Process(pid)
+        total = root.cpu_times().children_user + root.cpu_times().children_system
+        for process in [root, *root.children(recursive=True)]:
+            with suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    postgres = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] == "postgres":
+            with suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                postgres += times.user + times.system
+                if process.parent() is None or process.parent().name() != "postgres":
+                    postgres += times.children_user + times.children_system
+    locust = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {**{side: tree(pid) for side, pid in servers.items()}, "postgres": postgres,
+            "locust": locust.ru_utime + locust.ru_stime}
+
+
+def _cores_at_target(phases: dict, cores: dict) -> dict:
+    """The cores each side would use at the mixed target's rates, from this run: a ping
+    costs what it did alone; the rest of the mixed phase (bookings, and the offers,
+    accepts and board reads that come with them) scales with the bookings."""
+    alone, mixed = phases["ping_alone"].get("ping", {}), phases["mixed"]
+    pings, bookings = mixed.get("ping", {}).get("rps", 0), mixed.get("booking", {}).get("rps", 0)
+    if not alone.get("rps") or not bookings:
+        return {}
+    estimate = {}
+    for side in ("api", "postgres", "locust"):
+        per_ping = cores["ping_alone"][side] / alone["rps"]
+        rest = max(cores["mixed"][side] - pings * per_ping, 0.0)
+        estimate[side] = round(TARGETS["mixed_pings_per_s_min"] * per_ping
+                               + rest * TARGETS["mixed_bookings_per_s_min"] / bookings, 2)
+    estimate["total"] = round(sum(estimate.values()), 2)
+    estimate["machine"] = os.cpu_count()
+    return estimate
 
 
 def _summary(entry: dict, seconds: float) -> dict:

@@ -21,11 +21,13 @@ _acks = open(PLAN["acks_file"], "a", buffering=1)
 _errors = open(PLAN["errors_file"], "a", buffering=1)
 _nurses = itertools.cycle(PLAN["nurse_tokens"])
 _families = itertools.cycle(PLAN["families"])
-MIXED = PLAN["phase"] == "mixed"
+# Paced phases: the mixed traffic of the targets, and the same traffic against the
+# bare baseline endpoints (the floor). The others run each user flat out.
+PACED = PLAN["phase"] in ("mixed", "floor")
 
 
 def _wait(rate_key: str):
-    return constant_throughput(PLAN[rate_key]) if MIXED else constant(0)
+    return constant_throughput(PLAN[rate_key]) if PACED else constant(0)
 
 
 def _check(response, ok: tuple[int, ...]) -> None:
@@ -55,6 +57,33 @@ class BaselineUser(FastHttpUser):
         with self.client.post("/baseline", json={"lat": 35.41, "lng": 116.58}, name="baseline",
                               catch_response=True) as r:
             _check(r, (201,))
+
+
+class _Shaped(FastHttpUser):
+    """The floor: the bare endpoint with a ping's or a booking's statements."""
+
+    abstract = True
+    name = ""
+    body: dict = {}
+
+    @task
+    def insert(self) -> None:
+        with self.client.post("/baseline/shaped", json={"lat": 35.41, "lng": 116.58,
+                                                        **self.body},
+                              name=self.name, catch_response=True) as r:
+            _check(r, (201,))
+
+
+class ShapedPingUser(_Shaped):
+    wait_time = _wait("ping_rate_per_user")
+    fixed_count = PLAN["ping_users"]
+    name, body = "ping", {"statements": PLAN["ping_statements"]}
+
+
+class ShapedBookingUser(_Shaped):
+    wait_time = _wait("booking_rate_per_user")
+    fixed_count = PLAN["booking_users"]
+    name, body = "booking", {"statements": PLAN["booking_statements"], "claim": True}
 
 
 class PingUser(_Authed):
