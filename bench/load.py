@@ -285,8 +285,10 @@ def _cpu_seconds(servers: dict[str, int]) -> dict[str, float]:
 
 def _cores_at_target(phases: dict, cores: dict) -> dict:
     """The cores each side would use at the mixed target's rates, from this run: a ping
-    costs what it did alone; the rest of the mixed phase (bookings, and the offers,
-    accepts and board reads that come with them) scales with the bookings."""
+    costs what it did alone; the rest of the mixed phase (the bookings, and the offer
+    lists, accepts and board reads beside them) scales with the bookings. Processes are
+    measured, not requests, so the accepts and board reads, whose rates the target does
+    not raise, are scaled too: an upper estimate by their share."""
     alone, mixed = phases["ping_alone"].get("ping", {}), phases["mixed"]
     pings, bookings = mixed.get("ping", {}).get("rps", 0), mixed.get("booking", {}).get("rps", 0)
     if not alone.get("rps") or not bookings:
