@@ -1,7 +1,7 @@
 """Load benchmark: the production server (gunicorn + PostgreSQL on loopback) under a
 city's traffic, against a bare Flask + SQLAlchemy baseline served the same way.
 
-    python bench/load.py            # full: 60 s baseline, 60 s pings alone, 60 s floor, 180 s mixed
+    python bench/load.py            # full: 45 s baseline, 45 s pings alone, 30 s floor, 180 s mixed
     python bench/load.py --short    # CI: 15 s, 15 s, 10 s, 40 s (under 2 minutes in all)
 
 A schema of its own on PostgreSQL (``--database-url``, default the test database)
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0,
                         help="gunicorn workers (0: homecare/serving.py's default)")
     args = parser.parse_args()
-    durations = (15, 15, 10, 40) if args.short else (60, 60, 60, 180)
+    durations = (15, 15, 10, 40) if args.short else (45, 45, 30, 180)
     with tempfile.TemporaryDirectory(prefix="homecare-load-") as tmp:
         result = run(Path(tmp), args.database_url, durations, args.workers)
     result["mode"] = "short" if args.short else "full"
