@@ -8,7 +8,7 @@ A schema of its own on PostgreSQL (``--database-url``, default the test database
 gets the migrations and the demo city (40 nurses, put on shift now so their pings
 count); ``homecare serve --production`` and ``gunicorn -c python:homecare.serving
 bench.baseline_app:app`` run side by side with the same settings. locust (headless,
-FastHttpUser, a subprocess on the same machine) then runs three phases:
+FastHttpUser, a subprocess on the same machine) then runs four phases:
 
 * ``baseline``: 16 users inserting one row as fast as they can;
 * ``ping alone``: 16 nurses pinging as fast as they can (the ping path's ceiling);
@@ -26,11 +26,12 @@ One JSON object goes to stdout: per kind and phase the requests/s, p50/p95/p99 m
 and errors; ``server_errors`` (5xx and dropped connections, all phases);
 ``ping_to_baseline_ratio``; ``bookings_exactly_once`` (every acknowledged booking
 is one order, the one its key's stored response names, and no other order was
-made); and whether each target holds. ``cores``: per phase, the cores the API,
-the baseline server, PostgreSQL and locust each used; ``cores_at_mixed_target``: from
-those, what each side would need at the mixed target's rates. The load generator
-shares the machine's cores with the servers, like the wrk measurement the issue quotes: compare the
-ratios measured in one run rather than absolute numbers across machines.
+made); and whether each target holds. ``cpu``: per phase, its wall time and the CPU
+seconds the API, the baseline server, PostgreSQL and locust each used; ``cores``: the
+same over the wall time; ``cores_at_mixed_target``: from the CPU seconds per request,
+what each side would need at the mixed target's rates. The load generator shares
+the machine's cores with the servers, like the wrk measurement the issue quotes:
+compare the ratios measured in one run rather than absolute numbers across machines.
 ``floor`` says whether the bare endpoints meet the mixed targets on this machine.
 """
 
@@ -121,7 +122,7 @@ def run(tmp: Path, base_url: str, durations: tuple[int, int, int, int], workers:
                              servers),
         }
         phases = {name: kinds for name, (kinds, _) in measured.items()}
-        cores = {name: used for name, (_, used) in measured.items()}
+        cpu = {name: used for name, (_, used) in measured.items()}
         errors = (tmp / "errors.txt").read_text().splitlines()
         exactly_once = _bookings_exactly_once(url, tmp / "acks.txt", started)
     finally:
@@ -147,8 +148,12 @@ def run(tmp: Path, base_url: str, durations: tuple[int, int, int, int], workers:
         "bookings_exactly_once": exactly_once["ok"],
         "bookings": exactly_once,
         "targets": TARGETS,
-        "cores": cores,
-        "cores_at_mixed_target": _cores_at_target(phases, cores),
+        "cores": {name: {side: (round(seconds / used["wall_s"], 2)
+                                if seconds is not None else None)
+                                for side, seconds in used["cpu_s"].items()}
+                  for name, used in cpu.items()},
+        "cpu": cpu,
+        "cores_at_mixed_target": _cores_at_target(phases, cpu),
         "floor": {"pings_per_s": floor_pings.get("rps", 0),
                   "bookings_per_s": floor_bookings.get("rps", 0), "p99_ms": floor_p99,
                   "meets_mixed_targets": _meets_mixed(floor_pings, floor_bookings, floor_p99)},
@@ -229,7 +234,8 @@ def _meets_mixed(pings: dict, bookings: dict, p99_ms: float) -> bool:
 
 def _locust(tmp: Path, plan: dict, host: str, phase: str, seconds: int, classes: list[str],
             users: int | None, servers: dict[str, int], **overrides) -> tuple[dict, dict]:
-    """One phase: per kind its requests/s and latencies, and the cores each side used."""
+    """One phase: per kind its requests/s and latencies; the CPU seconds each side used
+    over the phase's wall time (locust's start and stop included)."""
     plan = {**plan, **overrides, "phase": phase}
     if phase not in ("mixed", "floor"):
         plan.update(booking_users=0)
@@ -252,54 +258,66 @@ def _locust(tmp: Path, plan: dict, host: str, phase: str, seconds: int, classes:
         stats = json.loads(done.stdout)
     except ValueError:
         raise SystemExit(f"locust failed ({done.returncode}): {done.stderr[-2000:]}") from None
-    cores = {side: round((cpu_after[side] - cpu_before[side]) / elapsed, 2)
-             for side in cpu_after}
-    return {entry["name"]: _summary(entry, min(seconds, elapsed)) for entry in stats}, cores
+    used = {side: (round(cpu_after[side] - cpu_before[side], 2)
+                   if cpu_after[side] is not None else None) for side in cpu_after}
+    return ({entry["name"]: _summary(entry, min(seconds, elapsed)) for entry in stats},
+            {"wall_s": round(elapsed, 1), "cpu_s": used})
 
 
-def _cpu_seconds(servers: dict[str, int]) -> dict[str, float]:
+def _cpu_seconds(servers: dict[str, int]) -> dict[str, float | None]:
     """CPU seconds used so far by each server's process tree (its workers, live and
-    replaced), by PostgreSQL's processes (other users of the database count too) and
-    by the load generator (this process's ended children: the locust runs)."""
+    replaced), by PostgreSQL's processes (other users of the database count too; None
+    when it runs out of sight, in another container or host) and by the load generator
+    (this process's ended children: the locust runs)."""
     def tree(pid: int) -> float:
         root = psutil.Process(pid)
-        total = root.cpu_times().children_user + root.cpu_times().children_system
+        times = root.cpu_times()
+        total = times.children_user + times.children_system
         for process in [root, *root.children(recursive=True)]:
-            with suppress(psutil.NoSuchProcess):
+            with suppress(psutil.Error):
                 times = process.cpu_times()
                 total += times.user + times.system
         return total
 
-    postgres = 0.0
+    postgres = None
     for process in psutil.process_iter(["name"]):
-        if process.info["name"] == "postgres":
-            with suppress(psutil.NoSuchProcess):
-                times = process.cpu_times()
-                postgres += times.user + times.system
-                if process.parent() is None or process.parent().name() != "postgres":
-                    postgres += times.children_user + times.children_system
+        if process.info["name"] not in ("postgres", "postmaster"):
+            continue
+        with suppress(psutil.Error):
+            times, parent = process.cpu_times(), process.parent()
+            postgres = (postgres or 0.0) + times.user + times.system
+            if parent is None or parent.name() not in ("postgres", "postmaster"):
+                # The postmaster: its ended children are the backends that exited.
+                postgres += times.children_user + times.children_system
     locust = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {**{side: tree(pid) for side, pid in servers.items()}, "postgres": postgres,
             "locust": locust.ru_utime + locust.ru_stime}
 
 
-def _cores_at_target(phases: dict, cores: dict) -> dict:
-    """The cores each side would use at the mixed target's rates, from this run: a ping
-    costs what it did alone; the rest of the mixed phase (the bookings, and the offer
-    lists, accepts and board reads beside them) scales with the bookings. Processes are
-    measured, not requests, so the accepts and board reads, whose rates the target does
-    not raise, are scaled too: an upper estimate by their share."""
-    alone, mixed = phases["ping_alone"].get("ping", {}), phases["mixed"]
-    pings, bookings = mixed.get("ping", {}).get("rps", 0), mixed.get("booking", {}).get("rps", 0)
-    if not alone.get("rps") or not bookings:
+def _cores_at_target(phases: dict, cpu: dict) -> dict:
+    """The cores each side would use at the mixed target's rates, from this run's CPU
+    seconds per request: a ping costs in the mixed phase what it cost alone; the rest
+    of the mixed phase (the bookings, and the offer lists, accepts and board reads
+    beside them) is charged to the bookings. Processes are measured, not requests, so
+    the accepts and board reads, whose rates the target does not raise, are scaled
+    with the bookings: by their share, the estimate is high."""
+    alone = phases["ping_alone"].get("ping", {}).get("requests", 0)
+    pings = phases["mixed"].get("ping", {}).get("requests", 0)
+    bookings = phases["mixed"].get("booking", {}).get("requests", 0)
+    if not alone or not bookings:
         return {}
     estimate = {}
     for side in ("api", "postgres", "locust"):
-        per_ping = cores["ping_alone"][side] / alone["rps"]
-        rest = max(cores["mixed"][side] - pings * per_ping, 0.0)
+        alone_s, mixed_s = cpu["ping_alone"]["cpu_s"][side], cpu["mixed"]["cpu_s"][side]
+        if alone_s is None or mixed_s is None:
+            estimate[side] = None
+            continue
+        per_ping = alone_s / alone
+        # Below zero only if pings cost less paced than flat out: then nothing is left.
+        per_booking = max(mixed_s - pings * per_ping, 0.0) / bookings
         estimate[side] = round(TARGETS["mixed_pings_per_s_min"] * per_ping
-                               + rest * TARGETS["mixed_bookings_per_s_min"] / bookings, 2)
-    estimate["total"] = round(sum(estimate.values()), 2)
+                               + TARGETS["mixed_bookings_per_s_min"] * per_booking, 2)
+    estimate["total"] = round(sum(v for v in estimate.values() if v is not None), 2)
     estimate["machine"] = os.cpu_count()
     return estimate
 
