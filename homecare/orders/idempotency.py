@@ -113,9 +113,9 @@ def claim_key(*, session: Session, user_id: int, key: str, request_hash: str,
 @functools.lru_cache(maxsize=4)
 def _claim_statement(dialect: str) -> sa.Insert:
     """The claim's INSERT, inserting nothing when the (user, key) pair is taken (built
-    once per dialect; both spell ON CONFLICT DO NOTHING alike, with their own construct).
-    On PostgreSQL a concurrent duplicate waits for the first claim's transaction, as a
-    refused unique insert would, and then inserts nothing."""
+    once per dialect: ``db.insert_unless_taken``). On PostgreSQL a concurrent duplicate
+    waits for the first claim's transaction, as a refused unique insert would, and then
+    inserts nothing."""
     table = IdempotencyKey.__table__
     return insert_unless_taken(dialect, table, ["user_id", "key"]).returning(table.c.id)
 
